@@ -1,0 +1,126 @@
+"""Turning a chat completion into a ``Decision``: pure code, no I/O.
+
+Every reply is read as one decision. A malformed one (an unknown tool, arguments that are not
+JSON or fail the tool's schema, an empty reply) becomes an ``invalid`` decision that says what
+was wrong, so the workflow can tell the model and go on instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from openai.types.chat import ChatCompletion
+
+from handrail.contracts import Decision
+from handrail.tools import CONFIDENCE_FIELD, RATIONALE_FIELD, ToolSpec, function_schema
+
+FINAL_ANSWER = "final_answer"
+ESCALATE = "escalate"
+
+CONTROL_TOOLS: list[dict[str, Any]] = [
+    function_schema(
+        FINAL_ANSWER,
+        "Give the customer your final answer. Use only facts your tools returned.",
+        {"properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+    ),
+    function_schema(
+        ESCALATE,
+        "Hand the conversation to a human when you cannot or should not answer.",
+        {"properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+    ),
+]
+
+Message = dict[str, Any]
+
+
+def read_confidence(value: object) -> float | None:
+    """The stated confidence if it is a number in [0, 1]; anything else counts as missing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
+
+
+def parse_completion(
+    completion: ChatCompletion, tools: Mapping[str, ToolSpec]
+) -> tuple[Decision, Message]:
+    """The decision in ``completion`` and the assistant message to keep in the conversation."""
+    usage = completion.usage
+    common: dict[str, Any] = {
+        "model": completion.model,
+        "tokens_in": usage.prompt_tokens if usage else 0,
+        "tokens_out": usage.completion_tokens if usage else 0,
+    }
+    if not completion.choices:
+        return Decision(kind="invalid", problem="the model sent no choices", **common), {
+            "role": "assistant",
+            "content": "",
+        }
+    message = completion.choices[0].message
+    calls = [call for call in message.tool_calls or [] if call.type == "function"]
+    if not calls:
+        text = (message.content or "").strip()
+        reply: Message = {"role": "assistant", "content": message.content or ""}
+        if not text:
+            return Decision(kind="invalid", problem="the reply was empty", **common), reply
+        # A plain-text reply is an answer without a stated confidence: the policy reads that as low.
+        return Decision(kind="final_answer", answer=text, **common), reply
+
+    # Only the first call is acted on; the kept message holds just that call so that the
+    # conversation stays valid (every tool call in it gets exactly one tool message back).
+    call = calls[0]
+    reply = {
+        "role": "assistant",
+        "content": message.content,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments},
+            }
+        ],
+    }
+    common["tool"] = call.function.name
+    common["tool_call_id"] = call.id
+    return _decide_call(call.function.name, call.function.arguments, tools, common), reply
+
+
+def _decide_call(
+    name: str, raw_arguments: str, tools: Mapping[str, ToolSpec], common: dict[str, Any]
+) -> Decision:
+    try:
+        arguments = json.loads(raw_arguments or "{}")
+    except json.JSONDecodeError as error:
+        return Decision(
+            kind="invalid", problem=f"the arguments of {name} are not valid JSON: {error}", **common
+        )
+    if not isinstance(arguments, dict):
+        return Decision(
+            kind="invalid", problem=f"the arguments of {name} must be a JSON object", **common
+        )
+    rationale = arguments.pop(RATIONALE_FIELD, "")
+    common["rationale"] = rationale if isinstance(rationale, str) else str(rationale)
+    common["confidence"] = read_confidence(arguments.pop(CONFIDENCE_FIELD, None))
+
+    if name in (FINAL_ANSWER, ESCALATE):
+        field = "answer" if name == FINAL_ANSWER else "reason"
+        text = arguments.get(field)
+        if not isinstance(text, str) or not text.strip():
+            return Decision(kind="invalid", problem=f"{name} needs a non-empty {field!r}", **common)
+        kind = "final_answer" if name == FINAL_ANSWER else "escalate"
+        return Decision(kind=kind, answer=text.strip(), **common)
+
+    spec = tools.get(name)
+    if spec is None:
+        available = ", ".join([*sorted(tools), FINAL_ANSWER, ESCALATE])
+        return Decision(
+            kind="invalid", problem=f"unknown tool {name!r}; available: {available}", **common
+        )
+    try:
+        validated = spec.validate_arguments(arguments)
+    except ValueError as error:
+        return Decision(kind="invalid", problem=str(error), arguments=arguments, **common)
+    return Decision(kind="tool_call", arguments=validated.model_dump(mode="json"), **common)

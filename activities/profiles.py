@@ -1,0 +1,51 @@
+"""The ``load_profile`` activity: reads a profile file so that the run records what it used."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from handrail.contracts import LoadProfileRequest, Profile, ToolBinding
+from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
+from handrail.profile_catalog import ProfileCatalog
+from handrail.tools import ToolRegistry
+
+
+class ProfileActivities:
+    def __init__(self, catalog: ProfileCatalog, registry: ToolRegistry, default_model: str) -> None:
+        self._catalog = catalog
+        self._registry = registry
+        self._default_model = default_model
+
+    @activity.defn(name="load_profile")
+    async def load_profile(self, request: LoadProfileRequest) -> Profile:
+        # A missing or broken profile will not fix itself on retry: fail the task at once.
+        try:
+            file = self._catalog.load(request.name)
+        except UnknownProfileError as error:
+            raise ApplicationError(
+                str(error), type=ErrorType.UNKNOWN_PROFILE, non_retryable=True
+            ) from None
+        except InvalidProfileError as error:
+            raise ApplicationError(
+                str(error), type=ErrorType.INVALID_PROFILE, non_retryable=True
+            ) from None
+        bindings = []
+        for name in file.tools:
+            spec = self._registry.get(name)
+            if spec is None:
+                raise ApplicationError(
+                    f"profile {file.name!r} names tool {name!r}, which is not registered "
+                    f"(registered: {', '.join(self._registry.names)})",
+                    type=ErrorType.INVALID_PROFILE,
+                    non_retryable=True,
+                )
+            bindings.append(ToolBinding(name=name, read_only=spec.read_only))
+        return Profile(
+            name=file.name,
+            description=file.description,
+            model=file.model or self._default_model,
+            system_prompt=file.system_prompt,
+            tools=bindings,
+            max_steps=file.max_steps,
+        )

@@ -1,0 +1,76 @@
+"""Handrail's exceptions, one base per side of the line.
+
+```
+HandrailError
+├── UserError                 a developer's or caller's mistake: fix the input or the config
+│   ├── InvalidTaskError      a task that fails validation (names the field)
+│   ├── UnknownProfileError   a profile name that no profile file defines
+│   ├── InvalidProfileError   a profile file that fails validation (names the file and field)
+│   └── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
+└── RunError                  a run that did not succeed
+    └── TaskFailedError       the workflow failed; carries Temporal's failure message
+```
+
+Inside Temporal code the same conditions travel as ``ApplicationError`` with one of the
+``ErrorType`` names below, so that other SDKs and the UI see a stable, searchable type.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import ValidationError
+
+
+class HandrailError(Exception):
+    """Base of every error Handrail raises on purpose."""
+
+
+class UserError(HandrailError):
+    """A mistake on the caller's side: the message says what to change."""
+
+
+class InvalidTaskError(UserError):
+    """The task does not validate."""
+
+
+class UnknownProfileError(UserError):
+    """No profile with this name exists."""
+
+
+class InvalidProfileError(UserError):
+    """A profile file exists but does not validate."""
+
+
+class ConfigurationError(UserError):
+    """Settings or the environment cannot work as given."""
+
+
+class RunError(HandrailError):
+    """A task ran and did not succeed."""
+
+
+class TaskFailedError(RunError):
+    """The task's workflow failed."""
+
+
+class ErrorType:
+    """``ApplicationError.type`` values raised by Handrail's workflow and activities."""
+
+    INVALID_TASK: Final = "InvalidTask"
+    UNKNOWN_PROFILE: Final = "UnknownProfile"
+    INVALID_PROFILE: Final = "InvalidProfile"
+    LLM_AUTH: Final = "LlmAuthError"
+    LLM_BAD_REQUEST: Final = "LlmBadRequest"
+    LLM_RATE_LIMITED: Final = "LlmRateLimited"
+    LLM_UNAVAILABLE: Final = "LlmUnavailable"
+    UNKNOWN_TOOL: Final = "UnknownTool"
+
+
+def describe_validation_error(model: str, error: ValidationError) -> str:
+    """``invalid <model>: <field>: <problem>; ...``: one readable clause per failing field."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(input)"
+        parts.append(f"{location}: {item['msg']}")
+    return f"invalid {model}: " + "; ".join(parts)

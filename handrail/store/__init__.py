@@ -1,0 +1,1 @@
+"""The reference agent's world: an online store over a real SQLite database."""

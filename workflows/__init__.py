@@ -1,0 +1,1 @@
+"""Workflows: deterministic orchestration, no I/O."""
