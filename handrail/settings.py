@@ -17,7 +17,12 @@ PACKAGED_PROFILES = Path(__file__).parent / "profiles"
 
 class HandrailSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="HANDRAIL_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="HANDRAIL_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # An empty variable (e.g. OPENAI_API_KEY= from a compose file) means "not set".
+        env_ignore_empty=True,
     )
 
     # --- Temporal -------------------------------------------------------------------------

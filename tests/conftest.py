@@ -57,7 +57,7 @@ def settings(
     """Settings for one test: its own task queue and data folder, the scripted model."""
     model_server.brain = StoreClerk()
     yield HandrailSettings(
-        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings' init-only option
+        _env_file=None,  # pydantic-settings: ignore any .env file in the working directory
         temporal_address=temporal_address,
         task_queue=f"test-{uuid.uuid4().hex[:10]}",
         data_dir=tmp_path / "data",

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
-from handrail.testing.scripted_model import ScriptedModelServer, Scenario, ToolCallReply
+from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.conftest import TEST_API_KEY
 from tests.history_tools import history_text
 
@@ -34,16 +34,20 @@ async def test_answers_a_price_question_from_the_database(
     result = await handrail.get_result(handle.id)
 
     assert result.status == "answered"
-    assert result.answer is not None and "77.31 EUR" in result.answer
+    assert result.answer is not None
+    assert "77.31 EUR" in result.answer
     assert [step.decision.kind for step in result.steps] == ["tool_call", "final_answer"]
     lookup = result.steps[0]
     assert lookup.decision.tool == "lookup_price"
     assert lookup.decision.arguments == {"product": "Trail Runner Shoes"}
-    assert lookup.decision.confidence is not None and 0 <= lookup.decision.confidence <= 1
+    assert lookup.decision.confidence is not None
+    assert 0 <= lookup.decision.confidence <= 1
     assert lookup.decision.rationale
-    assert lookup.outcome is not None and lookup.outcome.ok
+    assert lookup.outcome is not None
+    assert lookup.outcome.ok
     assert lookup.outcome.result["price"] == "77.31"
-    assert result.tokens_in > 0 and result.tokens_out > 0
+    assert result.tokens_in > 0
+    assert result.tokens_out > 0
     assert all(step.decision.latency_ms > 0 for step in result.steps)
 
 
@@ -69,7 +73,8 @@ async def test_unknown_product_is_answered_honestly(handrail: HandrailClient) ->
     result = await handrail.get_result(handle.id)
     assert result.status == "answered"
     outcome = result.steps[0].outcome
-    assert outcome is not None and not outcome.ok
+    assert outcome is not None
+    assert not outcome.ok
     assert outcome.error == "no product matches 'Jetpack'"
 
 
@@ -94,11 +99,14 @@ async def test_malformed_tool_calls_become_decisions_the_model_is_told_about(
     problems = [step.decision.problem or "" for step in result.steps[:3]]
     assert "unknown tool 'delete_everything'" in problems[0]
     assert "not valid JSON" in problems[1]
-    assert "product" in problems[2] and "string" in problems[2]
+    assert "product" in problems[2]
+    assert "string" in problems[2]
     assert result.status == "answered"
 
     # The model was told each problem, as the tool message answering its own call.
-    conversation = [r for r in model_server.requests if r["messages"][1]["content"] == "Rain Jacket price?"]
+    conversation = [
+        r for r in model_server.requests if r["messages"][1]["content"] == "Rain Jacket price?"
+    ]
     last = conversation[-1]["messages"]
     tool_messages = [m for m in last if m["role"] == "tool"]
     assert len(tool_messages) == 4

@@ -1,0 +1,1 @@
+"""Test helpers shipped with Handrail: a scripted OpenAI-compatible model server."""

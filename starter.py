@@ -1,0 +1,198 @@
+"""Handrail's command line: ``python starter.py --help``.
+
+demo     run the embedded dev server, a worker and a few pricing questions, then stop them all
+start    start a task (``--wait`` waits, showing each step as it happens)
+result   wait for a task's result
+trace    print a task's decision path
+server   run the embedded Temporal dev server (and its Web UI) until interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from handrail.client import HandrailClient, connect_temporal
+from handrail.contracts import TaskResult
+from handrail.devserver import DevServer, split_address
+from handrail.errors import HandrailError, RunError, UserError
+from handrail.settings import HandrailSettings
+from handrail.store.database import create_store
+from handrail.trace_format import format_step, format_trace
+from worker import model_endpoint, running_worker, temporal_service
+
+DEMO_QUESTIONS = (
+    "How much are the Trail Runner Shoes?",
+    "What does the Camping Stove cost?",
+    "What is the price of the Rain Jacket?",
+    "What is the status of order 1002?",
+)
+_PROGRESS_POLL_SECONDS = 0.5
+
+
+async def _connect(settings: HandrailSettings) -> HandrailClient:
+    try:
+        return await HandrailClient.connect(settings)
+    except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
+        raise UserError(
+            f"cannot reach Temporal at {settings.temporal_address} ({error}); start one with "
+            "`python starter.py server` and a worker with `python worker.py`"
+        ) from None
+
+
+def _print_result(result: TaskResult, settings: HandrailSettings, goal: str | None = None) -> None:
+    if goal:
+        print(f"Q: {goal}")
+    print(f"A: {result.answer or '(no answer)'}")
+    print(
+        f"   {result.status} · {len(result.steps)} step(s) · "
+        f"{result.tokens_in} tokens in / {result.tokens_out} out"
+    )
+    for step in result.steps:
+        for line in format_step(step):
+            print("  " + line)
+    print(f"   UI: {settings.ui_url(result.task_id)}")
+
+
+async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    create_store(settings.store_db_path)
+    async with temporal_service(settings) as server, model_endpoint(settings) as effective:
+        where = "started here" if server else "already running"
+        print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")
+        client = await connect_temporal(effective)
+        async with running_worker(client, effective):
+            handrail = HandrailClient(client, effective)
+            handles = [await handrail.start_task({"goal": q}) for q in DEMO_QUESTIONS]
+            results = await asyncio.gather(*(handrail.get_result(h.id) for h in handles))
+            for question, result in zip(DEMO_QUESTIONS, results, strict=True):
+                print()
+                _print_result(result, settings, question)
+        print()
+        if server and args.serve:
+            print("Serving the Web UI until Ctrl-C...")
+            await asyncio.Event().wait()
+        elif server:
+            print(
+                f"Stopping the dev server. The runs stay in {settings.temporal_db_path}: "
+                "`python starter.py server` serves them in the Web UI again."
+            )
+    return 0
+
+
+async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    task: dict[str, Any] | str
+    if args.input is not None:
+        task = args.input
+    else:
+        if not args.goal:
+            raise UserError('give a goal, e.g. `starter.py start "How much is the Headlamp?"`')
+        task = {"goal": args.goal, "profile": args.profile}
+        if args.task_id:
+            task["task_id"] = args.task_id
+        if args.context:
+            try:
+                task["context"] = json.loads(args.context)
+            except json.JSONDecodeError as error:
+                raise UserError(f"--context is not valid JSON: {error}") from None
+    handrail = await _connect(settings)
+    handle = await handrail.start_task(task)
+    print(f"started {handle.id}  {settings.ui_url(handle.id)}")
+    if not args.wait:
+        return 0
+    result_task = asyncio.ensure_future(handrail.get_result(handle.id))
+    shown = 0
+    while not result_task.done():
+        await asyncio.wait({result_task}, timeout=_PROGRESS_POLL_SECONDS)
+        trace = await handrail.get_trace(handle.id)
+        for step in trace.steps[shown:]:
+            print("\n".join(format_step(step)))
+        shown = len(trace.steps)
+    result = await result_task
+    print(f"{result.status}: {result.answer or '(no answer)'}")
+    return 0
+
+
+async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings)
+    result = await handrail.get_result(args.task_id)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result(result, settings)
+    return 0
+
+
+async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings)
+    trace = await handrail.get_trace(args.task_id)
+    print(trace.model_dump_json(indent=2) if args.json else format_trace(trace))
+    return 0
+
+
+async def cmd_server(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    host, port = split_address(settings.temporal_address)
+    async with DevServer(
+        db_file=settings.temporal_db_path, host=host, port=port, ui_port=settings.ui_port
+    ):
+        print(f"Temporal dev server at {host}:{port}, Web UI {settings.ui_url('')}; Ctrl-C stops.")
+        await asyncio.Event().wait()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starter.py",
+        description="Run and inspect Handrail agent tasks. Settings come from HANDRAIL_* "
+        "environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="dev server + worker + pricing questions, then stop")
+    demo.add_argument("--serve", action="store_true", help="keep the Web UI up afterwards")
+    demo.set_defaults(handler=cmd_demo)
+
+    start = commands.add_parser("start", help="start a task")
+    start.add_argument("goal", nargs="?", help="the question or job")
+    start.add_argument("--profile", default="store_support")
+    start.add_argument("--context", help="JSON object of facts for the model")
+    start.add_argument("--task-id", help="idempotency key (becomes the workflow id)")
+    start.add_argument("--input", help="the whole task as JSON instead of the options above")
+    start.add_argument("--wait", action="store_true", help="wait, showing steps as they happen")
+    start.set_defaults(handler=cmd_start)
+
+    result = commands.add_parser("result", help="wait for a task's result")
+    result.add_argument("task_id")
+    result.add_argument("--json", action="store_true")
+    result.set_defaults(handler=cmd_result)
+
+    trace = commands.add_parser("trace", help="print a task's decision path")
+    trace.add_argument("task_id")
+    trace.add_argument("--json", action="store_true")
+    trace.set_defaults(handler=cmd_trace)
+
+    server = commands.add_parser("server", help="run the embedded Temporal dev server")
+    server.set_defaults(handler=cmd_server)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = HandrailSettings()
+        return int(asyncio.run(args.handler(settings, args)))
+    except KeyboardInterrupt:
+        return 130
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (RunError, HandrailError) as error:
+        print(f"failed: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
