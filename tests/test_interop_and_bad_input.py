@@ -1,0 +1,186 @@
+"""Tasks started from outside Python (the temporal CLI with plain JSON), and bad input, refused
+with a message that names the problem: at the client before a workflow starts, and as a
+non-retryable workflow failure when it reaches the workflow another way."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from handrail.client import HandrailClient, parse_task
+from handrail.contracts import TaskResult
+from handrail.devserver import find_temporal_binary
+from handrail.errors import InvalidTaskError, TaskFailedError, UnknownProfileError
+from handrail.names import WORKFLOW_TYPE
+from handrail.settings import HandrailSettings
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def _cli_start(
+    address: str, task_queue: str, workflow_id: str, payload: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(find_temporal_binary()),
+            "workflow",
+            "start",
+            "--address",
+            address,
+            "--type",
+            WORKFLOW_TYPE,
+            "--task-queue",
+            task_queue,
+            "--workflow-id",
+            workflow_id,
+            "--input",
+            payload,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+async def _cli_task_failure(
+    client: Client, temporal_address: str, settings: HandrailSettings, payload: str
+) -> str:
+    """Start ``payload`` with the CLI; return the message the workflow failed with."""
+    workflow_id = f"cli-bad-{uuid.uuid4().hex[:8]}"
+    started = _cli_start(temporal_address, settings.task_queue, workflow_id, payload)
+    assert started.returncode == 0, started.stderr
+    handle = client.get_workflow_handle(workflow_id, result_type=TaskResult)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()  # fails: if it retried forever instead, the test would time out
+    cause = failure.value.cause
+    return str(getattr(cause, "message", cause))
+
+
+async def test_cli_starts_a_task_with_plain_json(
+    client: Client, temporal_address: str, settings: HandrailSettings
+) -> None:
+    workflow_id = f"cli-{uuid.uuid4().hex[:8]}"
+    started = _cli_start(
+        temporal_address,
+        settings.task_queue,
+        workflow_id,
+        '{"goal": "How much is the Rain Jacket?", "profile": "store_support"}',
+    )
+    assert started.returncode == 0, started.stderr
+    result = await client.get_workflow_handle(workflow_id, result_type=TaskResult).result()
+    assert isinstance(result, TaskResult)
+    assert result.status == "answered"
+    assert result.answer is not None
+    assert "129.00 EUR" in result.answer
+    assert result.task_id == workflow_id
+
+
+async def test_cli_result_is_plain_json_for_other_sdks(
+    client: Client, temporal_address: str, settings: HandrailSettings
+) -> None:
+    workflow_id = f"cli-json-{uuid.uuid4().hex[:8]}"
+    _cli_start(temporal_address, settings.task_queue, workflow_id, '{"goal": "Headlamp price?"}')
+    await client.get_workflow_handle(workflow_id).result()
+    shown = subprocess.run(
+        [
+            str(find_temporal_binary()),
+            "workflow",
+            "result",
+            "--address",
+            temporal_address,
+            "--workflow-id",
+            workflow_id,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert '"status": "answered"' in shown.stdout
+    assert "24.00 EUR" in shown.stdout
+
+
+# --- bad input at the client: refused before any workflow starts ---------------------------
+
+
+async def test_client_refuses_a_task_without_goal(handrail: HandrailClient, client: Client) -> None:
+    with pytest.raises(InvalidTaskError, match=r"invalid task: goal: Field required"):
+        await handrail.start_task({"profile": "store_support"})
+    with pytest.raises(InvalidTaskError, match=r"goal: String should have at least 1 character"):
+        await handrail.start_task({"goal": ""})
+
+
+async def test_client_refuses_an_unknown_profile(handrail: HandrailClient) -> None:
+    with pytest.raises(UnknownProfileError, match=r"unknown profile 'nope'.*known: store_support"):
+        await handrail.start_task({"goal": "Headlamp price?", "profile": "nope"})
+
+
+def test_client_refuses_malformed_json() -> None:
+    with pytest.raises(InvalidTaskError, match=r"not valid JSON: .* line 1 column 10"):
+        parse_task('{"goal": ')
+    with pytest.raises(InvalidTaskError, match=r"must be a JSON object"):
+        parse_task('["goal"]')
+    with pytest.raises(InvalidTaskError, match=r"goal: Input should be a valid string"):
+        parse_task('{"goal": 5}')
+
+
+# --- bad input that reaches the workflow another way: a non-retryable failure ---------------
+
+
+async def test_workflow_fails_at_once_without_goal(
+    client: Client, temporal_address: str, settings: HandrailSettings
+) -> None:
+    message = await _cli_task_failure(
+        client, temporal_address, settings, '{"profile": "store_support"}'
+    )
+    assert "goal" in message
+    assert "Field required" in message
+
+
+async def test_workflow_fails_at_once_on_wrong_types(
+    client: Client, temporal_address: str, settings: HandrailSettings
+) -> None:
+    message = await _cli_task_failure(client, temporal_address, settings, '{"goal": ["a", "b"]}')
+    assert "goal" in message
+    assert "valid string" in message
+
+
+async def test_workflow_fails_at_once_on_unknown_profile(
+    client: Client, temporal_address: str, settings: HandrailSettings, handrail: HandrailClient
+) -> None:
+    message = await _cli_task_failure(
+        client, temporal_address, settings, '{"goal": "Headlamp price?", "profile": "nope"}'
+    )
+    assert "load_profile failed: unknown profile 'nope'" in message
+
+
+async def test_get_result_names_the_failure(
+    client: Client, temporal_address: str, settings: HandrailSettings, handrail: HandrailClient
+) -> None:
+    workflow_id = f"cli-bad-{uuid.uuid4().hex[:8]}"
+    _cli_start(
+        temporal_address, settings.task_queue, workflow_id, '{"goal": "x", "profile": "nope"}'
+    )
+    with pytest.raises(
+        TaskFailedError, match=rf"task {workflow_id} failed: .*unknown profile 'nope'"
+    ):
+        await handrail.get_result(workflow_id)
+
+
+def test_cli_itself_refuses_malformed_json(
+    temporal_address: str, settings: HandrailSettings
+) -> None:
+    started = _cli_start(temporal_address, settings.task_queue, "never-started", '{"goal": ')
+    assert started.returncode != 0
+    assert "json" in started.stderr.lower() or "input" in started.stderr.lower()
+
+
+def test_pydantic_converter_is_used_by_the_client(client: Client) -> None:
+    assert client.data_converter is pydantic_data_converter
