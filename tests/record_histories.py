@@ -49,9 +49,9 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
 }
 
 
-async def record(directory: Path = HISTORIES) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+async def record() -> dict[str, str]:
+    """Run every scenario; return each history as JSON, by scenario name."""
+    recorded: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as scratch, ScriptedModelServer() as model:
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(find_temporal_binary()),
@@ -76,15 +76,15 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
                         {"goal": goal, "task_id": f"recorded-{name}"}
                     )
                     await handrail.get_result(handle.id)
-                    history = await handle.fetch_history()
-                    path = directory / f"{name}.json"
-                    path.write_text(history.to_json())
-                    written.append(path)
+                    recorded[name] = (await handle.fetch_history()).to_json()
         finally:
             await env.shutdown()
-    return written
+    return recorded
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for name, history in asyncio.run(record()).items():
+        path = HISTORIES / f"{name}.json"
+        path.write_text(history)
         print(f"wrote {path}")

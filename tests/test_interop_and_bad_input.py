@@ -4,8 +4,9 @@ non-retryable workflow failure when it reaches the workflow another way."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -21,29 +22,40 @@ from handrail.settings import HandrailSettings
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def _cli_start(
-    address: str, task_queue: str, workflow_id: str, payload: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(find_temporal_binary()),
-            "workflow",
-            "start",
-            "--address",
-            address,
-            "--type",
-            WORKFLOW_TYPE,
-            "--task-queue",
-            task_queue,
-            "--workflow-id",
-            workflow_id,
-            "--input",
-            payload,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def _temporal_cli(*args: str) -> CliRun:
+    """Run the temporal CLI without blocking the event loop (the worker runs on it)."""
+    process = await asyncio.create_subprocess_exec(
+        str(find_temporal_binary()),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return CliRun(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def _cli_start(address: str, task_queue: str, workflow_id: str, payload: str) -> CliRun:
+    return await _temporal_cli(
+        "workflow",
+        "start",
+        "--address",
+        address,
+        "--type",
+        WORKFLOW_TYPE,
+        "--task-queue",
+        task_queue,
+        "--workflow-id",
+        workflow_id,
+        "--input",
+        payload,
     )
 
 
@@ -52,7 +64,7 @@ async def _cli_task_failure(
 ) -> str:
     """Start ``payload`` with the CLI; return the message the workflow failed with."""
     workflow_id = f"cli-bad-{uuid.uuid4().hex[:8]}"
-    started = _cli_start(temporal_address, settings.task_queue, workflow_id, payload)
+    started = await _cli_start(temporal_address, settings.task_queue, workflow_id, payload)
     assert started.returncode == 0, started.stderr
     handle = client.get_workflow_handle(workflow_id, result_type=TaskResult)
     with pytest.raises(WorkflowFailureError) as failure:
@@ -65,7 +77,7 @@ async def test_cli_starts_a_task_with_plain_json(
     client: Client, temporal_address: str, settings: HandrailSettings
 ) -> None:
     workflow_id = f"cli-{uuid.uuid4().hex[:8]}"
-    started = _cli_start(
+    started = await _cli_start(
         temporal_address,
         settings.task_queue,
         workflow_id,
@@ -84,27 +96,36 @@ async def test_cli_result_is_plain_json_for_other_sdks(
     client: Client, temporal_address: str, settings: HandrailSettings
 ) -> None:
     workflow_id = f"cli-json-{uuid.uuid4().hex[:8]}"
-    _cli_start(temporal_address, settings.task_queue, workflow_id, '{"goal": "Headlamp price?"}')
+    await _cli_start(
+        temporal_address, settings.task_queue, workflow_id, '{"goal": "Headlamp price?"}'
+    )
     await client.get_workflow_handle(workflow_id).result()
-    shown = subprocess.run(
-        [
-            str(find_temporal_binary()),
-            "workflow",
-            "result",
-            "--address",
-            temporal_address,
-            "--workflow-id",
-            workflow_id,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+    shown = await _temporal_cli(
+        "workflow",
+        "result",
+        "--address",
+        temporal_address,
+        "--workflow-id",
+        workflow_id,
+        "--output",
+        "json",
     )
     assert '"status": "answered"' in shown.stdout
     assert "24.00 EUR" in shown.stdout
+    queried = await _temporal_cli(
+        "workflow",
+        "query",
+        "--address",
+        temporal_address,
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "trace",
+        "--output",
+        "json",
+    )
+    assert '"lookup_price"' in queried.stdout
+    assert '"goal": "Headlamp price?"' in queried.stdout
 
 
 # --- bad input at the client: refused before any workflow starts ---------------------------
@@ -165,7 +186,7 @@ async def test_get_result_names_the_failure(
     client: Client, temporal_address: str, settings: HandrailSettings, handrail: HandrailClient
 ) -> None:
     workflow_id = f"cli-bad-{uuid.uuid4().hex[:8]}"
-    _cli_start(
+    await _cli_start(
         temporal_address, settings.task_queue, workflow_id, '{"goal": "x", "profile": "nope"}'
     )
     with pytest.raises(
@@ -174,10 +195,10 @@ async def test_get_result_names_the_failure(
         await handrail.get_result(workflow_id)
 
 
-def test_cli_itself_refuses_malformed_json(
+async def test_cli_itself_refuses_malformed_json(
     temporal_address: str, settings: HandrailSettings
 ) -> None:
-    started = _cli_start(temporal_address, settings.task_queue, "never-started", '{"goal": ')
+    started = await _cli_start(temporal_address, settings.task_queue, "never-started", '{"goal": ')
     assert started.returncode != 0
     assert "json" in started.stderr.lower() or "input" in started.stderr.lower()
 

@@ -203,9 +203,9 @@ class StoreClerk:
             )
         if "price" in result:
             name = result.get("name") or result.get("sku") or "item"
+            price = f"{result['price']} {result.get('currency', '')}".rstrip()
             return _final_answer(
-                f"The price of the {name} is {result['price']} {result.get('currency', '')}".rstrip()
-                + ".",
+                f"The price of the {name} is {price}.",
                 "The store returned the product's price.",
                 0.95,
             )
