@@ -22,6 +22,7 @@ from activities.conversation_store import ConversationStore
 from activities.llm import LlmActivities
 from activities.profiles import ProfileActivities
 from activities.store import StoreActivities
+from activities.store_actions import FaultHook, StoreActionActivities, no_faults
 from handrail.client import connect_temporal
 from handrail.devserver import DevServer, embedded_server, split_address
 from handrail.profile_catalog import ProfileCatalog
@@ -50,33 +51,51 @@ def make_openai_client(settings: HandrailSettings) -> AsyncOpenAI:
 
 
 def build_worker(
-    client: Client, settings: HandrailSettings, model_client: AsyncOpenAI, **options: Any
+    client: Client,
+    settings: HandrailSettings,
+    model_client: AsyncOpenAI,
+    *,
+    faults: FaultHook = no_faults,
+    **options: Any,
 ) -> Worker:
     """A worker for ``AgentWorkflow`` and its activities, wired from ``settings``.
 
-    ``options`` go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
+    ``faults`` is the store actions' testing seam (see activities/store_actions.py); ``options``
+    go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
     """
     registry = ToolRegistry(STORE_TOOLS)
     llm = LlmActivities(model_client, ConversationStore(settings.state_db_path), registry)
     profiles = ProfileActivities(ProfileCatalog(settings.profiles_dir), registry, settings.model)
-    store = StoreActivities(StoreDatabase(settings.store_db_path))
+    database = StoreDatabase(settings.store_db_path)
+    reads = StoreActivities(database)
+    actions = StoreActionActivities(database, faults)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[AgentWorkflow],
-        activities=[llm.decide, profiles.load_profile, store.lookup_price, store.get_order],
+        activities=[
+            llm.decide,
+            profiles.load_profile,
+            reads.lookup_price,
+            reads.get_order,
+            actions.apply_discount,
+            actions.revoke_discount,
+            actions.issue_refund,
+            actions.void_refund,
+            actions.send_email,
+        ],
         **options,
     )
 
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, settings: HandrailSettings, **options: Any
+    client: Client, settings: HandrailSettings, *, faults: FaultHook = no_faults, **options: Any
 ) -> AsyncIterator[Worker]:
     """A started worker for the duration of the block; its model client is closed after."""
     model_client = make_openai_client(settings)
     try:
-        async with build_worker(client, settings, model_client, **options) as worker:
+        async with build_worker(client, settings, model_client, faults=faults, **options) as worker:
             yield worker
     finally:
         await model_client.close()

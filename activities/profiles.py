@@ -40,7 +40,14 @@ class ProfileActivities:
                     type=ErrorType.INVALID_PROFILE,
                     non_retryable=True,
                 )
-            bindings.append(ToolBinding(name=name, read_only=spec.read_only))
+            bindings.append(
+                ToolBinding(
+                    name=name,
+                    read_only=spec.read_only,
+                    compensation=spec.compensation,
+                    irreversible=spec.irreversible,
+                )
+            )
         return Profile(
             name=file.name,
             description=file.description,
@@ -48,4 +55,6 @@ class ProfileActivities:
             system_prompt=file.system_prompt,
             tools=bindings,
             max_steps=file.max_steps,
+            max_tokens=file.max_tokens,
+            max_duration_seconds=file.max_duration_seconds,
         )

@@ -52,6 +52,14 @@ class ToolBinding(_Contract):
         default=False,
         description="Reads only: run as a local activity (one round trip less per step).",
     )
+    compensation: str | None = Field(
+        default=None, description="Activity that undoes this tool's effect, by idempotency key."
+    )
+    irreversible: bool = Field(
+        default=False,
+        description="Cannot be undone: runs only when the task commits, after every reversible "
+        "step has succeeded (see handrail/policy.py).",
+    )
 
 
 class Profile(_Contract):
@@ -63,6 +71,10 @@ class Profile(_Contract):
     system_prompt: str
     tools: list[ToolBinding] = Field(default_factory=list)
     max_steps: int = Field(default=8, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="Budget: tokens in + out.")
+    max_duration_seconds: float | None = Field(
+        default=None, gt=0, description="Budget: wall time from the task's start."
+    )
 
     @property
     def tool_names(self) -> list[str]:
@@ -162,6 +174,45 @@ class ToolOutcome(_Contract):
         return json.dumps({"error": self.error or "the tool failed"}, sort_keys=True)
 
 
+class CompensationRequest(_Contract):
+    """Input of every compensation activity: undo what ``idempotency_key`` did, if anything."""
+
+    task_id: str
+    idempotency_key: str
+    tool: str = Field(description="The action being undone.")
+
+
+CompensationStatus = Literal["undone", "nothing_to_undo", "already_undone", "failed"]
+
+
+class CompensationOutcome(_Contract):
+    """Output of every compensation activity."""
+
+    status: CompensationStatus
+    detail: str = ""
+
+
+class PendingCompensation(_Contract):
+    """An entry of the saga stack: pushed before its action runs."""
+
+    step: int
+    tool: str
+    compensation: str
+    idempotency_key: str
+
+
+class CompensationRecord(_Contract):
+    """A compensation as it ran (or could not), for the trace."""
+
+    step: int
+    tool: str
+    compensation: str
+    idempotency_key: str
+    status: CompensationStatus
+    detail: str = ""
+    at: datetime
+
+
 class StepRecord(_Contract):
     """One step of the decision path: what was proposed, and what came of it."""
 
@@ -172,7 +223,15 @@ class StepRecord(_Contract):
     note: str = Field(default="", description="What the workflow did with the decision, in words.")
 
 
-TaskStatus = Literal["running", "answered", "escalated", "budget_exhausted", "failed"]
+TaskStatus = Literal[
+    "running",
+    "answered",
+    "escalated",
+    "budget_exhausted",
+    "failed",
+    "cancelled",
+    "needs_recovery",
+]
 
 
 class TaskResult(_Contract):
@@ -182,6 +241,9 @@ class TaskResult(_Contract):
     status: TaskStatus
     answer: str | None = None
     steps: list[StepRecord] = Field(default_factory=list)
+    compensations: list[CompensationRecord] = Field(
+        default_factory=list, description="What was undone when the task did not commit."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -207,3 +269,5 @@ class Trace(_Contract):
     status: TaskStatus
     answer: str | None = None
     steps: list[StepRecord] = Field(default_factory=list)
+    compensations: list[CompensationRecord] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why the task failed, in words.")

@@ -65,6 +65,7 @@ class ErrorType:
     LLM_RATE_LIMITED: Final = "LlmRateLimited"
     LLM_UNAVAILABLE: Final = "LlmUnavailable"
     UNKNOWN_TOOL: Final = "UnknownTool"
+    NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
 
 
 def describe_validation_error(model: str, error: ValidationError) -> str:

@@ -28,6 +28,8 @@ class ProfileFile(BaseModel):
     system_prompt: str = Field(min_length=1)
     tools: list[str] = Field(default_factory=list)
     max_steps: int = Field(default=8, ge=1, le=10_000)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_duration_seconds: float | None = Field(default=None, gt=0)
 
 
 class ProfileCatalog:

@@ -38,6 +38,21 @@ class ToolSpec:
     description: str
     arguments: type[BaseModel]
     read_only: bool = False
+    compensation: str | None = None
+    """Name of the activity that undoes this tool's effect, given the action's idempotency key."""
+    irreversible: bool = False
+    """No undo exists (an email): the workflow runs it only when the task commits."""
+
+    def __post_init__(self) -> None:
+        # A side effect must be undoable or declared irreversible: nothing falls in between.
+        effects = (self.compensation is not None) + self.irreversible
+        if self.read_only and effects:
+            raise ValueError(f"read-only tool {self.name!r} cannot have a compensation")
+        if not self.read_only and effects != 1:
+            raise ValueError(
+                f"tool {self.name!r} changes the world: give it a compensation "
+                "or mark it irreversible (exactly one)"
+            )
 
     def openai_schema(self) -> dict[str, Any]:
         """The Chat Completions ``tools`` entry, decision fields included."""

@@ -94,7 +94,11 @@ def test_only_the_first_of_several_calls_is_kept() -> None:
         ),
         ("final_answer", {"answer": "  "}, "final_answer needs a non-empty 'answer'"),
         ("escalate", {}, "escalate needs a non-empty 'reason'"),
-        ("refund_everything", {}, "unknown tool 'refund_everything'; available: get_order"),
+        (
+            "refund_everything",
+            {},
+            "unknown tool 'refund_everything'; available: apply_discount, get_order",
+        ),
     ],
 )
 def test_malformed_calls_are_invalid_decisions(name: str, arguments: object, problem: str) -> None:

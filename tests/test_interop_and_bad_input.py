@@ -139,7 +139,9 @@ async def test_client_refuses_a_task_without_goal(handrail: HandrailClient, clie
 
 
 async def test_client_refuses_an_unknown_profile(handrail: HandrailClient) -> None:
-    with pytest.raises(UnknownProfileError, match=r"unknown profile 'nope'.*known: store_support"):
+    with pytest.raises(
+        UnknownProfileError, match=r"unknown profile 'nope'.*known: store_actions, store_support"
+    ):
         await handrail.start_task({"goal": "Headlamp price?", "profile": "nope"})
 
 

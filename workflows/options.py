@@ -28,5 +28,19 @@ READ_TOOL_RETRY: Final = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     maximum_attempts=5,
 )
-TOOL_TIMEOUT: Final = timedelta(seconds=60)
-TOOL_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+# Side-effecting tools: regular activities, exactly once through their idempotency key. A short
+# start-to-close bounds how long a task waits when a worker dies mid-action.
+ACTION_TIMEOUT: Final = timedelta(seconds=10)
+ACTION_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+
+# Compensations try harder than actions: giving up means a person must repair the effect.
+COMPENSATION_TIMEOUT: Final = timedelta(seconds=10)
+COMPENSATION_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
+)

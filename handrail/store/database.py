@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -40,7 +42,53 @@ CREATE TABLE IF NOT EXISTS order_items (
     unit_price_cents INTEGER NOT NULL,
     PRIMARY KEY (order_id, sku)
 );
+
+-- Adjustments the agent makes. The store settles them later; until then a compensation voids
+-- one by deleting its row, so a rolled-back task leaves these tables exactly as they were.
+CREATE TABLE IF NOT EXISTS discounts (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL REFERENCES orders(id),
+    amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
+    currency        TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL REFERENCES orders(id),
+    amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
+    currency        TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE
+);
+-- Emails leave through an outbox that a relay drains: once a row is here it counts as sent.
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY,
+    to_address      TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE
+);
+-- The effect journal: one row per idempotency key, written in the same transaction as the
+-- effect, so a retried or re-executed action returns its first result and takes effect once.
+-- A compensation that finds nothing to undo leaves a tombstone, so an attempt of the action
+-- still in flight cannot apply after its undo. Append-only audit: never rolled back.
+CREATE TABLE IF NOT EXISTS effect_journal (
+    idempotency_key TEXT PRIMARY KEY,
+    tool            TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    result          TEXT,
+    applied_at      TEXT,
+    compensated_at  TEXT,
+    compensation    TEXT
+);
 """
+
+#: Tables that hold Handrail's audit of effects rather than the store's state.
+AUDIT_TABLES = frozenset({"effect_journal"})
 
 PRODUCTS: Sequence[tuple[str, str, int, str]] = (
     ("TRAIL-RUN", "Trail Runner Shoes", 8999, "EUR"),
@@ -107,3 +155,43 @@ class StoreDatabase:
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
+
+    def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, taking the write lock
+        # before reading, so two attempts of one action cannot both see "not yet applied".
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+            return result
+        finally:
+            connection.close()
+
+    async def transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one write transaction (committed if it returns, rolled back if it
+        raises), in a worker thread."""
+        return await asyncio.to_thread(self._transact, work)
+
+
+def snapshot(
+    path: Path, *, exclude: frozenset[str] = AUDIT_TABLES
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but ``exclude``, sorted: for "exactly as before" comparisons."""
+    with sqlite3.connect(path) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall())
+            for table in tables
+            if table not in exclude
+        }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from handrail.tools import ToolSpec
@@ -34,4 +37,61 @@ GET_ORDER = ToolSpec(
     read_only=True,
 )
 
-STORE_TOOLS: tuple[ToolSpec, ...] = (LOOKUP_PRICE, GET_ORDER)
+
+Money = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=10, decimal_places=2, description="Amount in the order's currency."),
+]
+
+
+class ApplyDiscountArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: int = Field(gt=0)
+    amount: Money
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class IssueRefundArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: int = Field(gt=0)
+    amount: Money
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SendEmailArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: int = Field(gt=0, description="The order whose customer receives the email.")
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=5000)
+
+
+APPLY_DISCOUNT = ToolSpec(
+    name="apply_discount",
+    description="Grant a discount on an order, as a credit in the order's currency.",
+    arguments=ApplyDiscountArgs,
+    compensation="revoke_discount",
+)
+ISSUE_REFUND = ToolSpec(
+    name="issue_refund",
+    description="Refund part or all of what the customer paid for an order.",
+    arguments=IssueRefundArgs,
+    compensation="void_refund",
+)
+SEND_EMAIL = ToolSpec(
+    name="send_email",
+    description="Email the customer of an order. Cannot be unsent: it goes out when the task "
+    "completes successfully.",
+    arguments=SendEmailArgs,
+    irreversible=True,
+)
+
+STORE_TOOLS: tuple[ToolSpec, ...] = (
+    LOOKUP_PRICE,
+    GET_ORDER,
+    APPLY_DISCOUNT,
+    ISSUE_REFUND,
+    SEND_EMAIL,
+)
