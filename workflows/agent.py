@@ -276,6 +276,8 @@ class AgentWorkflow:
                 )
             return cast(T, result)
         except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise  # the task is being cancelled: run() rolls back and reports that
             cause = error.cause
             if isinstance(cause, ApplicationError):
                 raise ApplicationError(
