@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -63,13 +63,13 @@ class FailAt:
         self.fired = 0
 
     def __call__(self, point: FaultPoint, name: str, idempotency_key: str) -> None:
-        if (point, name) == (self.point, self.name) and idempotency_key.endswith(self.suffix):
-            if self.remaining > 0:
-                self.remaining -= 1
-                self.fired += 1
-                raise ApplicationError(
-                    f"injected fault at {point} of {name}", non_retryable=not self.retryable
-                )
+        matches = (point, name) == (self.point, self.name)
+        if matches and idempotency_key.endswith(self.suffix) and self.remaining > 0:
+            self.remaining -= 1
+            self.fired += 1
+            raise ApplicationError(
+                f"injected fault at {point} of {name}", non_retryable=not self.retryable
+            )
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ async def _run(
     client: Client,
     settings: HandrailSettings,
     server: ScriptedModelServer,
-    replies: list[Reply | Callable[[dict[str, Any]], Reply]],
+    replies: Sequence[Reply | Callable[[dict[str, Any]], Reply]],
     *,
     faults: FailAt | None = None,
 ) -> tuple[str, TaskFailedError | None]:
@@ -234,8 +234,10 @@ async def test_a_compensation_that_fails_is_reported_for_manual_recovery(
 ) -> None:
     # The refund at step 1 cannot be voided; the discount at step 0 still is.
     fault = FailAt("before_commit", "void_refund", 1, times=100)
-    replies: list[Reply] = [discount(1001, "5.00"), refund(1001, "10.00")] + [
-        ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
+    replies: list[Reply] = [
+        discount(1001, "5.00"),
+        refund(1001, "10.00"),
+        ToolCallReply("lookup_price", {"product": "Headlamp", **WHY}),
     ]
     task_id, error = await _run(client, store, model_server, replies, faults=fault)
     assert error is not None
