@@ -19,7 +19,8 @@ from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
-from handrail.testing.scripted_model import ScriptedModelServer, StoreClerk
+from handrail.testing.scripted_model import ScriptedModelServer
+from handrail.testing.store_clerk import StoreClerk
 from worker import running_worker
 
 TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history

@@ -24,9 +24,9 @@ from handrail.testing.scripted_model import (
     Brain,
     Scenario,
     ScriptedModelServer,
-    StoreClerk,
     ToolCallReply,
 )
+from handrail.testing.store_clerk import StoreClerk
 from worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"

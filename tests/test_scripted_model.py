@@ -20,10 +20,10 @@ from handrail.testing.scripted_model import (
     Reply,
     Scenario,
     ScriptedModelServer,
-    StoreClerk,
     TextReply,
     ToolCallReply,
 )
+from handrail.testing.store_clerk import StoreClerk
 
 STORE_TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}

@@ -7,7 +7,8 @@ shipped in the library (like pydantic-ai's ``TestModel``) so that users' tests a
 runs without an API key use the same thing Handrail's own tests use.
 
 A reply is decided by a *brain*: any callable from the parsed request body to a ``Reply``.
-``Scenario`` replays a fixed list of replies; ``StoreClerk`` answers the demo store's questions.
+``Scenario`` replays a fixed list of replies; ``handrail.testing.store_clerk.StoreClerk`` (the
+default) runs the demo store's conversations.
 
 The server is standard library only: a ``ThreadingHTTPServer`` in a daemon thread, on
 ``127.0.0.1`` and a free port by default::
@@ -21,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 import socket
 import threading
 import time
@@ -38,9 +38,11 @@ __all__ = [
     "Reply",
     "Scenario",
     "ScriptedModelServer",
-    "StoreClerk",
     "TextReply",
     "ToolCallReply",
+    "messages_of",
+    "offered_tools",
+    "text_of",
 ]
 
 COMPLETIONS_PATH = "/v1/chat/completions"
@@ -107,153 +109,21 @@ class Scenario:
         self._replies = tuple(replies)
 
     def __call__(self, request: dict[str, Any]) -> Reply:
-        step = sum(1 for message in _messages(request) if message.get("role") == "assistant")
+        step = sum(1 for message in messages_of(request) if message.get("role") == "assistant")
         entry = self._replies[min(step, len(self._replies) - 1)]
         if isinstance(entry, _REPLY_TYPES):
             return entry
         return entry(request)
 
 
-# --- StoreClerk ---------------------------------------------------------------------------------
-
-_ESCALATE_REASON = "I can only answer pricing and order questions."
-# Where a product phrase ends: a question or exclamation mark, a full stop ending a sentence
-# (not the one in "v2.0"), a line break or the end of the text.
-_PHRASE_END = r"\s*(?=[?!\n]|\.(?:\s|$)|$)"
-_ORDER_PATTERN = re.compile(r"\border\s*(?:number\s*|no\.?\s*)?#?\s*(\d+)", re.IGNORECASE)
-_PRODUCT_PATTERNS = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"how much (?:is|are|does|do)\s+(?:(?:the|a|an)\s+)?(?P<p>[^?!\n]+?)(?:\s+cost)?"
-        + _PHRASE_END,
-        r"price (?:of|for)\s+(?:(?:the|a|an)\s+)?(?P<p>[^?!\n]+?)" + _PHRASE_END,
-        r"what (?:does|do)\s+(?:the\s+)?(?P<p>[^?!\n]+?)\s+cost" + _PHRASE_END,
-        r"(?:what(?:'s|\s+is)\s+)?(?:the\s+)?(?P<p>[^?!.,;:\n]+?)\s+price\b",
-    )
-)
-_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
-
-
-class StoreClerk:
-    """A brain that answers the demo store's questions the way a sensible model would.
-
-    It lets the demo and the end-to-end tests run a whole agent loop without an API key, while
-    following Handrail's decision conventions: every reply is a tool call (requests use
-    ``tool_choice="required"``) carrying ``rationale`` and ``confidence``, and the loop ends with
-    ``final_answer`` or ``escalate``.
-
-    - A user question naming an order number calls ``get_order``; one naming a product calls
-      ``lookup_price``; anything else escalates.
-    - A tool result is turned into a ``final_answer`` (less confident when the tool failed).
-    """
-
-    def __call__(self, request: dict[str, Any]) -> Reply:
-        messages = _messages(request)
-        if not messages:
-            return _escalate("There is no question to answer.")
-        last = messages[-1]
-        role = last.get("role")
-        if role == "user":
-            return self._answer_question(_text(last.get("content")), _offered_tools(request))
-        if role == "tool":
-            return self._answer_result(_text(last.get("content")))
-        return _escalate("The conversation is not at a point where I know what to do.")
-
-    def _answer_question(self, question: str, tools: set[str]) -> Reply:
-        # The model activity appends the caller's context after the goal; only the goal is read.
-        question = question.split("\n\nContext:", 1)[0]
-        order = _ORDER_PATTERN.search(question)
-        if order is not None and "get_order" in tools:
-            return ToolCallReply(
-                "get_order",
-                {
-                    "order_id": int(order.group(1)),
-                    "rationale": "The customer asks about an order, so I look it up.",
-                    "confidence": 0.9,
-                },
-            )
-        product = _product_phrase(question)
-        if product is not None and "lookup_price" in tools:
-            return ToolCallReply(
-                "lookup_price",
-                {
-                    "product": product,
-                    "rationale": "The customer asks for a price, so I look the product up.",
-                    "confidence": 0.9,
-                },
-            )
-        return _escalate("The question is neither about a price nor about an order.")
-
-    def _answer_result(self, content: str) -> Reply:
-        try:
-            result = json.loads(content)
-        except ValueError:
-            result = None
-        if not isinstance(result, dict):
-            return _final_answer(
-                "Sorry, I could not read the store's answer, so I cannot tell you for sure.",
-                "The tool result was not the JSON I expected.",
-                0.3,
-            )
-        if "error" in result:
-            return _final_answer(
-                f'Sorry, I could not find it: "{result["error"]}".',
-                "The store reported an error, so I pass it on.",
-                0.6,
-            )
-        if "price" in result:
-            name = result.get("name") or result.get("sku") or "item"
-            price = f"{result['price']} {result.get('currency', '')}".rstrip()
-            return _final_answer(
-                f"The price of the {name} is {price}.",
-                "The store returned the product's price.",
-                0.95,
-            )
-        if "order_id" in result and "status" in result:
-            total = f"{result.get('total', '?')} {result.get('currency', '')}".rstrip()
-            return _final_answer(
-                f"Order {result['order_id']} is {result['status']}; its total is {total}.",
-                "The store returned the order's status and total.",
-                0.95,
-            )
-        return _final_answer(
-            "Sorry, the store's answer did not contain what I was looking for.",
-            "The tool result had neither a price nor an order.",
-            0.3,
-        )
-
-
-def _product_phrase(question: str) -> str | None:
-    for pattern in _PRODUCT_PATTERNS:
-        match = pattern.search(question)
-        if match is None:
-            continue
-        phrase = _LEADING_ARTICLE.sub("", match.group("p").strip().rstrip("?.").strip())
-        if phrase:
-            return phrase
-    return None
-
-
-def _final_answer(answer: str, rationale: str, confidence: float) -> ToolCallReply:
-    return ToolCallReply(
-        "final_answer", {"answer": answer, "rationale": rationale, "confidence": confidence}
-    )
-
-
-def _escalate(rationale: str) -> ToolCallReply:
-    return ToolCallReply(
-        "escalate", {"reason": _ESCALATE_REASON, "rationale": rationale, "confidence": 0.9}
-    )
-
-
-def _messages(request: dict[str, Any]) -> list[dict[str, Any]]:
+def messages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
     messages = request.get("messages")
     if not isinstance(messages, list):
         return []
     return [message for message in messages if isinstance(message, dict)]
 
 
-def _offered_tools(request: dict[str, Any]) -> set[str]:
+def offered_tools(request: dict[str, Any]) -> set[str]:
     names: set[str] = set()
     for tool in request.get("tools") or []:
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
@@ -263,7 +133,7 @@ def _offered_tools(request: dict[str, Any]) -> set[str]:
     return names
 
 
-def _text(content: object) -> str:
+def text_of(content: object) -> str:
     """A message's text: a plain string, or the text parts of a list of content parts."""
     if isinstance(content, str):
         return content
@@ -276,10 +146,10 @@ def _text(content: object) -> str:
     return ""
 
 
-def _first_user_text(request: dict[str, Any]) -> str:
-    for message in _messages(request):
+def _first_usertext_of(request: dict[str, Any]) -> str:
+    for message in messages_of(request):
         if message.get("role") == "user":
-            return _text(message.get("content"))
+            return text_of(message.get("content"))
     return ""
 
 
@@ -288,10 +158,10 @@ def _estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _prompt_text(request: dict[str, Any]) -> str:
+def _prompttext_of(request: dict[str, Any]) -> str:
     parts: list[str] = []
-    for message in _messages(request):
-        parts.append(_text(message.get("content")))
+    for message in messages_of(request):
+        parts.append(text_of(message.get("content")))
         for call in message.get("tool_calls") or []:
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
@@ -342,7 +212,7 @@ def _completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) 
         message["content"] = reply.content
         finish_reason = "stop"
         completion_text = reply.content
-    prompt_tokens = _estimate_tokens(_prompt_text(request))
+    prompt_tokens = _estimate_tokens(_prompttext_of(request))
     completion_tokens = _estimate_tokens(completion_text)
     model = request.get("model")
     return {
@@ -488,7 +358,12 @@ class ScriptedModelServer:
         port: int = 0,
         latency: float = 0.0,
     ) -> None:
-        self.brain: Brain = brain if brain is not None else StoreClerk()
+        if brain is None:
+            # Imported here: the clerk is built on this module's reply types.
+            from handrail.testing.store_clerk import StoreClerk
+
+            brain = StoreClerk()
+        self.brain: Brain = brain
         self.requests: list[dict[str, Any]] = []
         self.latency = latency
         self._host = host
@@ -567,7 +442,7 @@ class ScriptedModelServer:
         with self._lock:
             routes = list(self._routes.items())
         if routes:
-            first = _first_user_text(request)
+            first = _first_usertext_of(request)
             for marker, brain in routes:
                 if marker in first:
                     return brain
