@@ -21,15 +21,27 @@ from handrail.contracts import TaskResult
 from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
-from handrail.trace_format import format_step, format_trace
+from handrail.store.database import create_store, store_effects
+from handrail.trace_format import format_compensations, format_step, format_trace
 from worker import model_endpoint, running_worker, temporal_service
 
-DEMO_QUESTIONS = (
-    "How much are the Trail Runner Shoes?",
-    "What does the Camping Stove cost?",
-    "What is the price of the Rain Jacket?",
-    "What is the status of order 1002?",
+DEMO_TASKS: tuple[tuple[str, str], ...] = (
+    ("How much are the Trail Runner Shoes?", "store_support"),
+    ("What does the Camping Stove cost?", "store_support"),
+    ("What is the price of the Rain Jacket?", "store_support"),
+    ("What is the status of order 1002?", "store_support"),
+    # Commits: the refund, then (at the commit point) the irreversible email.
+    (
+        "Please refund 10.00 EUR on order 1001 for the torn socks and email the customer.",
+        "store_actions",
+    ),
+    # Rolls back: a discount and a refund are made, then the customer asks for a manager; the
+    # task escalates and both are undone, newest first.
+    (
+        "Apply a discount of 5.00 on order 1002 and a refund of 20.00 on order 1002, "
+        "but the customer insists on a manager.",
+        "store_actions",
+    ),
 )
 _PROGRESS_POLL_SECONDS = 0.5
 
@@ -55,7 +67,19 @@ def _print_result(result: TaskResult, settings: HandrailSettings, goal: str | No
     for step in result.steps:
         for line in format_step(step):
             print("  " + line)
+    if result.compensations:
+        print("   rolled back:")
+        for line in format_compensations(result.compensations):
+            print("  " + line)
     print(f"   UI: {settings.ui_url(result.task_id)}")
+
+
+def _print_store_effects(settings: HandrailSettings, task_ids: list[str]) -> None:
+    """What the demo's tasks left in the store's database, read back from the file."""
+    rows = store_effects(settings.store_db_path, task_ids)
+    print("Store effects of these tasks, read back from the database:")
+    for table, found in rows.items():
+        print(f"   {table}: {found or 'none'}")
 
 
 async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
@@ -66,11 +90,16 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
         client = await connect_temporal(effective)
         async with running_worker(client, effective):
             handrail = HandrailClient(client, effective)
-            handles = [await handrail.start_task({"goal": q}) for q in DEMO_QUESTIONS]
+            handles = [
+                await handrail.start_task({"goal": goal, "profile": profile})
+                for goal, profile in DEMO_TASKS
+            ]
             results = await asyncio.gather(*(handrail.get_result(h.id) for h in handles))
-            for question, result in zip(DEMO_QUESTIONS, results, strict=True):
+            for (goal, _), result in zip(DEMO_TASKS, results, strict=True):
                 print()
-                _print_result(result, settings, question)
+                _print_result(result, settings, goal)
+        print()
+        _print_store_effects(settings, [h.id for h in handles])
         print()
         if server and args.serve:
             print("Serving the Web UI until Ctrl-C...")

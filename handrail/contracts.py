@@ -221,6 +221,9 @@ class StepRecord(_Contract):
     decision: Decision
     outcome: ToolOutcome | None = None
     note: str = Field(default="", description="What the workflow did with the decision, in words.")
+    deferred: bool = Field(
+        default=False, description="An irreversible action held back to the task's commit point."
+    )
 
 
 TaskStatus = Literal[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from handrail.contracts import StepRecord, Trace
+from handrail.contracts import CompensationRecord, StepRecord, Trace
 
 
 def _arguments(arguments: dict[str, object]) -> str:
@@ -27,13 +27,28 @@ def format_step(step: StepRecord) -> list[str]:
     if step.outcome is not None:
         outcome = step.outcome
         status = "ok" if outcome.ok else f"error: {outcome.error}"
+        when = "at commit: " if step.deferred else ""
         lines.append(
-            f"       → {outcome.summary or status} ({status}, {outcome.latency_ms:.0f} ms)"
+            f"       → {when}{outcome.summary or status} ({status}, {outcome.latency_ms:.0f} ms)"
         )
+    elif step.deferred:
+        lines.append(f"       → {step.note}")
     elif decision.problem:
         lines.append(f"       → refused: {decision.problem}")
     elif decision.answer:
         lines.append(f"       → {decision.answer}")
+    return lines
+
+
+def format_compensations(records: Iterable[CompensationRecord]) -> list[str]:
+    """The rollback, newest step first, as it ran."""
+    lines = []
+    for record in records:
+        detail = f": {record.detail}" if record.detail else ""
+        lines.append(
+            f"  ↶ {record.compensation} for step {record.step + 1} ({record.tool}) "
+            f"→ {record.status}{detail}"
+        )
     return lines
 
 
@@ -52,4 +67,9 @@ def format_trace(trace: Trace) -> str:
     ]
     if trace.answer:
         header.append(f"answer: {trace.answer}")
-    return "\n".join(header + ([format_steps(steps)] if steps else []))
+    if trace.error:
+        header.append(f"error: {trace.error}")
+    body = [format_steps(steps)] if steps else []
+    if trace.compensations:
+        body += ["rolled back:", *format_compensations(trace.compensations)]
+    return "\n".join(header + body)

@@ -1,13 +1,15 @@
 """Record the workflow histories that CI replays: ``python -m tests.record_histories``.
 
-Run it after a deliberate, versioned change to ``AgentWorkflow`` (and commit the new files);
-never to make a failing replay pass by accident. Each scenario is scripted, so the recorded
+``python -m tests.record_histories NAME ...`` records only the named scenarios. Record new
+scenarios when the workflow gains a path; re-record an old one only after a deliberate, versioned
+change to ``AgentWorkflow``, never to make a failing replay pass by accident. Each scenario is scripted, so the recorded
 history is the same shape every time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -34,6 +36,14 @@ _WHY = {"rationale": "recorded scenario", "confidence": 0.7}
 
 SCENARIOS: dict[str, tuple[str, Brain]] = {
     "pricing_answered": ("How much are the Trail Runner Shoes?", StoreClerk()),
+    "committed_with_email": (
+        "Please refund 10.00 EUR on order 1001 and email the customer.",
+        StoreClerk(),
+    ),
+    "rolled_back": (
+        "A discount of 5.00 on order 1002 and a refund of 20.00 on order 1002; then a manager.",
+        StoreClerk(),
+    ),
     "malformed_then_answered": (
         "Rain Jacket price?",
         Scenario(
@@ -49,8 +59,8 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
 }
 
 
-async def record() -> dict[str, str]:
-    """Run every scenario; return each history as JSON, by scenario name."""
+async def record(names: list[str]) -> dict[str, str]:
+    """Run the named scenarios; return each history as JSON, by scenario name."""
     recorded: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as scratch, ScriptedModelServer() as model:
         env = await WorkflowEnvironment.start_local(
@@ -70,11 +80,12 @@ async def record() -> dict[str, str]:
             create_store(settings.store_db_path)
             handrail = HandrailClient(env.client, settings)
             async with running_worker(env.client, settings):
-                for name, (goal, brain) in SCENARIOS.items():
+                for name in names:
+                    goal, brain = SCENARIOS[name]
                     model.brain = brain
-                    handle = await handrail.start_task(
-                        {"goal": goal, "task_id": f"recorded-{name}"}
-                    )
+                    # The actions profile is a superset: read-only questions run the same way.
+                    task = {"goal": goal, "task_id": f"recorded-{name}", "profile": "store_actions"}
+                    handle = await handrail.start_task(task)
                     await handrail.get_result(handle.id)
                     recorded[name] = (await handle.fetch_history()).to_json()
         finally:
@@ -83,8 +94,14 @@ async def record() -> dict[str, str]:
 
 
 if __name__ == "__main__":
+    # Name the scenarios to (re-)record; histories recorded by older code are kept on purpose:
+    # they stand for runs started before a deploy, which the new code must still replay.
+    chosen = sys.argv[1:] or list(SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
     HISTORIES.mkdir(parents=True, exist_ok=True)
-    for name, history in asyncio.run(record()).items():
+    for name, history in asyncio.run(record(chosen)).items():
         path = HISTORIES / f"{name}.json"
         path.write_text(history)
         print(f"wrote {path}")

@@ -28,6 +28,8 @@ def test_histories_are_committed() -> None:
         "pricing_answered",
         "malformed_then_answered",
         "escalated",
+        "committed_with_email",
+        "rolled_back",
     }
 
 

@@ -69,8 +69,15 @@ async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_pat
         assert f"{prices[name] / 100:.2f}" in out
         assert f'lookup_price {{"product": "{name}"}}' in out
     assert "Order 1002 is processing" in out
-    assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 4
+    assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 6
     assert out.count("answered · 2 step(s)") == 4
+    # One task commits a refund and, at the commit point, its email; one is rolled back.
+    assert "→ at commit: send_email to ada@example.com" in out
+    assert "escalated · 3 step(s)" in out
+    assert "↶ void_refund for step 2 (issue_refund) → undone" in out
+    assert "↶ revoke_discount for step 1 (apply_discount) → undone" in out
+    assert "discounts: none" in out
+    assert "refunds: ['order 1001: 10.00 EUR']" in out
     assert not is_listening("127.0.0.1", port)
     assert not is_listening("127.0.0.1", ui_port)
 

@@ -167,6 +167,7 @@ class AgentWorkflow:
                 content = _problem(decision)
             elif when_to_run(binding) == "at_commit":
                 self._deferred.append(_Deferred(binding, record))
+                record.deferred = True
                 record.note = f"{binding.name} deferred: irreversible, runs when the task commits"
                 content = json.dumps({"status": "scheduled", "detail": record.note})
             else:

@@ -195,3 +195,27 @@ def snapshot(
             for table in tables
             if table not in exclude
         }
+
+
+def store_effects(path: Path, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The discounts, refunds and emails that ``task_ids`` left behind, one line each."""
+    marks = ", ".join("?" * len(task_ids))
+    effects: dict[str, list[str]] = {}
+    with sqlite3.connect(path) as connection:
+        for table in ("discounts", "refunds"):
+            effects[table] = [
+                f"order {order}: {format_cents(cents)} {currency}"
+                for order, cents, currency in connection.execute(
+                    f"SELECT order_id, amount_cents, currency FROM {table} "
+                    f"WHERE task_id IN ({marks}) ORDER BY id",
+                    tuple(task_ids),
+                )
+            ]
+        effects["outbox"] = [
+            f"{to}: {subject}"
+            for to, subject in connection.execute(
+                f"SELECT to_address, subject FROM outbox WHERE task_id IN ({marks}) ORDER BY id",
+                tuple(task_ids),
+            )
+        ]
+    return effects

@@ -36,6 +36,51 @@ _PRODUCT_PATTERNS = tuple(
     )
 )
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+# "a refund of 10.00 EUR on order 1001", "discount of 5 on order #1002"
+_CREDIT_PATTERN = re.compile(
+    r"\b(?P<kind>refund|discount)\b\D{0,20}?(?P<amount>\d+(?:\.\d{1,2})?)\s*(?:EUR|USD|GBP)?"
+    r".{0,40}?\border\s*#?\s*(?P<order>\d+)",
+    re.IGNORECASE,
+)
+_EMAIL_PATTERN = re.compile(r"\be-?mail\b", re.IGNORECASE)
+_MANAGER_PATTERN = re.compile(r"\b(?:manager|supervisor)\b", re.IGNORECASE)
+
+
+def _action_plan(goal: str, tools: set[str]) -> list[ToolCallReply]:
+    """The actions a goal asks for, in order: credits first, then an email about them."""
+    plan: list[ToolCallReply] = []
+    orders: list[int] = []
+    for match in _CREDIT_PATTERN.finditer(goal):
+        tool = "issue_refund" if match["kind"].lower() == "refund" else "apply_discount"
+        order = int(match["order"])
+        orders.append(order)
+        if tool in tools:
+            plan.append(
+                ToolCallReply(
+                    tool,
+                    {
+                        "order_id": order,
+                        "amount": f"{float(match['amount']):.2f}",
+                        "reason": "requested by the customer",
+                        "rationale": f"The customer asks for a {match['kind'].lower()}.",
+                        "confidence": 0.85,
+                    },
+                )
+            )
+    if plan and orders and _EMAIL_PATTERN.search(goal) and "send_email" in tools:
+        plan.append(
+            ToolCallReply(
+                "send_email",
+                {
+                    "order_id": orders[0],
+                    "subject": f"About your order {orders[0]}",
+                    "body": "We have credited your order as requested. Thank you for waiting.",
+                    "rationale": "The customer asked to be told by email.",
+                    "confidence": 0.8,
+                },
+            )
+        )
+    return plan
 
 
 class StoreClerk:
@@ -55,6 +100,11 @@ class StoreClerk:
         messages = messages_of(request)
         if not messages:
             return _escalate("There is no question to answer.")
+        goal = next((text_of(m.get("content")) for m in messages if m.get("role") == "user"), "")
+        goal = goal.split("\n\nContext:", 1)[0]
+        plan = _action_plan(goal, offered_tools(request))
+        if plan:
+            return self._follow_plan(plan, goal, messages)
         last = messages[-1]
         role = last.get("role")
         if role == "user":
@@ -62,6 +112,33 @@ class StoreClerk:
         if role == "tool":
             return self._answer_result(text_of(last.get("content")))
         return _escalate("The conversation is not at a point where I know what to do.")
+
+    def _follow_plan(
+        self, plan: list[ToolCallReply], goal: str, messages: list[dict[str, Any]]
+    ) -> Reply:
+        """One planned action per turn; stop at the first refusal; escalate if a manager was
+        asked for (which rolls the task back), else sum up."""
+        done = sum(1 for message in messages if message.get("role") == "assistant")
+        last = messages[-1]
+        if last.get("role") == "tool":
+            content = text_of(last.get("content"))
+            if '"error"' in content:
+                return _final_answer(
+                    f"Sorry, the store refused: {content}", "A step was refused.", 0.5
+                )
+        if done < len(plan):
+            return plan[done]
+        if _MANAGER_PATTERN.search(goal):
+            return ToolCallReply(
+                "escalate",
+                {
+                    "reason": "The customer wants to speak to a manager.",
+                    "rationale": "A manager was asked for; a person should take over.",
+                    "confidence": 0.9,
+                },
+            )
+        names = ", ".join(reply.name for reply in plan)
+        return _final_answer(f"Done: {names}.", "Every requested action went through.", 0.9)
 
     def _answer_question(self, question: str, tools: set[str]) -> Reply:
         # The model activity appends the caller's context after the goal; only the goal is read.
