@@ -2,8 +2,8 @@
 
 ``python -m tests.record_histories NAME ...`` records only the named scenarios. Record new
 scenarios when the workflow gains a path; re-record an old one only after a deliberate, versioned
-change to ``AgentWorkflow``, never to make a failing replay pass by accident. Each scenario is scripted, so the recorded
-history is the same shape every time.
+change to ``AgentWorkflow``, never to make a failing replay pass by accident. Each scenario is
+scripted, so the recorded history is the same shape every time.
 """
 
 from __future__ import annotations
