@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from handrail.contracts import LoadProfileRequest, Profile, ToolBinding
+from handrail.contracts import LoadProfileRequest, Profile, ToolBinding, ToolRule
 from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.tools import ToolRegistry
@@ -40,12 +40,17 @@ class ProfileActivities:
                     type=ErrorType.INVALID_PROFILE,
                     non_retryable=True,
                 )
+            # Unlisted tools: reads run on their own, anything else is supervised.
+            default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
             bindings.append(
                 ToolBinding(
                     name=name,
                     read_only=spec.read_only,
                     compensation=spec.compensation,
                     irreversible=spec.irreversible,
+                    parameters=spec.arguments.model_json_schema(),
+                    amount_field=spec.amount_field,
+                    rule=file.rules.get(name, default_rule),
                 )
             )
         return Profile(
@@ -57,4 +62,5 @@ class ProfileActivities:
             max_steps=file.max_steps,
             max_tokens=file.max_tokens,
             max_duration_seconds=file.max_duration_seconds,
+            review_tiers=file.review_tiers,
         )

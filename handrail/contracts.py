@@ -10,7 +10,8 @@ These models are imported inside the workflow sandbox: keep this module free of 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -44,6 +45,35 @@ class AgentTask(_Contract):
     )
 
 
+Autonomy = Literal["suggest", "supervised", "autonomous"]
+
+
+class ToolRule(_Contract):
+    """How much a tool may do on its own: the policy's input, set per tool in the profile.
+
+    - ``suggest``: never runs without a reviewer's approval;
+    - ``supervised``: runs when the model is confident enough and the action is within limits
+      and reversible; otherwise a reviewer decides;
+    - ``autonomous``: runs; a sampled share still goes to review so agreement keeps being
+      measured. Deny limits apply at every level.
+    """
+
+    autonomy: Autonomy = "supervised"
+    min_confidence: float = Field(default=0.8, ge=0, le=1)
+    review_above: Decimal | None = Field(
+        default=None, ge=0, description="An amount above this needs a reviewer (supervised)."
+    )
+    deny_above: Decimal | None = Field(
+        default=None, ge=0, description="An amount above this is refused at any level."
+    )
+    task_limit: Decimal | None = Field(
+        default=None, ge=0, description="Refused when this task's total for the tool would pass it."
+    )
+    review_sample: float = Field(
+        default=0.0, ge=0, le=1, description="Share of autonomous actions sent to review anyway."
+    )
+
+
 class ToolBinding(_Contract):
     """A tool as a profile enables it, with the facts the workflow needs to run it."""
 
@@ -60,6 +90,21 @@ class ToolBinding(_Contract):
         description="Cannot be undone: runs only when the task commits, after every reversible "
         "step has succeeded (see handrail/policy.py).",
     )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="JSON schema of the arguments, checked by the policy."
+    )
+    amount_field: str | None = Field(
+        default=None, description="The argument that carries money, for the risk limits."
+    )
+    rule: ToolRule = Field(default_factory=ToolRule)
+
+
+class ReviewTier(_Contract):
+    """One rung of the review ladder: who may decide, and how long they have."""
+
+    name: str
+    reviewers: list[str] = Field(min_length=1)
+    deadline: timedelta = Field(gt=timedelta(0))
 
 
 class Profile(_Contract):
@@ -74,6 +119,9 @@ class Profile(_Contract):
     max_tokens: int | None = Field(default=None, ge=1, description="Budget: tokens in + out.")
     max_duration_seconds: float | None = Field(
         default=None, gt=0, description="Budget: wall time from the task's start."
+    )
+    review_tiers: list[ReviewTier] = Field(
+        default_factory=list, description="Escalation ladder; none means review fails safe."
     )
 
     @property
@@ -213,6 +261,96 @@ class CompensationRecord(_Contract):
     at: datetime
 
 
+GateAction = Literal["auto", "review", "deny"]
+
+
+class GateVerdict(_Contract):
+    """The policy's verdict on a proposed action, with its reason in words."""
+
+    action: GateAction
+    reason: str = ""
+
+
+ReviewVerdict = Literal["approve", "edit", "reject", "answer"]
+
+
+class ReviewDecision(_Contract):
+    """A reviewer's decision: the input of the ``submit_review`` signal and ``review`` update.
+
+    ``step`` is the step number that ``pending`` and ``trace`` show (1-based); a decision for a
+    step that is no longer pending is stale and refused.
+    """
+
+    reviewer: str = Field(min_length=1)
+    step: int = Field(ge=1)
+    verdict: ReviewVerdict
+    arguments: dict[str, Any] | None = Field(default=None, description="New arguments (edit).")
+    answer: str | None = Field(default=None, description="The reviewer's own answer (answer).")
+    comment: str = ""
+
+
+class ReviewReceipt(_Contract):
+    """Output of the ``review`` update: the decision was accepted for this step."""
+
+    step: int
+    verdict: ReviewVerdict
+    tier: str
+
+
+class PendingReview(_Contract):
+    """A proposed action waiting for a person."""
+
+    step: int
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    tier: str
+    reviewers: list[str]
+    requested_at: datetime
+    deadline_at: datetime
+    summary: str = ""
+
+
+class ReviewRecord(_Contract):
+    """The verdict a step received, as recorded in its step record."""
+
+    reviewer: str
+    verdict: ReviewVerdict
+    tier: str
+    via: Literal["signal", "update"]
+    arguments: dict[str, Any] | None = None
+    answer: str | None = None
+    comment: str = ""
+    requested_at: datetime
+    decided_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def wait_seconds(self) -> float:
+        return (self.decided_at - self.requested_at).total_seconds()
+
+
+class IgnoredReview(_Contract):
+    """A decision that arrived by signal and was refused (the update path raises instead)."""
+
+    decision: ReviewDecision
+    reason: str
+    at: datetime
+
+
+class ReviewNotice(_Contract):
+    """Input of the ``notify_reviewers`` activity."""
+
+    task_id: str
+    pending: PendingReview
+    ui_hint: str = ""
+
+
+class NoticeResult(_Contract):
+    delivered: bool
+    detail: str = ""
+
+
 class StepRecord(_Contract):
     """One step of the decision path: what was proposed, and what came of it."""
 
@@ -224,6 +362,11 @@ class StepRecord(_Contract):
     deferred: bool = Field(
         default=False, description="An irreversible action held back to the task's commit point."
     )
+    gate: GateVerdict | None = Field(default=None, description="The policy's verdict, if gated.")
+    review: ReviewRecord | None = None
+    escalations: list[str] = Field(
+        default_factory=list, description="Review tiers whose deadline passed, in order."
+    )
 
 
 TaskStatus = Literal[
@@ -234,6 +377,9 @@ TaskStatus = Literal[
     "failed",
     "cancelled",
     "needs_recovery",
+    "awaiting_review",
+    "rejected",
+    "review_expired",
 ]
 
 
@@ -274,3 +420,5 @@ class Trace(_Contract):
     steps: list[StepRecord] = Field(default_factory=list)
     compensations: list[CompensationRecord] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why the task failed, in words.")
+    pending_review: PendingReview | None = None
+    ignored_reviews: list[IgnoredReview] = Field(default_factory=list)

@@ -1,14 +1,35 @@
 """Policy: what the workflow may do with a proposed action, decided outside the model.
 
-Pure functions of recorded data, so the workflow can call them deterministically and tests can
-call them directly. Issue #5 grows this into the full gate (allowlists, thresholds, autonomy).
+The model proposes; this module disposes. Pure functions of recorded data (the profile as
+``load_profile`` recorded it, the decision, what the task already spent), so the workflow calls
+them deterministically and tests call them directly. Nothing here reads the prompt or trusts the
+model's opinion of itself beyond one number, its stated confidence, which is one signal among
+several and counts as low when missing or out of range.
+
+The gate, in order (the first rule that applies decides):
+
+1. a tool the profile does not allow → deny;
+2. arguments that fail the tool's JSON schema → deny;
+3. an amount above the tool's ``deny_above``, or a task total above ``task_limit`` → deny;
+4. ``suggest`` → review;
+5. ``supervised`` → review when confidence is low or missing, the amount is above
+   ``review_above``, or the action is irreversible; otherwise auto;
+6. ``autonomous`` → auto, except a deterministic sample (``review_sample``) sent to review so
+   that reviewer agreement keeps being measured.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, Literal
 
-from handrail.contracts import ToolBinding
+from jsonschema import Draft202012Validator
+
+from handrail.contracts import Decision, GateVerdict, Profile, ToolBinding
 
 When = Literal["now", "at_commit"]
 
@@ -23,3 +44,118 @@ def when_to_run(binding: ToolBinding) -> When:
     they never run at all. The model is told the action is scheduled, not done.
     """
     return "at_commit" if binding.irreversible else "now"
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def argument_problems(binding: ToolBinding, arguments: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``arguments`` for ``binding``'s schema, one line per problem."""
+    if not binding.parameters:
+        return []
+    validator = _validator(json.dumps(binding.parameters, sort_keys=True))
+    problems = []
+    for error in validator.iter_errors(dict(arguments)):
+        where = ".".join(str(part) for part in error.absolute_path) or "(arguments)"
+        problems.append(f"{where}: {error.message}")
+    return sorted(problems)
+
+
+def amount_of(binding: ToolBinding, arguments: Mapping[str, Any]) -> Decimal | None:
+    """The money an action moves, if the tool declares an amount argument and it is readable."""
+    if binding.amount_field is None or binding.amount_field not in arguments:
+        return None
+    try:
+        amount = Decimal(str(arguments[binding.amount_field]))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def sampled_for_review(sample_key: str, share: float) -> bool:
+    """A stable draw: the same key always gets the same answer (replay-safe, testable)."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(sample_key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def gate(
+    profile: Profile,
+    tool: str,
+    arguments: Mapping[str, Any],
+    confidence: float | None,
+    *,
+    spent: Mapping[str, Decimal] | None = None,
+    sample_key: str = "",
+) -> GateVerdict:
+    """The verdict on running ``tool`` with ``arguments`` in a task using ``profile``.
+
+    ``spent`` is what this task already moved per tool (for ``task_limit``); ``sample_key``
+    identifies the action for the autonomous review sample (the idempotency key).
+    """
+    binding = profile.binding(tool)
+    if binding is None:
+        return GateVerdict(
+            action="deny", reason=f"{tool!r} is not allowed by profile {profile.name!r}"
+        )
+    problems = argument_problems(binding, arguments)
+    if problems:
+        return GateVerdict(action="deny", reason="invalid arguments: " + "; ".join(problems))
+    rule = binding.rule
+    amount = amount_of(binding, arguments)
+    if binding.amount_field is not None and amount is None:
+        return GateVerdict(action="deny", reason=f"no readable {binding.amount_field!r}")
+    if amount is not None:
+        if rule.deny_above is not None and amount > rule.deny_above:
+            return GateVerdict(
+                action="deny", reason=f"{tool} of {amount} is above the limit of {rule.deny_above}"
+            )
+        total = (spent or {}).get(tool, Decimal(0)) + amount
+        if rule.task_limit is not None and total > rule.task_limit:
+            return GateVerdict(
+                action="deny",
+                reason=f"{tool} would bring this task's total to {total}, "
+                f"above its limit of {rule.task_limit}",
+            )
+    if rule.autonomy == "suggest":
+        return GateVerdict(action="review", reason=f"{tool} is at autonomy 'suggest'")
+    if rule.autonomy == "autonomous":
+        if sampled_for_review(sample_key, rule.review_sample):
+            return GateVerdict(action="review", reason="sampled to measure reviewer agreement")
+        return GateVerdict(action="auto", reason=f"{tool} is autonomous")
+    # supervised
+    if confidence is None or not 0.0 <= confidence <= 1.0:
+        return GateVerdict(action="review", reason="the model stated no usable confidence")
+    if confidence < rule.min_confidence:
+        return GateVerdict(
+            action="review",
+            reason=f"confidence {confidence:.2f} is below {rule.min_confidence:.2f}",
+        )
+    if amount is not None and rule.review_above is not None and amount > rule.review_above:
+        return GateVerdict(
+            action="review", reason=f"{tool} of {amount} is above {rule.review_above}"
+        )
+    if binding.irreversible:
+        return GateVerdict(action="review", reason=f"{tool} cannot be undone")
+    return GateVerdict(action="auto", reason="confident and within limits")
+
+
+def gate_decision(
+    profile: Profile,
+    decision: Decision,
+    *,
+    spent: Mapping[str, Decimal] | None = None,
+    sample_key: str = "",
+) -> GateVerdict:
+    """``gate`` for a model's tool-call decision."""
+    return gate(
+        profile,
+        decision.tool or "",
+        decision.arguments,
+        decision.confidence,
+        spent=spent,
+        sample_key=sample_key,
+    )

@@ -10,11 +10,20 @@ import re
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from handrail.contracts import ReviewTier, ToolRule
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class _RuleFile(ToolRule):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _TierFile(ReviewTier):
+    model_config = ConfigDict(extra="forbid")
 
 
 class ProfileFile(BaseModel):
@@ -30,6 +39,17 @@ class ProfileFile(BaseModel):
     max_steps: int = Field(default=8, ge=1, le=10_000)
     max_tokens: int | None = Field(default=None, ge=1)
     max_duration_seconds: float | None = Field(default=None, gt=0)
+    rules: dict[str, _RuleFile] = Field(
+        default_factory=dict, description="Per-tool autonomy, thresholds and limits."
+    )
+    review_tiers: list[_TierFile] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules_name_enabled_tools(self) -> ProfileFile:
+        stray = sorted(set(self.rules) - set(self.tools))
+        if stray:
+            raise ValueError(f"rules for tools not in `tools`: {', '.join(stray)}")
+        return self
 
 
 class ProfileCatalog:

@@ -42,6 +42,8 @@ class ToolSpec:
     """Name of the activity that undoes this tool's effect, given the action's idempotency key."""
     irreversible: bool = False
     """No undo exists (an email): the workflow runs it only when the task commits."""
+    amount_field: str | None = None
+    """The argument that carries money, read by the policy's risk limits."""
 
     def __post_init__(self) -> None:
         # A side effect must be undoable or declared irreversible: nothing falls in between.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from handrail.tools import ToolSpec
 
@@ -38,9 +38,20 @@ GET_ORDER = ToolSpec(
 )
 
 
+# Money travels as a decimal string ("12.50"): exact, and its JSON schema can say everything
+# the pydantic type checks, so the policy (which validates against the schema inside the
+# workflow) refuses exactly what the tool would refuse.
+MONEY_PATTERN = r"^(?!0+(?:\.0+)?$)[0-9]{1,8}(?:\.[0-9]{1,2})?$"
 Money = Annotated[
     Decimal,
-    Field(gt=0, max_digits=10, decimal_places=2, description="Amount in the order's currency."),
+    Field(gt=0, max_digits=10, decimal_places=2),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MONEY_PATTERN,
+            "description": 'Amount in the order\'s currency, e.g. "12.50".',
+        }
+    ),
 ]
 
 
@@ -73,12 +84,14 @@ APPLY_DISCOUNT = ToolSpec(
     description="Grant a discount on an order, as a credit in the order's currency.",
     arguments=ApplyDiscountArgs,
     compensation="revoke_discount",
+    amount_field="amount",
 )
 ISSUE_REFUND = ToolSpec(
     name="issue_refund",
     description="Refund part or all of what the customer paid for an order.",
     arguments=IssueRefundArgs,
     compensation="void_refund",
+    amount_field="amount",
 )
 SEND_EMAIL = ToolSpec(
     name="send_email",

@@ -1,0 +1,226 @@
+"""The policy gate: every branch, and properties no input can break."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handrail.contracts import Profile, ToolBinding, ToolRule
+from handrail.policy import gate, sampled_for_review, when_to_run
+from handrail.store.tools import ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL
+
+
+def binding(spec: Any, **rule: Any) -> ToolBinding:
+    return ToolBinding(
+        name=spec.name,
+        read_only=spec.read_only,
+        compensation=spec.compensation,
+        irreversible=spec.irreversible,
+        parameters=spec.arguments.model_json_schema(),
+        amount_field=spec.amount_field,
+        rule=ToolRule(**rule),
+    )
+
+
+REFUND_RULE = {"review_above": Decimal(50), "deny_above": Decimal(500), "task_limit": Decimal(200)}
+
+
+def profile(*tools: ToolBinding) -> Profile:
+    return Profile(name="p", model="m", system_prompt="s", tools=list(tools))
+
+
+def refund(amount: str = "10.00") -> dict[str, Any]:
+    return {"order_id": 1001, "amount": amount, "reason": "broken"}
+
+
+SUPERVISED = profile(binding(ISSUE_REFUND, **REFUND_RULE), binding(SEND_EMAIL))
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "confidence", "spent", "action", "reason"),
+    [
+        ("wire_money", {}, 0.99, {}, "deny", "'wire_money' is not allowed by profile 'p'"),
+        (
+            "issue_refund",
+            {"order_id": 1001},
+            0.99,
+            {},
+            "deny",
+            "invalid arguments: (arguments): 'amount' is a required property",
+        ),
+        (
+            "issue_refund",
+            refund() | {"extra": 1},
+            0.99,
+            {},
+            "deny",
+            "Additional properties are not allowed",
+        ),
+        (
+            "issue_refund",
+            refund("600"),
+            0.99,
+            {},
+            "deny",
+            "issue_refund of 600 is above the limit of 500",
+        ),
+        (
+            "issue_refund",
+            refund("60"),
+            0.99,
+            {"issue_refund": Decimal(150)},
+            "deny",
+            "task's total to 210, above its limit of 200",
+        ),
+        ("issue_refund", refund("60"), 0.99, {}, "review", "issue_refund of 60 is above 50"),
+        ("issue_refund", refund(), 0.5, {}, "review", "confidence 0.50 is below 0.80"),
+        ("issue_refund", refund(), None, {}, "review", "the model stated no usable confidence"),
+        ("issue_refund", refund(), 1.5, {}, "review", "the model stated no usable confidence"),
+        ("issue_refund", refund(), 0.9, {}, "auto", "confident and within limits"),
+        (
+            "send_email",
+            {"order_id": 1, "subject": "s", "body": "b"},
+            0.99,
+            {},
+            "review",
+            "send_email cannot be undone",
+        ),
+    ],
+)
+def test_supervised_branches(
+    tool: str,
+    arguments: dict[str, Any],
+    confidence: float | None,
+    spent: dict[str, Decimal],
+    action: str,
+    reason: str,
+) -> None:
+    verdict = gate(SUPERVISED, tool, arguments, confidence, spent=spent)
+    assert verdict.action == action
+    assert reason in verdict.reason
+
+
+def test_suggest_always_reviews_and_deny_limits_still_apply() -> None:
+    suggest = profile(binding(ISSUE_REFUND, autonomy="suggest", **REFUND_RULE))
+    assert (
+        gate(suggest, "issue_refund", refund(), 1.0).reason
+        == "issue_refund is at autonomy 'suggest'"
+    )
+    assert gate(suggest, "issue_refund", refund("501"), 1.0).action == "deny"
+
+
+def test_autonomous_runs_without_confidence_but_a_sample_is_reviewed() -> None:
+    autonomous = profile(
+        binding(ISSUE_REFUND, autonomy="autonomous", review_sample=0.5, **REFUND_RULE)
+    )
+    verdicts = [
+        gate(autonomous, "issue_refund", refund("100"), None, sample_key=f"task/{i}").action
+        for i in range(400)
+    ]
+    reviewed = verdicts.count("review") / len(verdicts)
+    assert set(verdicts) == {"auto", "review"}
+    assert 0.4 < reviewed < 0.6  # about the configured share
+    assert gate(autonomous, "issue_refund", refund("501"), 1.0).action == "deny"
+
+
+def test_sampling_is_stable_per_key() -> None:
+    assert [sampled_for_review("k/1", 0.3) for _ in range(5)] == [
+        sampled_for_review("k/1", 0.3)
+    ] * 5
+    assert not sampled_for_review("anything", 0.0)
+    assert sampled_for_review("anything", 1.0)
+
+
+def test_read_only_autonomous_tool_runs() -> None:
+    reads = profile(binding(LOOKUP_PRICE, autonomy="autonomous"))
+    assert gate(reads, "lookup_price", {"product": "Headlamp"}, None).action == "auto"
+
+
+def test_irreversible_actions_wait_for_the_commit_point() -> None:
+    assert when_to_run(binding(SEND_EMAIL)) == "at_commit"
+    assert when_to_run(binding(ISSUE_REFUND)) == "now"
+
+
+# --- properties ------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+arguments = st.dictionaries(
+    st.sampled_from(["order_id", "amount", "reason", "x"]) | st.text(max_size=8),
+    json_values,
+    max_size=5,
+)
+confidences = st.none() | st.floats(allow_nan=True, allow_infinity=True)
+autonomy = st.sampled_from(["suggest", "supervised", "autonomous"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(tool=st.text(max_size=20), args=arguments, confidence=confidences, level=autonomy)
+def test_a_disallowed_tool_is_never_auto(
+    tool: str, args: dict[str, Any], confidence: float | None, level: str
+) -> None:
+    allowed = profile(binding(ISSUE_REFUND, autonomy=level, review_sample=0.0))
+    if tool != "issue_refund":
+        assert gate(allowed, tool, args, confidence).action == "deny"
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=arguments, confidence=confidences, level=autonomy, key=st.text(max_size=10))
+def test_invalid_arguments_are_never_auto(
+    args: dict[str, Any], confidence: float | None, level: str, key: str
+) -> None:
+    allowed = profile(binding(ISSUE_REFUND, autonomy=level, review_sample=0.0))
+    verdict = gate(allowed, "issue_refund", args, confidence, sample_key=key)
+    try:
+        from handrail.store.tools import IssueRefundArgs
+
+        IssueRefundArgs.model_validate(args)
+        valid = True
+    except ValueError:
+        valid = False
+    if not valid:
+        assert verdict.action != "auto", (args, verdict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000"), places=2),
+    confidence=confidences,
+    spent=st.decimals(min_value=0, max_value=1000, places=2),
+)
+def test_a_suggest_tool_is_never_auto(
+    amount: Decimal, confidence: float | None, spent: Decimal
+) -> None:
+    suggest = profile(binding(ISSUE_REFUND, autonomy="suggest"))
+    verdict = gate(
+        suggest, "issue_refund", refund(str(amount)), confidence, spent={"issue_refund": spent}
+    )
+    assert verdict.action == "review"
+
+
+@pytest.mark.parametrize("amount", ["0.001", "0", "abc", "123456789.00", 12.5, "-3"])
+def test_money_the_tool_would_refuse_is_never_auto(amount: object) -> None:
+    verdict = gate(SUPERVISED, "issue_refund", refund() | {"amount": amount}, 0.99)
+    assert verdict.action == "deny"
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.text(max_size=12) | st.floats() | st.integers())
+def test_the_policy_and_the_tool_agree_on_money(amount: object) -> None:
+    from handrail.store.tools import IssueRefundArgs
+
+    args = refund() | {"amount": amount}
+    verdict = gate(SUPERVISED, "issue_refund", args, 0.99)
+    try:
+        IssueRefundArgs.model_validate(args)
+    except ValueError:
+        assert verdict.action == "deny"
