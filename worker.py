@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.conversation_store import ConversationStore
 from activities.llm import LlmActivities
+from activities.notify import ReviewerNotifier
 from activities.profiles import ProfileActivities
 from activities.store import StoreActivities
 from activities.store_actions import FaultHook, StoreActionActivities, no_faults
@@ -66,6 +67,7 @@ def build_worker(
     registry = ToolRegistry(STORE_TOOLS)
     llm = LlmActivities(model_client, ConversationStore(settings.state_db_path), registry)
     profiles = ProfileActivities(ProfileCatalog(settings.profiles_dir), registry, settings.model)
+    notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
     database = StoreDatabase(settings.store_db_path)
     reads = StoreActivities(database)
     actions = StoreActionActivities(database, faults)
@@ -83,6 +85,7 @@ def build_worker(
             actions.issue_refund,
             actions.void_refund,
             actions.send_email,
+            notifier.notify_reviewers,
         ],
         **options,
     )

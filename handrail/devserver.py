@@ -27,13 +27,16 @@ from typing import Final, Self
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from handrail import search_attributes
 from handrail.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 # Registered at every start. The dev server accepts an attribute that already exists on the same
 # SQLite file, so passing them again on a restart is harmless.
-SEARCH_ATTRIBUTES: dict[str, str] = {"AwaitingReview": "Bool"}
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    key.name: key.indexed_value_type.name.title() for key in search_attributes.ALL
+}
 
 _READY_POLL_INTERVAL: Final = 0.1
 _STOP_POLL_INTERVAL: Final = 0.05

@@ -66,6 +66,7 @@ class ErrorType:
     LLM_UNAVAILABLE: Final = "LlmUnavailable"
     UNKNOWN_TOOL: Final = "UnknownTool"
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
+    REVIEW_REFUSED: Final = "ReviewRefused"
 
 
 def describe_validation_error(model: str, error: ValidationError) -> str:

@@ -10,3 +10,9 @@ TRACE_QUERY: Final = "trace"
 
 TASK_ID_PREFIX: Final = "task-"
 """Prefix of generated task ids (a caller's own ``task_id`` is used as given)."""
+
+REVIEW_SIGNAL: Final = "submit_review"
+"""Signal a reviewer's decision (fire and forget; refused decisions are recorded, not raised)."""
+
+REVIEW_UPDATE: Final = "review"
+"""Update with a reviewer's decision; its validator refuses stale or unauthorised ones at once."""

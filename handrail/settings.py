@@ -50,6 +50,14 @@ class HandrailSettings(BaseSettings):
     data_dir: Path = Path("data")
     profiles_dir: Path = PACKAGED_PROFILES
 
+    # --- Review ---------------------------------------------------------------------------
+    review_webhook_url: str | None = Field(
+        default=None, description="POST review notices here as JSON; unset: a log line."
+    )
+    reviewer: str = Field(
+        default="", description="Default reviewer name for `starter.py review` (--as overrides)."
+    )
+
     # --- Model ----------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("HANDRAIL_OPENAI_API_KEY", "OPENAI_API_KEY")

@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
@@ -32,7 +33,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_temporal_binary()),
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--search-attribute", "AwaitingReview=Bool"],
+        search_attributes=search_attributes.ALL,
     )
     try:
         yield env

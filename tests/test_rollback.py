@@ -4,9 +4,11 @@ and every side effect takes effect once. Real dev server, real SQLite store, ful
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from activities.store_actions import FaultPoint
 from handrail.client import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
-from handrail.settings import HandrailSettings
+from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from worker import running_worker
@@ -277,13 +279,24 @@ async def test_escalation_and_exhausted_budget_roll_back(
 
 
 async def test_refusal_by_the_store_is_an_answer_not_an_effect(
-    client: Client, store: HandrailSettings, model_server: ScriptedModelServer
+    client: Client, store: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
+    # A profile without risk limits, so the store's own rule (not the policy) is what refuses.
+    profiles = tmp_path / "profiles"
+    shutil.copytree(PACKAGED_PROFILES, profiles)
+    text = (profiles / "store_actions.toml").read_text()
+    text = text.replace("deny_above = 500\ntask_limit = 200", "")
+    text = text.replace("review_above = 50\n", "")
+    (profiles / "store_actions.toml").write_text(text)
+    permissive = store.model_copy(update={"profiles_dir": profiles})
+
     task_id, error = await _run(
-        client, store, model_server, [refund(1001, "999.00"), answer("I cannot refund that")]
+        client, permissive, model_server, [refund(1001, "999.00"), answer("I cannot refund that")]
     )
     assert error is None
-    trace = await _trace(client, store, task_id)
+    trace = await _trace(client, permissive, task_id)
+    assert trace.steps[0].gate is not None
+    assert trace.steps[0].gate.action == "auto"
     outcome = trace.steps[0].outcome
     assert outcome is not None
     assert not outcome.ok

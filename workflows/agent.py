@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
@@ -28,11 +29,16 @@ with workflow.unsafe.imports_passed_through():
         AgentTask,
         DecideRequest,
         Decision,
+        GateVerdict,
         LoadProfileRequest,
         Observation,
         Opening,
         PendingCompensation,
+        PendingReview,
         Profile,
+        ReviewDecision,
+        ReviewReceipt,
+        ReviewTier,
         StepRecord,
         TaskResult,
         TaskStatus,
@@ -43,12 +49,17 @@ with workflow.unsafe.imports_passed_through():
         TraceRequest,
     )
     from handrail.errors import ErrorType
-    from handrail.names import TRACE_QUERY, WORKFLOW_TYPE
-    from handrail.policy import when_to_run
+    from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
+    from handrail.policy import amount_of, gate_decision, when_to_run
     from workflows import options
+    from workflows.review import ReviewDesk
     from workflows.saga import Saga
 
 T = TypeVar("T")
+
+# Versioning: runs that started before the policy gate existed replay without it (their
+# recorded steps ran ungated); every run started since records this marker and is gated.
+_POLICY_GATE_PATCH = "policy-gate-v1"
 
 _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 
@@ -62,12 +73,21 @@ def _problem(decision: Decision) -> str:
     return json.dumps({"error": decision.problem or "the reply could not be used"})
 
 
+def _arguments_run(record: StepRecord) -> dict[str, Any]:
+    """The arguments a step's action ran with: a reviewer's edit wins over the model's."""
+    review = record.review
+    if review is not None and review.verdict == "edit" and review.arguments is not None:
+        return review.arguments
+    return record.decision.arguments
+
+
 class _Deferred:
     """An irreversible action waiting for the commit point."""
 
-    def __init__(self, binding: ToolBinding, record: StepRecord) -> None:
+    def __init__(self, binding: ToolBinding, record: StepRecord, arguments: dict[str, Any]) -> None:
         self.binding = binding
         self.record = record
+        self.arguments = arguments
 
 
 # A task whose input does not validate (no goal, wrong types) fails at once with pydantic's
@@ -83,6 +103,8 @@ class AgentWorkflow:
         self._steps: list[StepRecord] = []
         self._saga = Saga()
         self._deferred: list[_Deferred] = []
+        self._profile: Profile | None = None
+        self._desk = ReviewDesk()
 
     @workflow.run
     async def run(self, task: AgentTask) -> TaskResult:
@@ -120,6 +142,7 @@ class AgentWorkflow:
             retry_policy=options.PROFILE_RETRY,
             summary=f"profile {task.profile}",
         )
+        self._profile = profile
         # The first run's id keeps the conversation apart from an earlier task that reused
         # this workflow id, and stays the same across continue-as-new.
         conversation_id = f"{info.workflow_id}/{info.first_execution_run_id}"
@@ -160,19 +183,52 @@ class AgentWorkflow:
                 record.note = "the model asked for a human"
                 return "escalated", decision.answer
 
-            binding = profile.binding(decision.tool or "") if decision.kind == "tool_call" else None
-            if binding is None:
-                # Malformed or not allowed: tell the model what was wrong, on the step budget.
-                record.note = f"refused: {decision.problem or 'tool not in profile'}"
-                content = _problem(decision)
-            elif when_to_run(binding) == "at_commit":
-                self._deferred.append(_Deferred(binding, record))
+            if decision.kind != "tool_call":
+                # Malformed: tell the model what was wrong, on the step budget.
+                record.note = f"refused: {decision.problem or 'the reply could not be used'}"
+                observation = Observation(
+                    tool_call_id=decision.tool_call_id, content=_problem(decision)
+                )
+                continue
+
+            key = f"{info.workflow_id}/{step}"
+            if workflow.patched(_POLICY_GATE_PATCH):
+                verdict = gate_decision(
+                    profile, decision, spent=self._spent(profile), sample_key=key
+                )
+            else:  # a run recorded before the gate existed replays as it ran
+                verdict = GateVerdict(action="auto", reason="recorded before the policy gate")
+            record.gate = verdict
+            arguments = decision.arguments
+            if verdict.action == "deny":
+                record.note = f"denied by policy: {verdict.reason}"
+                content = json.dumps({"error": record.note})
+                observation = Observation(tool_call_id=decision.tool_call_id, content=content)
+                continue
+            if verdict.action == "review":
+                review = await self._await_review(profile, record)
+                if review is None:
+                    self._error = f"no reviewer decided step {step + 1} before the last deadline"
+                    return "review_expired", None
+                if review.verdict == "reject":
+                    self._error = f"step {step + 1} rejected by {review.reviewer}"
+                    return "rejected", None
+                if review.verdict == "answer":
+                    record.note = f"answered by reviewer {review.reviewer}"
+                    return "answered", review.answer
+                if review.verdict == "edit" and review.arguments is not None:
+                    arguments = review.arguments
+
+            binding = profile.binding(decision.tool or "")
+            assert binding is not None  # the gate denies tools the profile does not allow
+            if when_to_run(binding) == "at_commit":
+                self._deferred.append(_Deferred(binding, record, arguments))
                 record.deferred = True
                 record.note = f"{binding.name} deferred: irreversible, runs when the task commits"
                 content = json.dumps({"status": "scheduled", "detail": record.note})
             else:
                 workflow.set_current_details(f"Step {step + 1}: running {binding.name}")
-                outcome = await self._act(binding, record)
+                outcome = await self._act(binding, record, arguments)
                 content = outcome.for_model()
             observation = Observation(tool_call_id=decision.tool_call_id, content=content)
 
@@ -190,18 +246,61 @@ class AgentWorkflow:
             return True
         return False
 
-    async def _act(self, binding: ToolBinding, record: StepRecord) -> ToolOutcome:
-        """Run one tool for ``record``'s decision; side effects push their undo first."""
-        info = workflow.info()
+    def _spent(self, profile: Profile) -> dict[str, Decimal]:
+        """Money this task already moved, per tool (for the policy's per-task limits)."""
+        spent: dict[str, Decimal] = {}
+        for record in self._steps:
+            binding = profile.binding(record.decision.tool or "")
+            if binding is None or record.outcome is None or not record.outcome.ok:
+                continue
+            amount = amount_of(binding, _arguments_run(record))
+            if amount is not None:
+                spent[binding.name] = spent.get(binding.name, Decimal(0)) + amount
+        return spent
+
+    async def _await_review(self, profile: Profile, record: StepRecord) -> ReviewDecision | None:
         decision = record.decision
+        reason = record.gate.reason if record.gate else ""
+
+        def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
+            now = workflow.now()
+            return PendingReview(
+                step=record.index + 1,
+                tool=decision.tool or "",
+                arguments=decision.arguments,
+                reason=reason,
+                tier=tier.name,
+                reviewers=reviewers,
+                requested_at=now,
+                deadline_at=now + tier.deadline,
+                summary=_one_line(f"{decision.tool} {json.dumps(decision.arguments)}"),
+            )
+
+        if not profile.review_tiers:
+            record.note = "needs review, but the profile names no reviewers: fail safe"
+            return None
+        self._status = "awaiting_review"
+        review = await self._desk.wait(profile, record, pending_for)
+        self._status = "running"
+        if review is not None:
+            record.note = f"{review.verdict} by {review.reviewer}"
+        else:
+            record.note = f"no decision before the last deadline ({', '.join(record.escalations)})"
+        return review
+
+    async def _act(
+        self, binding: ToolBinding, record: StepRecord, arguments: dict[str, Any]
+    ) -> ToolOutcome:
+        """Run one tool for ``record``; side effects push their undo first."""
+        info = workflow.info()
         key = f"{info.workflow_id}/{record.index}"
         call = ToolCall(
             task_id=info.workflow_id,
             step=record.index,
             idempotency_key=key,
-            arguments=decision.arguments,
+            arguments=arguments,
         )
-        summary = _one_line(f"{binding.name} {decision.arguments}")
+        summary = _one_line(f"{binding.name} {arguments}")
         if binding.read_only:
             outcome = await self._call(
                 binding.name,
@@ -231,14 +330,15 @@ class AgentWorkflow:
                 summary=summary,
             )
         record.outcome = outcome
-        record.note = f"ran {binding.name}" + ("" if outcome.ok else f": {outcome.error}")
+        ran = f"ran {binding.name}" + ("" if outcome.ok else f": {outcome.error}")
+        record.note = f"{record.note}; {ran}" if record.review else ran
         return outcome
 
     async def _commit(self) -> None:
         """The commit point: run deferred irreversible actions, in the order they were asked."""
         for deferred in self._deferred:
             workflow.set_current_details(f"Committing: {deferred.binding.name}")
-            await self._act(deferred.binding, deferred.record)
+            await self._act(deferred.binding, deferred.record, deferred.arguments)
         self._deferred.clear()
 
     async def _roll_back(self) -> None:
@@ -299,6 +399,34 @@ class AgentWorkflow:
             compensations=self._saga.records,
         )
 
+    @workflow.signal(name=REVIEW_SIGNAL)
+    def submit_review(self, decision: ReviewDecision) -> None:
+        """A reviewer's decision. One that cannot count (stale, unauthorised, invalid edit) is
+        recorded in the trace as ignored: a signal has no caller to answer."""
+        reason = self._desk.refusal(self._profile, decision)
+        if reason is not None:
+            workflow.logger.warning("review ignored: %s", reason)
+            self._desk.ignore(decision, reason)
+            return
+        self._desk.take(decision, "signal")
+
+    @workflow.update(name=REVIEW_UPDATE)
+    def review(self, decision: ReviewDecision) -> ReviewReceipt:
+        """A reviewer's decision, refused at once (by the validator) if it cannot count."""
+        reason = self._desk.refusal(self._profile, decision)
+        if reason is not None:  # another decision got in between validation and now
+            raise ApplicationError(reason, type=ErrorType.REVIEW_REFUSED, non_retryable=True)
+        pending = self._desk.pending
+        assert pending is not None
+        self._desk.take(decision, "update")
+        return ReviewReceipt(step=decision.step, verdict=decision.verdict, tier=pending.tier)
+
+    @review.validator
+    def _validate_review(self, decision: ReviewDecision) -> None:
+        reason = self._desk.refusal(self._profile, decision)
+        if reason is not None:
+            raise ValueError(reason)
+
     @workflow.query(name=TRACE_QUERY)
     def trace(self, _request: TraceRequest | None = None) -> Trace:
         return Trace(
@@ -310,4 +438,6 @@ class AgentWorkflow:
             steps=self._steps,
             compensations=self._saga.records,
             error=self._error,
+            pending_review=self._desk.pending,
+            ignored_reviews=self._desk.ignored,
         )

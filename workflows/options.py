@@ -44,3 +44,7 @@ COMPENSATION_RETRY: Final = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=20,
 )
+
+# Telling reviewers is best effort: a few quick tries, then the task waits visibly anyway.
+NOTIFY_TIMEOUT: Final = timedelta(seconds=10)
+NOTIFY_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=3)

@@ -1,0 +1,155 @@
+"""The review desk: a proposed action waits here for a person, tier by tier.
+
+Workflow code (deterministic). The workflow's ``submit_review`` signal and ``review`` update
+hand decisions to ``ReviewDesk``; one rule (``refusal``) says which decisions count, so the
+update's validator refuses exactly what the signal records and ignores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from handrail import search_attributes as sa
+    from handrail.contracts import (
+        IgnoredReview,
+        NoticeResult,
+        PendingReview,
+        Profile,
+        ReviewDecision,
+        ReviewNotice,
+        ReviewRecord,
+        ReviewTier,
+        StepRecord,
+    )
+    from handrail.policy import gate
+    from workflows import options
+
+Via = str  # "signal" | "update"
+
+
+def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
+    """Who may decide at tier ``index``: its reviewers and every later (higher) tier's."""
+    names: list[str] = []
+    for tier in tiers[index:]:
+        names += [name for name in tier.reviewers if name not in names]
+    return names
+
+
+class ReviewDesk:
+    """Pending review state of one task: at most one step waits at a time."""
+
+    def __init__(self) -> None:
+        self.pending: PendingReview | None = None
+        self.ignored: list[IgnoredReview] = []
+        self._decision: tuple[ReviewDecision, Via] | None = None
+
+    def refusal(self, profile: Profile | None, decision: ReviewDecision) -> str | None:
+        """Why ``decision`` cannot be taken now, or None if it can."""
+        pending = self.pending
+        if pending is None or self._decision is not None:
+            return f"stale: step {decision.step} is not awaiting review"
+        if decision.step != pending.step:
+            return f"stale: step {decision.step} is not awaiting review (step {pending.step} is)"
+        if decision.reviewer not in pending.reviewers:
+            return (
+                f"{decision.reviewer!r} may not review at tier {pending.tier!r} "
+                f"(allowed: {', '.join(pending.reviewers)})"
+            )
+        if decision.verdict == "edit":
+            if decision.arguments is None:
+                return "an edit needs the new arguments"
+            if profile is not None:
+                # A person vouches for the edit (confidence 1), but limits and schemas still hold.
+                verdict = gate(profile, pending.tool, decision.arguments, 1.0)
+                if verdict.action == "deny":
+                    return f"edited arguments refused by policy: {verdict.reason}"
+        if decision.verdict == "answer" and not (decision.answer or "").strip():
+            return "an answer needs its text"
+        return None
+
+    def take(self, decision: ReviewDecision, via: Via) -> None:
+        self._decision = (decision, via)
+
+    def ignore(self, decision: ReviewDecision, reason: str) -> None:
+        self.ignored.append(IgnoredReview(decision=decision, reason=reason, at=workflow.now()))
+
+    async def wait(
+        self,
+        profile: Profile,
+        record: StepRecord,
+        pending_for: Callable[[ReviewTier, list[str]], PendingReview],
+    ) -> ReviewDecision | None:
+        """Wait for a decision on ``record``, escalating tier by tier at each deadline.
+
+        Returns the decision (also written to ``record.review``), or None when the last tier's
+        deadline passed: the caller then fails safe.
+        """
+        tiers = profile.review_tiers
+        requested_at = workflow.now()
+        try:
+            for index, tier in enumerate(tiers):
+                self.pending = pending_for(tier, allowed_reviewers(tiers, index))
+                workflow.upsert_search_attributes(
+                    [
+                        sa.AWAITING_REVIEW.value_set(True),
+                        sa.REVIEW_TIER.value_set(tier.name),
+                        sa.REVIEW_TOOL.value_set(self.pending.tool),
+                    ]
+                )
+                workflow.set_current_details(
+                    f"AWAITING REVIEW by {tier.name} ({', '.join(self.pending.reviewers)}) "
+                    f"until {self.pending.deadline_at:%Y-%m-%d %H:%M} UTC: "
+                    f"{self.pending.summary}. Reason: {self.pending.reason}. Decide with the "
+                    f"'review' update or the 'submit_review' signal, step {self.pending.step}."
+                )
+                await self._notify(self.pending)
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._decision is not None, timeout=tier.deadline
+                    )
+                except TimeoutError:
+                    record.escalations.append(tier.name)
+                    continue
+                assert self._decision is not None
+                decision, via = self._decision
+                record.review = ReviewRecord(
+                    reviewer=decision.reviewer,
+                    verdict=decision.verdict,
+                    tier=tier.name,
+                    via="signal" if via == "signal" else "update",
+                    arguments=decision.arguments if decision.verdict == "edit" else None,
+                    answer=decision.answer if decision.verdict == "answer" else None,
+                    comment=decision.comment,
+                    requested_at=requested_at,
+                    decided_at=workflow.now(),
+                )
+                return decision
+            return None
+        finally:
+            self.pending, self._decision = None, None
+            workflow.upsert_search_attributes(
+                [
+                    sa.AWAITING_REVIEW.value_set(False),
+                    sa.REVIEW_TIER.value_unset(),
+                    sa.REVIEW_TOOL.value_unset(),
+                ]
+            )
+
+    async def _notify(self, pending: PendingReview) -> None:
+        # A notice that cannot be delivered must not fail the task: the pending review is
+        # visible in the UI and through `starter.py pending` anyway.
+        try:
+            await workflow.execute_activity(
+                "notify_reviewers",
+                ReviewNotice(task_id=workflow.info().workflow_id, pending=pending),
+                result_type=NoticeResult,
+                start_to_close_timeout=options.NOTIFY_TIMEOUT,
+                retry_policy=options.NOTIFY_RETRY,
+                summary=f"notify {pending.tier}: {pending.summary}",
+            )
+        except ActivityError as error:
+            workflow.logger.warning("reviewers of step %d not notified: %s", pending.step, error)
