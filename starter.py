@@ -4,6 +4,8 @@ demo     run the embedded dev server, a worker and a few pricing questions, then
 start    start a task (``--wait`` waits, showing each step as it happens)
 result   wait for a task's result
 trace    print a task's decision path
+pending  list tasks awaiting review
+review   approve, edit, reject or answer a step awaiting review
 server   run the embedded Temporal dev server (and its Web UI) until interrupted
 """
 
@@ -14,6 +16,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from handrail.client import HandrailClient, connect_temporal
@@ -22,7 +25,12 @@ from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
-from handrail.trace_format import format_compensations, format_step, format_trace
+from handrail.trace_format import (
+    format_compensations,
+    format_pending,
+    format_step,
+    format_trace,
+)
 from worker import model_endpoint, running_worker, temporal_service
 
 DEMO_TASKS: tuple[tuple[str, str], ...] = (
@@ -162,6 +170,49 @@ async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int
     return 0
 
 
+async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings)
+    rows = await handrail.pending_reviews()
+    if args.json:
+        print(json.dumps([{"task_id": t, **p.model_dump(mode="json")} for t, p in rows], indent=2))
+    else:
+        print(format_pending(rows, datetime.now(UTC)))
+    return 0
+
+
+async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    reviewer = args.reviewer or settings.reviewer
+    if not reviewer:
+        raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
+    handrail = await _connect(settings)
+    step = args.step
+    if step is None:
+        pending = (await handrail.get_trace(args.task_id)).pending_review
+        if pending is None:
+            raise UserError(f"task {args.task_id} has no step awaiting review")
+        step = pending.step
+    decision: dict[str, Any] = {
+        "reviewer": reviewer,
+        "step": step,
+        "verdict": args.verdict,
+        "comment": args.comment,
+    }
+    if args.verdict == "edit":
+        if args.args is None:
+            raise UserError('edit needs the new arguments: --args \'{"amount": "40.00", ...}\'')
+        try:
+            decision["arguments"] = json.loads(args.args)
+        except json.JSONDecodeError as error:
+            raise UserError(f"--args is not valid JSON: {error}") from None
+    if args.verdict == "answer":
+        if not args.text:
+            raise UserError("answer needs the text for the customer: --text '...'")
+        decision["answer"] = args.text
+    receipt = await handrail.review(args.task_id, decision)
+    print(f"{receipt.verdict} recorded for step {receipt.step} of {args.task_id} ({receipt.tier})")
+    return 0
+
+
 async def cmd_server(settings: HandrailSettings, args: argparse.Namespace) -> int:
     host, port = split_address(settings.temporal_address)
     async with DevServer(
@@ -202,6 +253,25 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("task_id")
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(handler=cmd_trace)
+
+    pending = commands.add_parser("pending", help="list tasks awaiting review")
+    pending.add_argument("--json", action="store_true")
+    pending.set_defaults(handler=cmd_pending)
+
+    review = commands.add_parser(
+        "review",
+        help="decide a step awaiting review",
+        description="Decide the step a task is waiting on, through the `review` update: a stale "
+        "or unauthorised decision is refused at once with the reason.",
+    )
+    review.add_argument("task_id")
+    review.add_argument("verdict", choices=["approve", "reject", "edit", "answer"])
+    review.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
+    review.add_argument("--step", type=int, help="step number (default: the pending one)")
+    review.add_argument("--args", help="edit: the new arguments as a JSON object")
+    review.add_argument("--text", help="answer: the reply to the customer")
+    review.add_argument("--comment", default="", help="why, for the record")
+    review.set_defaults(handler=cmd_review)
 
     server = commands.add_parser("server", help="run the embedded Temporal dev server")
     server.set_defaults(handler=cmd_server)

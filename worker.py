@@ -24,7 +24,7 @@ from activities.notify import ReviewerNotifier
 from activities.profiles import ProfileActivities
 from activities.store import StoreActivities
 from activities.store_actions import FaultHook, StoreActionActivities, no_faults
-from handrail.client import connect_temporal
+from handrail.client import connect_temporal, ensure_search_attributes
 from handrail.devserver import DevServer, embedded_server, split_address
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
@@ -142,6 +142,9 @@ async def main() -> None:
     create_store(settings.store_db_path)
     async with temporal_service(settings), model_endpoint(settings) as effective:
         client = await connect_temporal(effective)
+        added = await ensure_search_attributes(client)
+        if added:
+            log.info("registered search attributes %s", ", ".join(added))
         async with running_worker(client, effective):
             log.info(
                 "worker on task queue %r at %s (namespace %s)",

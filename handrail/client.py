@@ -13,23 +13,60 @@ Bad input is refused here, before any workflow starts, with an error that names 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
 from pydantic import ValidationError
-from temporalio.client import Client, TLSConfig, WorkflowFailureError, WorkflowHandle
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import (
+    Client,
+    TLSConfig,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
-from handrail.contracts import AgentTask, TaskResult, Trace, TraceRequest
-from handrail.errors import InvalidTaskError, TaskFailedError, describe_validation_error
-from handrail.names import TASK_ID_PREFIX, TRACE_QUERY, WORKFLOW_TYPE
+from handrail import search_attributes
+from handrail.contracts import (
+    AgentTask,
+    PendingReview,
+    ReviewDecision,
+    ReviewReceipt,
+    TaskResult,
+    Trace,
+    TraceRequest,
+)
+from handrail.errors import (
+    InvalidReviewError,
+    InvalidTaskError,
+    ReviewRefusedError,
+    TaskFailedError,
+    describe_validation_error,
+)
+from handrail.names import (
+    REVIEW_SIGNAL,
+    REVIEW_UPDATE,
+    TASK_ID_PREFIX,
+    TRACE_QUERY,
+    WORKFLOW_TYPE,
+)
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 
 TaskInput = AgentTask | Mapping[str, Any] | str | bytes
+ReviewInput = ReviewDecision | Mapping[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def parse_task(data: TaskInput) -> AgentTask:
@@ -77,6 +114,46 @@ async def connect_temporal(settings: HandrailSettings) -> Client:
     )
 
 
+def parse_review(data: ReviewInput) -> ReviewDecision:
+    """A ``ReviewDecision`` from a model or mapping; ``InvalidReviewError`` names the field."""
+    if isinstance(data, ReviewDecision):
+        return data
+    try:
+        return ReviewDecision.model_validate(data)
+    except ValidationError as error:
+        raise InvalidReviewError(describe_validation_error("review", error)) from None
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register Handrail's search attributes in the client's namespace if missing; returns the
+    names it added. Best effort: where the API is not allowed (Temporal Cloud registers them
+    through its own console or `tcld`), it logs what to do instead."""
+    namespace = client.namespace
+    wanted = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in search_attributes.ALL
+    }
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {k: v for k, v in wanted.items() if k not in existing.custom_attributes}
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+    except RPCError as error:
+        log.warning(
+            "could not check or register search attributes %s in namespace %s (%s); register "
+            "them before starting tasks that need review",
+            sorted(wanted),
+            namespace,
+            error.message,
+        )
+        return []
+    return sorted(missing)
+
+
 class HandrailClient:
     """Start and follow agent tasks. Thin: everything durable happens in the workflow."""
 
@@ -118,6 +195,36 @@ class HandrailClient:
             cause = error.cause
             message = getattr(cause, "message", None) or str(cause)
             raise TaskFailedError(f"task {task_id} failed: {message}") from error
+
+    async def pending_reviews(self) -> list[tuple[str, PendingReview]]:
+        """Tasks waiting for a reviewer, oldest request first (a visibility query, then each
+        task's trace for the details)."""
+        found: list[tuple[str, PendingReview]] = []
+        query = f"{search_attributes.PENDING_QUERY} AND ExecutionStatus = 'Running'"
+        async for execution in self.temporal.list_workflows(query):
+            trace = await self.get_trace(execution.id)
+            if trace.pending_review is not None:
+                found.append((execution.id, trace.pending_review))
+        return sorted(found, key=lambda item: item[1].requested_at)
+
+    async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:
+        """Decide a pending step through the ``review`` update: a stale, unauthorised or
+        invalid decision raises ``ReviewRefusedError`` at once, with the reason."""
+        review = parse_review(decision)
+        handle = self.temporal.get_workflow_handle(task_id)
+        try:
+            receipt = await handle.execute_update(REVIEW_UPDATE, review, result_type=ReviewReceipt)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            message = getattr(cause, "message", None) or str(cause)
+            raise ReviewRefusedError(f"review of {task_id} refused: {message}") from None
+        return cast(ReviewReceipt, receipt)
+
+    async def signal_review(self, task_id: str, decision: ReviewInput) -> None:
+        """Send a decision as the ``submit_review`` signal (fire and forget: a refused one is
+        recorded in the task's trace under ``ignored_reviews``)."""
+        handle = self.temporal.get_workflow_handle(task_id)
+        await handle.signal(REVIEW_SIGNAL, parse_review(decision))
 
     async def get_trace(self, task_id: str) -> Trace:
         """The task's decision path so far (works while it runs and after it ends)."""

@@ -6,6 +6,8 @@ HandrailError
 │   ├── InvalidTaskError      a task that fails validation (names the field)
 │   ├── UnknownProfileError   a profile name that no profile file defines
 │   ├── InvalidProfileError   a profile file that fails validation (names the file and field)
+│   ├── InvalidReviewError    a review decision that fails validation (names the field)
+│   ├── ReviewRefusedError    a review the task refused: stale, unauthorised, invalid edit
 │   └── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
 └── RunError                  a run that did not succeed
     └── TaskFailedError       the workflow failed; carries Temporal's failure message
@@ -40,6 +42,14 @@ class UnknownProfileError(UserError):
 
 class InvalidProfileError(UserError):
     """A profile file exists but does not validate."""
+
+
+class InvalidReviewError(UserError):
+    """A review decision does not validate."""
+
+
+class ReviewRefusedError(UserError):
+    """The task refused a review decision; the message says why."""
 
 
 class ConfigurationError(UserError):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 
-from handrail.contracts import CompensationRecord, StepRecord, Trace
+from handrail.contracts import CompensationRecord, PendingReview, StepRecord, Trace
 
 
 def _arguments(arguments: dict[str, object]) -> str:
@@ -24,6 +25,17 @@ def format_step(step: StepRecord) -> list[str]:
     ]
     if decision.rationale:
         lines.append(f"       why: {decision.rationale}")
+    if step.gate is not None and step.gate.action != "auto":
+        lines.append(f"       policy: {step.gate.action} ({step.gate.reason})")
+    for tier in step.escalations:
+        lines.append(f"       review: no decision at tier {tier} before its deadline")
+    if step.review is not None:
+        review = step.review
+        edit = f" to {_arguments(review.arguments)}" if review.arguments else ""
+        lines.append(
+            f"       review: {review.verdict}{edit} by {review.reviewer} ({review.tier}, "
+            f"via {review.via}, after {review.wait_seconds:.1f} s)"
+        )
     if step.outcome is not None:
         outcome = step.outcome
         status = "ok" if outcome.ok else f"error: {outcome.error}"
@@ -73,3 +85,44 @@ def format_trace(trace: Trace) -> str:
     if trace.compensations:
         body += ["rolled back:", *format_compensations(trace.compensations)]
     return "\n".join(header + body)
+
+
+def format_pending(rows: list[tuple[str, PendingReview]], now: datetime) -> str:
+    """Tasks awaiting review as a table a person scans: what, why, who, how long left."""
+    if not rows:
+        return "No task is awaiting review."
+    header = ("TASK", "STEP", "ACTION", "TIER", "REVIEWERS", "WAITING", "DEADLINE IN", "REASON")
+    table = [header]
+    for task_id, pending in rows:
+        table.append(
+            (
+                task_id,
+                str(pending.step),
+                _clip(pending.summary, 48),
+                pending.tier,
+                ",".join(pending.reviewers),
+                _duration((now - pending.requested_at).total_seconds()),
+                _duration((pending.deadline_at - now).total_seconds()),
+                _clip(pending.reason, 40),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -1,0 +1,43 @@
+"""Shared pieces of the review tests: scripted replies and waiting for a pending step."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handrail.client import HandrailClient
+from handrail.contracts import PendingReview, Trace
+from handrail.testing.scripted_model import ToolCallReply
+
+WHY = {"rationale": "the customer is owed it", "confidence": 0.95}
+PROFILE = "store_actions"
+
+
+def refund(order_id: int, amount: str) -> ToolCallReply:
+    return ToolCallReply(
+        "issue_refund", {"order_id": order_id, "amount": amount, "reason": "damaged", **WHY}
+    )
+
+
+def discount(order_id: int, amount: str) -> ToolCallReply:
+    return ToolCallReply(
+        "apply_discount", {"order_id": order_id, "amount": amount, "reason": "late", **WHY}
+    )
+
+
+def answer(text: str = "done") -> ToolCallReply:
+    return ToolCallReply("final_answer", {"answer": text, **WHY})
+
+
+async def wait_for_pending(
+    handrail: HandrailClient, task_id: str, *, tier: str | None = None, timeout: float = 15
+) -> PendingReview:
+    """Poll the trace until a step awaits review (at ``tier``, if given)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    trace: Trace | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        trace = await handrail.get_trace(task_id)
+        pending = trace.pending_review
+        if pending is not None and (tier is None or pending.tier == tier):
+            return pending
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no step of {task_id} awaits review: {trace}")
