@@ -81,6 +81,13 @@ def _arguments_run(record: StepRecord) -> dict[str, Any]:
     return record.decision.arguments
 
 
+def _expired_wait(profile: Profile, record: StepRecord) -> float:
+    """Seconds a step with no decision waited on review tiers whose deadline passed (a decided
+    step's ``review.wait_seconds`` already covers its whole wait)."""
+    deadlines = {tier.name: tier.deadline.total_seconds() for tier in profile.review_tiers}
+    return sum(deadlines.get(name, 0.0) for name in record.escalations)
+
+
 class _Deferred:
     """An irreversible action waiting for the commit point."""
 
@@ -240,7 +247,12 @@ class AgentWorkflow:
         if profile.max_tokens is not None and tokens >= profile.max_tokens:
             self._error = f"token budget spent: {tokens} of {profile.max_tokens}"
             return True
-        elapsed = (workflow.now() - started).total_seconds()
+        # The time budget bounds the agent's own work: time spent waiting for people does not
+        # count, or every review longer than the budget would roll the task back.
+        waited = sum(
+            s.review.wait_seconds if s.review else _expired_wait(profile, s) for s in self._steps
+        )
+        elapsed = (workflow.now() - started).total_seconds() - waited
         if profile.max_duration_seconds is not None and elapsed >= profile.max_duration_seconds:
             self._error = f"time budget spent: {elapsed:.0f} s of {profile.max_duration_seconds:g}"
             return True
