@@ -14,15 +14,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from handrail.client import HandrailClient, connect_temporal
-from handrail.contracts import TaskResult
+from temporalio.client import WorkflowHandle
+
+from handrail.client import HandrailClient, connect_temporal, ensure_search_attributes
+from handrail.contracts import PendingReview, TaskResult
 from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError
+from handrail.search_attributes import PENDING_QUERY
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
 from handrail.trace_format import (
@@ -51,6 +57,15 @@ DEMO_TASKS: tuple[tuple[str, str], ...] = (
         "store_actions",
     ),
 )
+# Paused for a reviewer: approved in the demo, and rejected (rolling back its discount).
+DEMO_REVIEWS: tuple[tuple[str, str, str], ...] = (
+    ("Please refund 80.00 USD on order 1003 for the broken stove.", "approve", "alice"),
+    (
+        "Apply a discount of 5.00 on order 1002 and a refund of 60.00 on order 1002.",
+        "reject",
+        "bob",
+    ),
+)
 _PROGRESS_POLL_SECONDS = 0.5
 
 
@@ -67,7 +82,7 @@ async def _connect(settings: HandrailSettings) -> HandrailClient:
 def _print_result(result: TaskResult, settings: HandrailSettings, goal: str | None = None) -> None:
     if goal:
         print(f"Q: {goal}")
-    print(f"A: {result.answer or '(no answer)'}")
+    print(f"A: {result.answer or '(no answer: ' + result.status + ')'}")
     print(
         f"   {result.status} · {len(result.steps)} step(s) · "
         f"{result.tokens_in} tokens in / {result.tokens_out} out"
@@ -96,6 +111,7 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
         where = "started here" if server else "already running"
         print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")
         client = await connect_temporal(effective)
+        await ensure_search_attributes(client)
         async with running_worker(client, effective):
             handrail = HandrailClient(client, effective)
             handles = [
@@ -106,6 +122,8 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
             for (goal, _), result in zip(DEMO_TASKS, results, strict=True):
                 print()
                 _print_result(result, settings, goal)
+            print()
+            handles += await _demo_reviews(handrail, settings)
         print()
         _print_store_effects(settings, [h.id for h in handles])
         print()
@@ -118,6 +136,40 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
                 "`python starter.py server` serves them in the Web UI again."
             )
     return 0
+
+
+async def _demo_reviews(
+    handrail: HandrailClient, settings: HandrailSettings
+) -> list[WorkflowHandle[Any, TaskResult]]:
+    """Two refunds above the review threshold: both pause; one is approved, one rejected."""
+    handles = [
+        await handrail.start_task({"goal": goal, "profile": "store_actions"})
+        for goal, _, _ in DEMO_REVIEWS
+    ]
+    waiting: list[tuple[str, PendingReview]] = []
+    for _ in range(200):  # the visibility store sees the pause a moment after it happens
+        waiting = await handrail.pending_reviews()
+        if {h.id for h in handles} <= {task_id for task_id, _ in waiting}:
+            break
+        await asyncio.sleep(0.05)
+    print("Paused for review (`python starter.py pending`):")
+    print(
+        format_pending(
+            [row for row in waiting if row[0] in {h.id for h in handles}], datetime.now(UTC)
+        )
+    )
+    query = urllib.parse.quote(PENDING_QUERY)
+    print(f"In the Web UI: {settings.ui_url('')}?query={query}")
+    for handle, (goal, verdict, reviewer) in zip(handles, DEMO_REVIEWS, strict=True):
+        pending = (await handrail.get_trace(handle.id)).pending_review
+        assert pending is not None
+        print(f"\n$ python starter.py review {handle.id} {verdict} --as {reviewer}")
+        await handrail.review(
+            handle.id,
+            {"reviewer": reviewer, "step": pending.step, "verdict": verdict, "comment": "demo"},
+        )
+        _print_result(await handrail.get_result(handle.id), settings, goal)
+    return handles
 
 
 async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int:
@@ -293,5 +345,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit without interpreter teardown, once all output is flushed: the Temporal client's
+    Rust threads can abort a finalizing interpreter (temporalio/sdk-python#300), which would
+    turn a finished command into a core dump and a wrong exit status."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

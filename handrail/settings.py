@@ -93,5 +93,7 @@ class HandrailSettings(BaseSettings):
         base = (
             self.ui_base_url or f"http://{self.temporal_address.rsplit(':', 1)[0]}:{self.ui_port}"
         )
-        url = f"{base.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
-        return f"{url}/{run_id}/history" if run_id else url
+        url = f"{base.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows"
+        if workflow_id:
+            url += f"/{workflow_id}"
+        return f"{url}/{run_id}/history" if run_id and workflow_id else url

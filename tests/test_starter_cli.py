@@ -15,6 +15,8 @@ import pytest
 
 from handrail.devserver import is_listening
 from handrail.settings import HandrailSettings
+from handrail.store.database import create_store
+from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,15 +71,22 @@ async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_pat
         assert f"{prices[name] / 100:.2f}" in out
         assert f'lookup_price {{"product": "{name}"}}' in out
     assert "Order 1002 is processing" in out
-    assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 6
-    assert out.count("answered · 2 step(s)") == 4
+    assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 8
+    assert out.count("answered · 2 step(s)") == 5  # four questions and the approved refund
     # One task commits a refund and, at the commit point, its email; one is rolled back.
     assert "→ at commit: send_email to ada@example.com" in out
     assert "escalated · 3 step(s)" in out
     assert "↶ void_refund for step 2 (issue_refund) → undone" in out
     assert "↶ revoke_discount for step 1 (apply_discount) → undone" in out
+    # Two refunds above the threshold pause, are listed, and are approved / rejected.
+    assert "Paused for review" in out
+    assert out.count("issue_refund of 80.00 is above 50") >= 2  # the table and the trace
+    assert "review: approve by alice (support, via update" in out
+    assert "review: reject by bob (support, via update" in out
+    assert "rejected · 2 step(s)" in out
+    assert "?query=AwaitingReview%20%3D%20true" in out
     assert "discounts: none" in out
-    assert "refunds: ['order 1001: 10.00 EUR']" in out
+    assert "refunds: ['order 1001: 10.00 EUR', 'order 1003: 80.00 USD']" in out
     assert not is_listening("127.0.0.1", port)
     assert not is_listening("127.0.0.1", ui_port)
 
@@ -109,6 +118,75 @@ async def test_start_wait_trace_and_result(
     assert "task cli-socks · profile store_support · answered" in trace.stdout
     result = await _starter("result", "cli-socks", "--json", env=env, cwd=tmp_path)
     assert '"status": "answered"' in result.stdout
+
+
+@pytest.mark.usefixtures("worker")
+async def test_pending_and_review_commands(
+    settings: HandrailSettings,
+    temporal_address: str,
+    tmp_path: Path,
+    model_server: ScriptedModelServer,
+) -> None:
+    create_store(settings.store_db_path)
+    model_server.brain = Scenario(
+        [
+            ToolCallReply(
+                "issue_refund",
+                {"order_id": 1003, "amount": "80.00", "reason": "r", "confidence": 0.9},
+            ),
+            ToolCallReply("final_answer", {"answer": "ok", "confidence": 0.9}),
+        ]
+    )
+    env = _clean_env(
+        HANDRAIL_TEMPORAL_ADDRESS=temporal_address,
+        HANDRAIL_TASK_QUEUE=settings.task_queue,
+        HANDRAIL_EMBEDDED_SERVER="false",
+    )
+    started = await _starter(
+        "start",
+        "Refund order 1003",
+        "--profile",
+        "store_actions",
+        "--task-id",
+        "cli-review",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert started.returncode == 0, started.stderr
+    listed = None
+    for _ in range(50):
+        listed = await _starter("pending", env=env, cwd=tmp_path)
+        if "cli-review" in listed.stdout:
+            break
+    assert listed is not None
+    assert re.search(r"cli-review\s+1\s+issue_refund .*support\s+alice,bob,carol", listed.stdout)
+
+    refused = await _starter(
+        "review", "cli-review", "approve", "--as", "mallory", env=env, cwd=tmp_path
+    )
+    assert refused.returncode == 2
+    assert "refused: 'mallory' may not review at tier 'support'" in refused.stderr
+    no_name = await _starter("review", "cli-review", "approve", env=env, cwd=tmp_path)
+    assert no_name.returncode == 2
+    assert "--as NAME" in no_name.stderr
+    edited = await _starter(
+        "review",
+        "cli-review",
+        "edit",
+        "--as",
+        "bob",
+        "--args",
+        '{"order_id": 1003, "amount": "30.00", "reason": "partial"}',
+        env=env,
+        cwd=tmp_path,
+    )
+    assert edited.returncode == 0, edited.stderr
+    assert "edit recorded for step 1 of cli-review (support)" in edited.stdout
+    trace = await _starter("trace", "cli-review", env=env, cwd=tmp_path)
+    assert (
+        'review: edit to {"amount": "30.00", "order_id": 1003, "reason": "partial"} by bob'
+        in trace.stdout
+    )
 
 
 async def test_bad_input_exits_2_naming_the_problem(temporal_address: str, tmp_path: Path) -> None:
