@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.errors import TaskFailedError
@@ -191,6 +192,7 @@ async def main(concurrency: int = 5) -> int:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_temporal_binary()),
         data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
     )
     address = env.client.service_client.config.target_host
     gate = asyncio.Semaphore(concurrency)

@@ -12,12 +12,14 @@ import asyncio
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
@@ -29,6 +31,7 @@ from handrail.testing.scripted_model import (
     ToolCallReply,
 )
 from handrail.testing.store_clerk import StoreClerk
+from tests.review_helpers import wait_for_pending
 from worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -56,6 +59,40 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         ),
     ),
     "escalated": ("Can you write me a poem?", StoreClerk()),
+    "review_approved_by_update": ("Please refund 80.00 USD on order 1003.", StoreClerk()),
+    "review_edited_by_signal": ("Please refund 80.00 USD on order 1003.", StoreClerk()),
+    "review_rejected_rolled_back": (
+        "Apply a discount of 5.00 on order 1002 and a refund of 60.00 on order 1002.",
+        StoreClerk(),
+    ),
+}
+
+Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]
+
+
+async def _approve(handrail: HandrailClient, task_id: str, step: int) -> None:
+    await handrail.review(task_id, {"reviewer": "alice", "step": step, "verdict": "approve"})
+
+
+async def _edit_by_signal(handrail: HandrailClient, task_id: str, step: int) -> None:
+    # An unauthorised signal first (recorded and ignored), then a valid edit.
+    await handrail.signal_review(
+        task_id, {"reviewer": "mallory", "step": step, "verdict": "approve"}
+    )
+    arguments = {"order_id": 1003, "amount": "30.00", "reason": "partial"}
+    await handrail.signal_review(
+        task_id, {"reviewer": "bob", "step": step, "verdict": "edit", "arguments": arguments}
+    )
+
+
+async def _reject(handrail: HandrailClient, task_id: str, step: int) -> None:
+    await handrail.review(task_id, {"reviewer": "bob", "step": step, "verdict": "reject"})
+
+
+REVIEWERS: dict[str, Reviewer] = {
+    "review_approved_by_update": _approve,
+    "review_edited_by_signal": _edit_by_signal,
+    "review_rejected_rolled_back": _reject,
 }
 
 
@@ -66,6 +103,7 @@ async def record(names: list[str]) -> dict[str, str]:
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(find_temporal_binary()),
             data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
         )
         try:
             settings = HandrailSettings(
@@ -86,6 +124,10 @@ async def record(names: list[str]) -> dict[str, str]:
                     # The actions profile is a superset: read-only questions run the same way.
                     task = {"goal": goal, "task_id": f"recorded-{name}", "profile": "store_actions"}
                     handle = await handrail.start_task(task)
+                    reviewer = REVIEWERS.get(name)
+                    if reviewer is not None:
+                        pending = await wait_for_pending(handrail, handle.id)
+                        await reviewer(handrail, handle.id, pending.step)
                     await handrail.get_result(handle.id)
                     recorded[name] = (await handle.fetch_history()).to_json()
         finally:

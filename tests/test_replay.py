@@ -30,6 +30,9 @@ def test_histories_are_committed() -> None:
         "escalated",
         "committed_with_email",
         "rolled_back",
+        "review_approved_by_update",
+        "review_edited_by_signal",
+        "review_rejected_rolled_back",
     }
 
 
