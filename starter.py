@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
 import sys
 import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 
@@ -28,6 +26,7 @@ from handrail.client import HandrailClient, connect_temporal, ensure_search_attr
 from handrail.contracts import PendingReview, TaskResult
 from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError
+from handrail.process_exit import exit_now
 from handrail.search_attributes import PENDING_QUERY
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
@@ -343,16 +342,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunError, HandrailError) as error:
         print(f"failed: {error}", file=sys.stderr)
         return 1
-
-
-def exit_now(code: int) -> NoReturn:
-    """Exit without interpreter teardown, once all output is flushed: the Temporal client's
-    Rust threads can abort a finalizing interpreter (temporalio/sdk-python#300), which would
-    turn a finished command into a core dump and a wrong exit status."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.errors import TaskFailedError
+from handrail.process_exit import exit_now
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
@@ -217,4 +218,4 @@ async def main(concurrency: int = 5) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    exit_now(asyncio.run(main()))

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
+from handrail.process_exit import exit_now
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
@@ -147,3 +148,4 @@ if __name__ == "__main__":
         path = HISTORIES / f"{name}.json"
         path.write_text(history)
         print(f"wrote {path}")
+    exit_now(0)
