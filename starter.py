@@ -336,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(args.handler(settings, args)))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `starter.py trace X | head`: the reader left; that is fine
+        return 0
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

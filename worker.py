@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+from activities.ledger import RunRecorder
+from handrail.ledger import RunLedger, ledger_path
 from openai import AsyncOpenAI
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -30,6 +32,7 @@ from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.store.database import StoreDatabase, create_store
 from handrail.store.tools import STORE_TOOLS
+from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.tools import ToolRegistry
 from workflows.agent import AgentWorkflow
@@ -57,13 +60,16 @@ def build_worker(
     model_client: AsyncOpenAI,
     *,
     faults: FaultHook = no_faults,
+    telemetry: Telemetry | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for ``AgentWorkflow`` and its activities, wired from ``settings``.
 
-    ``faults`` is the store actions' testing seam (see activities/store_actions.py); ``options``
-    go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
+    ``faults`` is the store actions' testing seam (see activities/store_actions.py);
+    ``telemetry`` adds GenAI spans and task metrics (the client brings the tracing interceptor);
+    ``options`` go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
     """
+    telemetry = telemetry or Telemetry()
     registry = ToolRegistry(STORE_TOOLS)
     llm = LlmActivities(model_client, ConversationStore(settings.state_db_path), registry)
     profiles = ProfileActivities(ProfileCatalog(settings.profiles_dir), registry, settings.model)
@@ -71,6 +77,9 @@ def build_worker(
     database = StoreDatabase(settings.store_db_path)
     reads = StoreActivities(database)
     actions = StoreActionActivities(database, faults)
+    recorder = RunRecorder(
+        RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -86,19 +95,28 @@ def build_worker(
             actions.void_refund,
             actions.send_email,
             notifier.notify_reviewers,
+            recorder.record_run,
         ],
+        interceptors=telemetry.worker_interceptors(),
         **options,
     )
 
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, settings: HandrailSettings, *, faults: FaultHook = no_faults, **options: Any
+    client: Client,
+    settings: HandrailSettings,
+    *,
+    faults: FaultHook = no_faults,
+    telemetry: Telemetry | None = None,
+    **options: Any,
 ) -> AsyncIterator[Worker]:
     """A started worker for the duration of the block; its model client is closed after."""
     model_client = make_openai_client(settings)
     try:
-        async with build_worker(client, settings, model_client, faults=faults, **options) as worker:
+        async with build_worker(
+            client, settings, model_client, faults=faults, telemetry=telemetry, **options
+        ) as worker:
             yield worker
     finally:
         await model_client.close()
@@ -140,12 +158,13 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = HandrailSettings()
     create_store(settings.store_db_path)
+    telemetry = Telemetry.from_settings(settings)
     async with temporal_service(settings), model_endpoint(settings) as effective:
-        client = await connect_temporal(effective)
+        client = await connect_temporal(effective, telemetry)
         added = await ensure_search_attributes(client)
         if added:
             log.info("registered search attributes %s", ", ".join(added))
-        async with running_worker(client, effective):
+        async with running_worker(client, effective, telemetry=telemetry):
             log.info(
                 "worker on task queue %r at %s (namespace %s)",
                 settings.task_queue,

@@ -109,4 +109,6 @@ class LlmActivities:
             decision.tokens_in,
             decision.tokens_out,
         )
-        return decision.model_copy(update={"latency_ms": latency_ms})
+        return decision.model_copy(
+            update={"latency_ms": latency_ms, "attempt": activity.info().attempt}
+        )

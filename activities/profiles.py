@@ -51,6 +51,8 @@ class ProfileActivities:
                     parameters=spec.arguments.model_json_schema(),
                     amount_field=spec.amount_field,
                     rule=file.rules.get(name, default_rule),
+                    sensitive=list(spec.sensitive),
+                    summary=spec.summary,
                 )
             )
         return Profile(

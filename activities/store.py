@@ -38,7 +38,12 @@ async def _timed(
         outcome = ToolOutcome(ok=False, error=problem, summary=f"{spec.name}: bad arguments")
     else:
         outcome = await body(arguments)
-    return outcome.model_copy(update={"latency_ms": (time.monotonic() - started) * 1000})
+    return outcome.model_copy(
+        update={
+            "latency_ms": (time.monotonic() - started) * 1000,
+            "attempt": activity.info().attempt,
+        }
+    )
 
 
 class StoreActivities:

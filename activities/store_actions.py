@@ -199,7 +199,12 @@ class StoreActionActivities:
 
         outcome = await self._db.transact(work)
         self._faults("after_commit", spec.name, call.idempotency_key)
-        return outcome.model_copy(update={"latency_ms": (time.monotonic() - started) * 1000})
+        return outcome.model_copy(
+            update={
+                "latency_ms": (time.monotonic() - started) * 1000,
+                "attempt": activity.info().attempt,
+            }
+        )
 
     async def _undo(self, compensation: str, request: CompensationRequest) -> CompensationOutcome:
         table = _UNDO_TABLES.get(compensation)

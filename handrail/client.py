@@ -62,6 +62,7 @@ from handrail.names import (
 )
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
+from handrail.telemetry import Telemetry, runtime_for
 
 TaskInput = AgentTask | Mapping[str, Any] | str | bytes
 ReviewInput = ReviewDecision | Mapping[str, Any]
@@ -102,8 +103,14 @@ def _tls(settings: HandrailSettings) -> bool | TLSConfig:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect_temporal(settings: HandrailSettings) -> Client:
-    """A Temporal client with Handrail's data converter, from settings (TLS and API key too)."""
+async def connect_temporal(
+    settings: HandrailSettings, telemetry: Telemetry | None = None
+) -> Client:
+    """A Temporal client with Handrail's data converter, from settings (TLS and API key too).
+
+    With ``telemetry``, the client (and any worker built on it) traces workflows and
+    activities, and the SDK's runtime metrics are served on Prometheus if configured.
+    """
     api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
@@ -111,6 +118,8 @@ async def connect_temporal(settings: HandrailSettings) -> Client:
         api_key=api_key.get_secret_value() if api_key else None,
         tls=_tls(settings),
         data_converter=pydantic_data_converter,
+        interceptors=telemetry.client_interceptors() if telemetry else [],
+        runtime=runtime_for(settings) if telemetry else None,
     )
 
 

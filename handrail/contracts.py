@@ -97,6 +97,13 @@ class ToolBinding(_Contract):
         default=None, description="The argument that carries money, for the risk limits."
     )
     rule: ToolRule = Field(default_factory=ToolRule)
+    sensitive: list[str] = Field(
+        default_factory=list, description="Arguments redacted in traces, logs and exports."
+    )
+    summary: str = Field(
+        default="",
+        description="One-line description template, e.g. '{amount} on order {order_id}'.",
+    )
 
 
 class ReviewTier(_Contract):
@@ -164,6 +171,7 @@ class Decision(_Contract):
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms: float = 0.0
+    attempt: int = Field(default=1, description="Which attempt of the model call this is.")
 
 
 class Observation(_Contract):
@@ -214,6 +222,7 @@ class ToolOutcome(_Contract):
     error: str | None = None
     summary: str = ""
     latency_ms: float = 0.0
+    attempt: int = Field(default=1, description="Which attempt of the tool activity this is.")
 
     def for_model(self) -> str:
         """The observation text handed back to the model."""
@@ -422,3 +431,19 @@ class Trace(_Contract):
     error: str | None = Field(default=None, description="Why the task failed, in words.")
     pending_review: PendingReview | None = None
     ignored_reviews: list[IgnoredReview] = Field(default_factory=list)
+
+
+class RunRecord(Trace):
+    """A finished task as the run ledger keeps it (input of the ``record_run`` local activity):
+    its trace, with sensitive arguments already redacted, plus when and with what it ran."""
+
+    run_id: str
+    model: str = ""
+    started_at: datetime
+    finished_at: datetime
+
+
+class RecordedRun(_Contract):
+    """Output of ``record_run``."""
+
+    stored: bool = Field(description="False when this run was already in the ledger.")

@@ -26,6 +26,34 @@ class _TierFile(ReviewTier):
     model_config = ConfigDict(extra="forbid")
 
 
+class AutonomyBar(BaseModel):
+    """When ``starter.py stats`` recommends moving a tool one autonomy level (``[autonomy]``).
+
+    Reviews are counted per tool; ``handrail/autonomy.py`` explains which ones. Nothing changes
+    by itself: a recommendation is applied only by ``starter.py promote`` / ``demote``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_reviews: int = Field(
+        default=20, ge=1, description="Decided reviews needed before any recommendation."
+    )
+    promote_at: float = Field(
+        default=0.95, ge=0, le=1, description="Recommend promoting at this agreement or above."
+    )
+    demote_below: float = Field(
+        default=0.80, ge=0, le=1, description="Recommend demoting below this agreement."
+    )
+
+    @model_validator(mode="after")
+    def _bars_in_order(self) -> AutonomyBar:
+        if self.demote_below > self.promote_at:
+            raise ValueError(
+                f"demote_below ({self.demote_below}) is above promote_at ({self.promote_at})"
+            )
+        return self
+
+
 class ProfileFile(BaseModel):
     """The schema of a profile file. Unknown keys are refused: they are almost always typos."""
 
@@ -43,6 +71,9 @@ class ProfileFile(BaseModel):
         default_factory=dict, description="Per-tool autonomy, thresholds and limits."
     )
     review_tiers: list[_TierFile] = Field(default_factory=list)
+    autonomy: AutonomyBar = Field(
+        default_factory=AutonomyBar, description="Bars for earned-autonomy recommendations."
+    )
 
     @model_validator(mode="after")
     def _rules_name_enabled_tools(self) -> ProfileFile:

@@ -10,11 +10,19 @@ from temporalio.common import SearchAttributeKey
 AWAITING_REVIEW: Final = SearchAttributeKey.for_bool("AwaitingReview")
 REVIEW_TIER: Final = SearchAttributeKey.for_keyword("ReviewTier")
 REVIEW_TOOL: Final = SearchAttributeKey.for_keyword("ReviewTool")
+PROFILE: Final = SearchAttributeKey.for_keyword("HandrailProfile")
+STATUS: Final = SearchAttributeKey.for_keyword("HandrailStatus")
+TOKENS: Final = SearchAttributeKey.for_int("HandrailTokens")
 
-ALL: Final[tuple[SearchAttributeKey[bool] | SearchAttributeKey[str], ...]] = (
+ALL: Final[
+    tuple[SearchAttributeKey[bool] | SearchAttributeKey[str] | SearchAttributeKey[int], ...]
+] = (
     AWAITING_REVIEW,
     REVIEW_TIER,
     REVIEW_TOOL,
+    PROFILE,
+    STATUS,
+    TOKENS,
 )
 
 #: The visibility query for tasks waiting on a person.

@@ -58,6 +58,16 @@ class HandrailSettings(BaseSettings):
         default="", description="Default reviewer name for `starter.py review` (--as overrides)."
     )
 
+    # --- Telemetry ------------------------------------------------------------------------
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://localhost:4318); unset: no export.",
+    )
+    prometheus_address: str | None = Field(
+        default=None, description="Serve the Temporal SDK's runtime metrics here (host:port)."
+    )
+    service_name: str = "handrail-worker"
+
     # --- Model ----------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("HANDRAIL_OPENAI_API_KEY", "OPENAI_API_KEY")

@@ -44,6 +44,11 @@ class ToolSpec:
     """No undo exists (an email): the workflow runs it only when the task commits."""
     amount_field: str | None = None
     """The argument that carries money, read by the policy's risk limits."""
+    sensitive: tuple[str, ...] = ()
+    """Arguments never shown in traces, logs, summaries or exports (personal data, secrets)."""
+    summary: str = ""
+    """How the UI names one call, e.g. ``"{amount} on order {order_id}"`` (missing keys show
+    as ``?``)."""
 
     def __post_init__(self) -> None:
         # A side effect must be undoable or declared irreversible: nothing falls in between.

@@ -19,9 +19,10 @@ def format_step(step: StepRecord) -> list[str]:
     confidence = "n/a" if decision.confidence is None else f"{decision.confidence:.2f}"
     head = f"{step.index + 1:>3}. {decision.kind:<12} {decision.tool or ''} "
     head += _arguments(decision.arguments)
+    retries = f", attempt {decision.attempt}" if decision.attempt > 1 else ""
     lines = [
         f"{head.rstrip()}   [confidence {confidence}; model {decision.latency_ms:.0f} ms, "
-        f"{decision.tokens_in}+{decision.tokens_out} tokens]"
+        f"{decision.tokens_in}+{decision.tokens_out} tokens{retries}]"
     ]
     if decision.rationale:
         lines.append(f"       why: {decision.rationale}")
@@ -40,6 +41,8 @@ def format_step(step: StepRecord) -> list[str]:
         outcome = step.outcome
         status = "ok" if outcome.ok else f"error: {outcome.error}"
         when = "at commit: " if step.deferred else ""
+        if outcome.attempt > 1:
+            status += f", attempt {outcome.attempt}"
         lines.append(
             f"       → {when}{outcome.summary or status} ({status}, {outcome.latency_ms:.0f} ms)"
         )

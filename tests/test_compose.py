@@ -273,7 +273,8 @@ def test_worker_exports_telemetry_to_the_collector(compose: dict[str, Any]) -> N
     all_services = services(compose)
     assert COLLECTOR_SERVICE in all_services
     endpoint = environment(all_services[WORKER_SERVICE]).get("HANDRAIL_OTLP_ENDPOINT")
-    assert endpoint == f"http://{COLLECTOR_SERVICE}:4317", endpoint
+    # Handrail exports over OTLP/HTTP (handrail/telemetry.py): the collector's port 4318.
+    assert endpoint == f"http://{COLLECTOR_SERVICE}:4318", endpoint
 
 
 # --- secrets ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from handrail import search_attributes as sa
     from handrail.contracts import (
         AgentTask,
         DecideRequest,
@@ -36,9 +37,11 @@ with workflow.unsafe.imports_passed_through():
         PendingCompensation,
         PendingReview,
         Profile,
+        RecordedRun,
         ReviewDecision,
         ReviewReceipt,
         ReviewTier,
+        RunRecord,
         StepRecord,
         TaskResult,
         TaskStatus,
@@ -51,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.policy import amount_of, gate_decision, when_to_run
+    from handrail.redaction import redact, redact_step
     from workflows import options
     from workflows.review import ReviewDesk
     from workflows.saga import Saga
@@ -60,6 +64,7 @@ T = TypeVar("T")
 # Versioning: runs that started before the policy gate existed replay without it (their
 # recorded steps ran ungated); every run started since records this marker and is gated.
 _POLICY_GATE_PATCH = "policy-gate-v1"
+_OBSERVABILITY_PATCH = "observability-v1"
 
 _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 
@@ -67,6 +72,18 @@ _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
+class _ShowMissing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _describe(binding: ToolBinding, arguments: dict[str, Any]) -> str:
+    """One line naming a call for the UI, sensitive arguments redacted."""
+    shown = redact(arguments, binding.sensitive)
+    text = binding.summary.format_map(_ShowMissing(shown)) if binding.summary else json.dumps(shown)
+    return _one_line(f"{binding.name} {text}")
 
 
 def _problem(decision: Decision) -> str:
@@ -112,20 +129,31 @@ class AgentWorkflow:
         self._deferred: list[_Deferred] = []
         self._profile: Profile | None = None
         self._desk = ReviewDesk()
+        self._observed = False
+        self._started_at = workflow.now()
 
     @workflow.run
     async def run(self, task: AgentTask) -> TaskResult:
+        self._started_at = workflow.now()
+        # Runs recorded before status attributes and the run ledger existed replay without them.
+        self._observed = workflow.patched(_OBSERVABILITY_PATCH)
+        self._publish_status()
         try:
             status, answer = await self._work(task)
             if status == "answered":
                 await self._commit()
-                return self._finish(status, answer)
+                result = self._finish(status, answer)
+                await self._record_run()
+                return result
         except BaseException as error:
             # Failure or cancellation: undo, then let the original error end the run.
             cancelled = is_cancelled_exception(error)
             self._status = "cancelled" if cancelled else "failed"
             self._error = "cancelled" if cancelled else str(error)
-            await self._roll_back()
+            try:
+                await self._roll_back()
+            finally:
+                await self._record_run()
             if not cancelled and isinstance(error, ApplicationError):
                 raise ApplicationError(
                     f"{error.message}; rolled back {len(self._saga.records)} step(s)",
@@ -134,8 +162,12 @@ class AgentWorkflow:
                 ) from error
             raise
         # Escalated or out of budget: fail safe, leave the world as the task found it.
-        await self._roll_back()
-        return self._finish(status, answer)
+        try:
+            await self._roll_back()
+        finally:
+            result = self._finish(status, answer)
+            await self._record_run()
+        return result
 
     async def _work(self, task: AgentTask) -> tuple[TaskStatus, str | None]:
         info = workflow.info()
@@ -273,27 +305,30 @@ class AgentWorkflow:
     async def _await_review(self, profile: Profile, record: StepRecord) -> ReviewDecision | None:
         decision = record.decision
         reason = record.gate.reason if record.gate else ""
+        binding = profile.binding(decision.tool or "")
 
         def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
             now = workflow.now()
             return PendingReview(
                 step=record.index + 1,
                 tool=decision.tool or "",
-                arguments=decision.arguments,
+                arguments=redact(decision.arguments, binding.sensitive if binding else []),
                 reason=reason,
                 tier=tier.name,
                 reviewers=reviewers,
                 requested_at=now,
                 deadline_at=now + tier.deadline,
-                summary=_one_line(f"{decision.tool} {json.dumps(decision.arguments)}"),
+                summary=_describe(binding, decision.arguments) if binding else decision.tool or "",
             )
 
         if not profile.review_tiers:
             record.note = "needs review, but the profile names no reviewers: fail safe"
             return None
         self._status = "awaiting_review"
+        self._publish_status()
         review = await self._desk.wait(profile, record, pending_for)
         self._status = "running"
+        self._publish_status()
         if review is not None:
             record.note = f"{review.verdict} by {review.reviewer}"
         else:
@@ -312,7 +347,7 @@ class AgentWorkflow:
             idempotency_key=key,
             arguments=arguments,
         )
-        summary = _one_line(f"{binding.name} {arguments}")
+        summary = _describe(binding, arguments)
         if binding.read_only:
             outcome = await self._call(
                 binding.name,
@@ -401,15 +436,60 @@ class AgentWorkflow:
             ) from error
 
     def _finish(self, status: TaskStatus, answer: str | None) -> TaskResult:
-        self._status, self._answer = status, answer
-        workflow.set_current_details(f"Finished: {status}")
+        if self._status != "needs_recovery":
+            self._status, self._answer = status, answer
+        workflow.set_current_details(f"Finished: {self._status}")
         return TaskResult(
             task_id=workflow.info().workflow_id,
-            status=status,
-            answer=answer,
-            steps=self._steps,
+            status=self._status,
+            answer=self._answer,
+            steps=self._visible_steps(),
             compensations=self._saga.records,
         )
+
+    def _visible_steps(self) -> list[StepRecord]:
+        """The steps with sensitive arguments redacted: what traces, results and the ledger
+        show."""
+        return [redact_step(step, self._profile) for step in self._steps]
+
+    def _tokens(self) -> int:
+        return sum(s.decision.tokens_in + s.decision.tokens_out for s in self._steps)
+
+    def _publish_status(self) -> None:
+        """Search attributes an operator filters on in the UI: profile, status, token spend."""
+        if self._observed:
+            workflow.upsert_search_attributes(
+                [
+                    sa.PROFILE.value_set(self._task.profile),
+                    sa.STATUS.value_set(self._status),
+                    sa.TOKENS.value_set(self._tokens()),
+                ]
+            )
+
+    async def _record_run(self) -> None:
+        """Write the finished run to the ledger (stats, export, metrics). A local activity: its
+        input, the whole trace, stays out of history; a failure to record never fails the task."""
+        if not self._observed:
+            return
+        self._publish_status()
+        record = RunRecord(
+            **self.trace().model_dump(),
+            run_id=workflow.info().run_id,
+            model=self._profile.model if self._profile else "",
+            started_at=self._started_at,
+            finished_at=workflow.now(),
+        )
+        try:
+            await workflow.execute_local_activity(
+                "record_run",
+                record,
+                result_type=RecordedRun,
+                start_to_close_timeout=options.RECORD_TIMEOUT,
+                retry_policy=options.RECORD_RETRY,
+                summary="record run",
+            )
+        except ActivityError as error:
+            workflow.logger.warning("run not recorded in the ledger: %s", error)
 
     @workflow.signal(name=REVIEW_SIGNAL)
     def submit_review(self, decision: ReviewDecision) -> None:
@@ -447,7 +527,7 @@ class AgentWorkflow:
             profile=self._task.profile,
             status=self._status,
             answer=self._answer,
-            steps=self._steps,
+            steps=self._visible_steps(),
             compensations=self._saga.records,
             error=self._error,
             pending_review=self._desk.pending,

@@ -48,3 +48,8 @@ COMPENSATION_RETRY: Final = RetryPolicy(
 # Telling reviewers is best effort: a few quick tries, then the task waits visibly anyway.
 NOTIFY_TIMEOUT: Final = timedelta(seconds=10)
 NOTIFY_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=3)
+
+# Recording a finished run is a short local write; it is retried a little and then given up on
+# (logged), never allowed to fail the task.
+RECORD_TIMEOUT: Final = timedelta(seconds=10)
+RECORD_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=5)

@@ -29,12 +29,14 @@ LOOKUP_PRICE = ToolSpec(
     description="Look up a product's current price and currency by its name.",
     arguments=LookupPriceArgs,
     read_only=True,
+    summary="price of {product}",
 )
 GET_ORDER = ToolSpec(
     name="get_order",
     description="Look up an order by its number: status, items and total.",
     arguments=GetOrderArgs,
     read_only=True,
+    summary="order {order_id}",
 )
 
 
@@ -85,6 +87,7 @@ APPLY_DISCOUNT = ToolSpec(
     arguments=ApplyDiscountArgs,
     compensation="revoke_discount",
     amount_field="amount",
+    summary="{amount} off order {order_id}",
 )
 ISSUE_REFUND = ToolSpec(
     name="issue_refund",
@@ -92,6 +95,7 @@ ISSUE_REFUND = ToolSpec(
     arguments=IssueRefundArgs,
     compensation="void_refund",
     amount_field="amount",
+    summary="{amount} on order {order_id}",
 )
 SEND_EMAIL = ToolSpec(
     name="send_email",
@@ -99,6 +103,9 @@ SEND_EMAIL = ToolSpec(
     "completes successfully.",
     arguments=SendEmailArgs,
     irreversible=True,
+    # The body is free text about a customer: kept out of traces, logs and exports.
+    sensitive=("body",),
+    summary="to the customer of order {order_id}: {subject}",
 )
 
 STORE_TOOLS: tuple[ToolSpec, ...] = (

@@ -1,0 +1,1 @@
+"""Benchmarks: run on purpose (``python -m benchmarks.<name>``), never as tests."""

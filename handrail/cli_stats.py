@@ -1,0 +1,193 @@
+"""``starter.py stats | promote | demote | export``: the run ledger from the command line.
+
+stats    success and failure rates, latency, tokens and cost, escalation, reviewer agreement,
+         and earned-autonomy recommendations; a table (or ``--json``) and an HTML report file
+promote  move a tool one autonomy level up in a profile, recorded with who and why
+demote   move a tool one autonomy level down
+export   every recorded decision as JSONL training data (docs/training-data.md)
+
+All read ``<data_dir>/ledger.db`` (``handrail.ledger.ledger_path``); nothing here replays a
+workflow or needs a Temporal server. Promotions and demotions go to
+``<data_dir>/autonomy_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+from handrail.autonomy import (
+    AUDIT_LOG_FILE,
+    AutonomyChange,
+    Direction,
+    apply_change,
+    assess_profile,
+)
+from handrail.errors import UserError
+from handrail.export import export_jsonl
+from handrail.ledger import RunLedger, ledger_path
+from handrail.profile_catalog import ProfileCatalog
+from handrail.settings import HandrailSettings
+from handrail.stats import compute_stats
+from handrail.stats_report import format_html, format_json, format_table
+from handrail.store.tools import STORE_TOOLS
+from handrail.tools import ToolRegistry
+
+DEFAULT_PROFILE = "store_actions"
+_RELATIVE = re.compile(r"^(\d+)([dhm])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def audit_log_path(settings: HandrailSettings) -> Path:
+    return settings.data_dir / AUDIT_LOG_FILE
+
+
+def _since(text: str) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says otherwise), or ``7d``/``12h``/``30m``
+    ago."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = relative.groups()
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO date/time nor a span like 7d, 12h, 30m"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_read_only(name: str) -> bool:
+    # The worker's tool registry (worker.py): a tool without a rule defaults by this.
+    spec = ToolRegistry(STORE_TOOLS).get(name)
+    return spec is not None and spec.read_only
+
+
+async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    profile = ProfileCatalog(settings.profiles_dir).load(args.profile)
+    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    report = await asyncio.to_thread(
+        compute_stats,
+        ledger,
+        since=args.since,
+        profile=profile,
+        log_path=audit_log_path(settings),
+        is_read_only=_is_read_only,
+    )
+    html_path: Path = args.html or settings.data_dir / "stats.html"
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(html_path.write_text, format_html(report), encoding="utf-8")
+    if args.json:
+        sys.stdout.write(format_json(report))
+        print(f"HTML report: {html_path}", file=sys.stderr)
+    else:
+        sys.stdout.write(format_table(report))
+        print(f"\nHTML report: {html_path}")
+    return 0
+
+
+async def _change(
+    settings: HandrailSettings, args: argparse.Namespace, direction: Direction
+) -> int:
+    who = args.reviewer or settings.reviewer
+    if not who:
+        raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
+    profile = ProfileCatalog(settings.profiles_dir).load(args.profile)
+    log_path = audit_log_path(settings)
+    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    assessments = await asyncio.to_thread(
+        assess_profile, ledger, profile, log_path, is_read_only=_is_read_only
+    )
+    assessment = next((a for a in assessments if a.tool == args.tool), None)
+    change: AutonomyChange = await asyncio.to_thread(
+        apply_change,
+        settings.profiles_dir,
+        args.profile,
+        args.tool,
+        direction,
+        who,
+        args.why,
+        log_path=log_path,
+        evidence=assessment.evidence if assessment else None,
+        recommended=assessment.advice == direction if assessment else None,
+        read_only=_is_read_only(args.tool),
+    )
+    print(
+        f"{change.tool} in profile {change.profile}: {change.from_level} → {change.to_level} "
+        f"({direction}d by {change.who}: {change.why})"
+    )
+    print(f"  edited {change.file}; recorded in {log_path}")
+    if assessment is not None and assessment.advice != direction:
+        print(f"  note: stats did not recommend this ({assessment.advice}: {assessment.reason})")
+    print("  tasks that start from now on load the new level; running tasks keep theirs")
+    return 0
+
+
+async def cmd_promote(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    return await _change(settings, args, "promote")
+
+
+async def cmd_demote(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    return await _change(settings, args, "demote")
+
+
+async def cmd_export(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    out = cast(Path, args.out)
+    written = await asyncio.to_thread(export_jsonl, ledger, out, since=args.since)
+    print(f"wrote {written} decision(s) to {out} (schema: docs/training-data.md)")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stats``, ``promote``, ``demote`` and ``export`` to starter.py's subcommands."""
+    stats = commands.add_parser(
+        "stats",
+        help="rates, latency, cost, review agreement and autonomy advice, from the run ledger",
+        description="Reads the run ledger (<data_dir>/ledger.db): no workflow is replayed. "
+        "Prints a table (or JSON) and writes an HTML report.",
+    )
+    stats.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    stats.add_argument(
+        "--html", type=Path, help="where to write the HTML report (default <data_dir>/stats.html)"
+    )
+    stats.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"profile to assess autonomy for (default {DEFAULT_PROFILE})",
+    )
+    stats.add_argument(
+        "--since", type=_since, help="only tasks finished since (ISO date/time, or 7d, 12h, 30m)"
+    )
+    stats.set_defaults(handler=cmd_stats)
+
+    for direction, handler, word in (
+        ("promote", cmd_promote, "up"),
+        ("demote", cmd_demote, "down"),
+    ):
+        change = commands.add_parser(
+            direction,
+            help=f"move a tool one autonomy level {word} in a profile (recorded: who and why)",
+            description=f"Edits [rules.TOOL] autonomy in the profile file (comments kept) and "
+            f"appends who, why and the review evidence to <data_dir>/{AUDIT_LOG_FILE}.",
+        )
+        change.add_argument("tool")
+        change.add_argument("--profile", default=DEFAULT_PROFILE)
+        change.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
+        change.add_argument("--why", required=True, help="the reason, for the audit log")
+        change.set_defaults(handler=handler)
+
+    export = commands.add_parser(
+        "export", help="recorded decisions as JSONL training data (docs/training-data.md)"
+    )
+    export.add_argument("--out", type=Path, required=True, help="the .jsonl file to write")
+    export.add_argument(
+        "--since", type=_since, help="only tasks finished since (ISO date/time, or 7d, 12h, 30m)"
+    )
+    export.set_defaults(handler=cmd_export)

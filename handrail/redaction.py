@@ -1,0 +1,48 @@
+"""Redaction of arguments a tool marks sensitive, for everything a person or a system reads
+about a run: the trace query, the task result, the run ledger and its exports, activity
+summaries in the UI, review notices. (The tool itself still receives the real value, so the
+workflow history holds it: restrict who may read histories with Temporal's own authorization.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from handrail.contracts import PendingReview, Profile, StepRecord
+
+REDACTED = "[redacted]"
+
+
+def redact(arguments: Mapping[str, Any], sensitive: Iterable[str]) -> dict[str, Any]:
+    """``arguments`` with every sensitive field's value replaced."""
+    hidden = set(sensitive)
+    return {key: REDACTED if key in hidden else value for key, value in arguments.items()}
+
+
+def sensitive_fields(profile: Profile | None, tool: str | None) -> list[str]:
+    binding = profile.binding(tool or "") if profile is not None else None
+    return binding.sensitive if binding is not None else []
+
+
+def redact_step(step: StepRecord, profile: Profile | None) -> StepRecord:
+    """A copy of ``step`` safe to show: decision and review arguments redacted."""
+    fields = sensitive_fields(profile, step.decision.tool)
+    if not fields:
+        return step
+    decision = step.decision.model_copy(
+        update={"arguments": redact(step.decision.arguments, fields)}
+    )
+    review = step.review
+    if review is not None and review.arguments is not None:
+        review = review.model_copy(update={"arguments": redact(review.arguments, fields)})
+    return step.model_copy(update={"decision": decision, "review": review})
+
+
+def redact_pending(pending: PendingReview | None, profile: Profile | None) -> PendingReview | None:
+    if pending is None:
+        return None
+    fields = sensitive_fields(profile, pending.tool)
+    if not fields:
+        return pending
+    return pending.model_copy(update={"arguments": redact(pending.arguments, fields)})

@@ -1,0 +1,334 @@
+"""Earned autonomy: recommendations from reviewer agreement, and promotions and demotions that
+edit the profile file (comments kept), are audited, and change what the policy does next."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import shutil
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.profiles import ProfileActivities
+from handrail.autonomy import (
+    Agreement,
+    AutonomyLimitError,
+    apply_change,
+    assess,
+    assess_profile,
+    read_log,
+)
+from handrail.cli_stats import register
+from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
+from handrail.errors import InvalidProfileError, UserError
+from handrail.ledger import RunLedger, ledger_path
+from handrail.policy import gate
+from handrail.profile_catalog import AutonomyBar, ProfileCatalog
+from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.stats import compute_stats
+from handrail.store.tools import STORE_TOOLS
+from handrail.tools import ToolRegistry
+from tests.ledger_factory import T0, refund_args, reviewed_refunds
+
+BAR = AutonomyBar()  # 20 reviews, promote at 0.95, demote below 0.80
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> Path:
+    """A writable copy of the packaged profiles."""
+    directory = tmp_path / "profiles"
+    shutil.copytree(PACKAGED_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
+    return directory
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "autonomy_log.jsonl"
+
+
+def _verdicts(approve: int, edit: int = 0, reject: int = 0) -> list[ReviewVerdict]:
+    verdicts: list[ReviewVerdict] = ["approve"] * approve
+    return verdicts + ["edit"] * edit + ["reject"] * reject
+
+
+def _assess(level: str, approve: int, edit: int = 0, reject: int = 0) -> tuple[str, str | None]:
+    evidence = Agreement.of(_verdicts(approve, edit, reject))
+    found = assess("p", "issue_refund", level, evidence, BAR)  # type: ignore[arg-type]
+    return found.advice, found.to
+
+
+def test_agreement_counts_approved_unchanged_over_decided_reviews() -> None:
+    evidence = Agreement.of(["approve", "approve", "edit", "reject", "answer", "approve"])
+    assert (evidence.approved, evidence.edited, evidence.rejected, evidence.answered) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert (evidence.reviews, evidence.agreement) == (6, 0.5)
+    assert Agreement().agreement is None
+
+
+@pytest.mark.parametrize(
+    ("level", "approve", "edit", "reject", "advice", "to"),
+    [
+        ("supervised", 19, 0, 0, "insufficient", None),  # not enough reviews: nothing
+        ("supervised", 19, 1, 0, "promote", "autonomous"),  # 19/20 = 0.95: promote
+        ("suggest", 40, 1, 0, "promote", "supervised"),
+        ("supervised", 18, 1, 1, "hold", None),  # 0.90: between the bars
+        ("supervised", 15, 3, 2, "demote", "suggest"),  # 0.75 < 0.80
+        ("autonomous", 12, 4, 4, "demote", "supervised"),
+        ("autonomous", 20, 0, 0, "hold", None),  # already at the top
+        ("suggest", 1, 10, 10, "hold", None),  # already at the bottom
+    ],
+)
+def test_recommendations_follow_the_bars(
+    level: str, approve: int, edit: int, reject: int, advice: str, to: str | None
+) -> None:
+    assert _assess(level, approve, edit, reject) == (advice, to)
+
+
+def test_the_bars_come_from_the_profile_file(profiles: Path) -> None:
+    path = profiles / "store_actions.toml"
+    assert ProfileCatalog(profiles).load("store_actions").autonomy == AutonomyBar()
+    path.write_text(
+        path.read_text() + "\n[autonomy]\nmin_reviews = 5\npromote_at = 0.9\ndemote_below = 0.5\n"
+    )
+    bar = ProfileCatalog(profiles).load("store_actions").autonomy
+    assert (bar.min_reviews, bar.promote_at, bar.demote_below) == (5, 0.9, 0.5)
+    path.write_text(path.read_text().replace("demote_below = 0.5", "demote_below = 0.99"))
+    with pytest.raises(InvalidProfileError, match=r"autonomy: .*demote_below \(0.99\) is above"):
+        ProfileCatalog(profiles).load("store_actions")
+    path.write_text(path.read_text().replace("demote_below = 0.99", "promote_over = 0.9"))
+    with pytest.raises(InvalidProfileError, match=r"autonomy.promote_over: Extra inputs"):
+        ProfileCatalog(profiles).load("store_actions")
+
+
+def test_stats_recommend_from_the_ledger(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+    ledger = RunLedger(tmp_path / "ledger.db")
+    file = ProfileCatalog(profiles).load("store_actions")
+
+    ledger.write_many(reviewed_refunds(_verdicts(19)))
+    report = compute_stats(ledger, profile=file, log_path=log_path)
+    assert report.recommendations == []  # 19 reviews: not enough yet
+    refunds = next(a for a in report.autonomy if a.tool == "issue_refund")
+    assert (refunds.advice, refunds.reason) == ("insufficient", "19 of the 20 reviews needed")
+
+    ledger.write_many(reviewed_refunds(["approve"], prefix="more", start=T0 + timedelta(hours=1)))
+    [promote] = compute_stats(ledger, profile=file, log_path=log_path).recommendations
+    assert (promote.tool, promote.advice, promote.level, promote.to) == (
+        "issue_refund",
+        "promote",
+        "supervised",
+        "autonomous",
+    )
+    assert promote.evidence.reviews == 20
+    # Another profile's reviews of the same tool do not count for this one.
+    other = ProfileCatalog(profiles).load("store_support")
+    assert compute_stats(ledger, profile=other, log_path=log_path).recommendations == []
+
+
+def test_a_recent_drop_recommends_demotion(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+    ledger = RunLedger(tmp_path / "ledger.db")
+    file = ProfileCatalog(profiles).load("store_actions")
+    ledger.write_many(reviewed_refunds(_verdicts(200)))  # a long good record...
+    later = T0 + timedelta(days=1)  # ...then the newest 100 reviews: 70 approved
+    ledger.write_many(reviewed_refunds(_verdicts(70, 20, 10), prefix="late", start=later))
+    refunds = next(a for a in assess_profile(ledger, file, log_path) if a.tool == "issue_refund")
+    assert (refunds.advice, refunds.to, refunds.evidence.reviews) == ("demote", "suggest", 100)
+
+
+def test_promote_edits_the_profile_keeping_comments_and_audits_it(
+    tmp_path: Path, profiles: Path, log_path: Path
+) -> None:
+    path = profiles / "store_actions.toml"
+    before = path.read_text()
+    evidence = Agreement.of(_verdicts(20))
+    change = apply_change(
+        profiles,
+        "store_actions",
+        "issue_refund",
+        "promote",
+        "carol",
+        "20 of 20 refunds approved unchanged",
+        log_path=log_path,
+        evidence=evidence,
+        recommended=True,
+    )
+    after = path.read_text()
+    changed = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="")
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert changed == ['-autonomy = "supervised"', '+autonomy = "autonomous"']
+    assert "# Emails cannot be unsent" in after  # comments survive
+    assert ProfileCatalog(profiles).load("store_actions").rules["issue_refund"].autonomy == (
+        "autonomous"
+    )
+    assert (change.from_level, change.to_level) == ("supervised", "autonomous")
+
+    [entry] = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert entry["who"] == "carol"
+    assert entry["why"] == "20 of 20 refunds approved unchanged"
+    assert (entry["from"], entry["to"], entry["direction"]) == (
+        "supervised",
+        "autonomous",
+        "promote",
+    )
+    assert entry["evidence"]["agreement"] == 1.0
+    assert entry["evidence"]["reviews"] == 20
+    assert entry["recommended"] is True
+    assert entry["at"]
+    assert read_log(log_path) == [change]
+
+
+def test_a_change_restarts_the_count(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+    """Reviews gathered at the old level do not vouch for the new one."""
+    ledger = RunLedger(tmp_path / "ledger.db")
+    ledger.write_many(reviewed_refunds(_verdicts(30)))
+    apply_change(
+        profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log_path=log_path
+    )
+    file = ProfileCatalog(profiles).load("store_actions")
+    refunds = next(a for a in assess_profile(ledger, file, log_path) if a.tool == "issue_refund")
+    assert (refunds.level, refunds.advice, refunds.evidence.reviews) == (
+        "suggest",
+        "insufficient",
+        0,
+    )
+
+
+def test_demoting_past_suggest_is_refused(profiles: Path, log_path: Path) -> None:
+    path = profiles / "store_actions.toml"
+    apply_change(
+        profiles, "store_actions", "issue_refund", "demote", "carol", "x", log_path=log_path
+    )
+    demoted = path.read_text()
+    assert 'autonomy = "suggest"' in demoted
+    with pytest.raises(AutonomyLimitError, match="already 'suggest', the lowest level"):
+        apply_change(
+            profiles, "store_actions", "issue_refund", "demote", "carol", "y", log_path=log_path
+        )
+    with pytest.raises(AutonomyLimitError, match="already 'autonomous', the highest level"):
+        apply_change(
+            profiles, "store_actions", "send_email", "promote", "carol", "y", log_path=log_path
+        )
+    assert path.read_text() == demoted
+    assert len(read_log(log_path)) == 1
+
+
+def test_a_change_needs_who_why_and_an_enabled_tool(profiles: Path, log_path: Path) -> None:
+    with pytest.raises(UserError, match="say why"):
+        apply_change(
+            profiles, "store_actions", "issue_refund", "demote", "c", " ", log_path=log_path
+        )
+    with pytest.raises(UserError, match="say who"):
+        apply_change(
+            profiles, "store_actions", "issue_refund", "demote", "", "x", log_path=log_path
+        )
+    with pytest.raises(UserError, match="does not enable 'issue_refund'"):
+        apply_change(
+            profiles, "store_support", "issue_refund", "demote", "c", "x", log_path=log_path
+        )
+    assert not log_path.exists()
+
+
+def test_a_tool_without_a_rule_gets_one(profiles: Path, log_path: Path) -> None:
+    path = profiles / "store_support.toml"
+    assert "[rules" not in path.read_text()
+    change = apply_change(
+        profiles,
+        "store_support",
+        "get_order",
+        "demote",
+        "carol",
+        "check order lookups",
+        log_path=log_path,
+        read_only=True,  # no rule: a read-only tool is autonomous
+    )
+    assert (change.from_level, change.to_level) == ("autonomous", "supervised")
+    assert path.read_text().endswith('\n\n[rules.get_order]\nautonomy = "supervised"\n')
+    assert ProfileCatalog(profiles).load("store_support").rules["get_order"].autonomy == (
+        "supervised"
+    )
+
+
+async def _load(profiles: Path, name: str) -> Profile:
+    """The profile as a task would load it: the real ``load_profile`` activity."""
+    registry = ToolRegistry(STORE_TOOLS)
+    activities = ProfileActivities(ProfileCatalog(profiles), registry, "gpt-4o-mini")
+    env = ActivityEnvironment()
+    return await env.run(activities.load_profile, LoadProfileRequest(name=name))
+
+
+async def test_the_policy_follows_a_change(profiles: Path, log_path: Path) -> None:
+    small, large = refund_args("10.00"), refund_args("80.00")
+
+    def verdicts(profile: Profile) -> tuple[str, str]:
+        return (
+            gate(profile, "issue_refund", small, 0.9).action,
+            gate(profile, "issue_refund", large, 0.9).action,
+        )
+
+    assert verdicts(await _load(profiles, "store_actions")) == ("auto", "review")
+    apply_change(
+        profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log_path=log_path
+    )
+    assert verdicts(await _load(profiles, "store_actions")) == ("review", "review")
+    apply_change(
+        profiles, "store_actions", "issue_refund", "promote", "carol", "ok", log_path=log_path
+    )
+    apply_change(
+        profiles, "store_actions", "issue_refund", "promote", "carol", "great", log_path=log_path
+    )
+    assert verdicts(await _load(profiles, "store_actions")) == ("auto", "auto")
+    # Deny limits hold at every level.
+    profile = await _load(profiles, "store_actions")
+    assert gate(profile, "issue_refund", refund_args("900.00"), 0.99).action == "deny"
+    assert profile.binding("issue_refund").rule.deny_above == Decimal(500)  # type: ignore[union-attr]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+async def test_the_promote_and_demote_commands(
+    tmp_path: Path, profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data", profiles_dir=profiles)
+    RunLedger(ledger_path(settings)).write_many(reviewed_refunds(_verdicts(25)))
+
+    args = _parser().parse_args(["promote", "issue_refund", "--why", "25 of 25"])
+    with pytest.raises(UserError, match="--as NAME"):
+        await args.handler(settings, args)
+
+    args = _parser().parse_args(["promote", "issue_refund", "--as", "carol", "--why", "25 of 25"])
+    assert await args.handler(settings, args) == 0
+    shown = capsys.readouterr().out
+    assert "issue_refund in profile store_actions: supervised → autonomous" in shown
+    assert "note:" not in shown  # stats recommended it
+    [entry] = read_log(settings.data_dir / "autonomy_log.jsonl")
+    assert (entry.who, entry.recommended) == ("carol", True)
+    assert entry.evidence is not None
+    assert entry.evidence.approved == 25
+
+    reviewer = settings.model_copy(update={"reviewer": "dave"})
+    args = _parser().parse_args(["demote", "apply_discount", "--why", "spot check"])
+    assert await args.handler(reviewer, args) == 0
+    shown = capsys.readouterr().out
+    assert "apply_discount in profile store_actions: supervised → suggest" in shown
+    assert "note: stats did not recommend this (insufficient" in shown
+    assert [
+        (e.who, e.tool, e.recommended) for e in read_log(settings.data_dir / "autonomy_log.jsonl")
+    ] == [
+        ("carol", "issue_refund", True),
+        ("dave", "apply_discount", False),
+    ]

@@ -1,0 +1,185 @@
+"""The run ledger on a real SQLite file: idempotent writes, outcome categories, reads, and the
+``record_run`` activity calling its observers once per stored run."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.ledger import RunRecorder
+from handrail.contracts import RunRecord
+from handrail.ledger import _DDL, RunLedger, as_utc_text, ledger_path
+from handrail.settings import HandrailSettings
+from tests.ledger_factory import (
+    T0,
+    answer_step,
+    email_args,
+    escalate_step,
+    invalid_step,
+    refund_args,
+    run,
+    tool_step,
+    undone,
+)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> RunLedger:
+    return RunLedger(tmp_path / "data" / "ledger.db")
+
+
+def _rows(ledger: RunLedger, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(ledger.path) as db:
+        return db.execute(sql).fetchall()
+
+
+def _every_category() -> RunRecord:
+    """One task whose steps land in every outcome category but ``compensated``."""
+    return run(
+        "task-all",
+        [
+            tool_step(0, "get_order", {"order_id": 1003}, tool_ms=4.0),  # success
+            tool_step(1, "issue_refund", refund_args("80.00"), gate="review", verdict="approve"),
+            tool_step(2, "issue_refund", refund_args("900.00"), gate="deny", ok=None),  # denied
+            invalid_step(3),  # failure
+            tool_step(4, "get_order", {"order_id": 9}, ok=False),  # failure
+            tool_step(5, "send_email", email_args(), deferred=True, ok=None),  # skipped
+            answer_step(6),  # success
+        ],
+    )
+
+
+async def test_a_retried_write_stores_once(ledger: RunLedger) -> None:
+    record = _every_category()
+    assert await ledger.write(record) is True
+    assert await ledger.write(record) is False
+    assert await ledger.write(record.model_copy(update={"status": "failed"})) is False
+    assert _rows(ledger, "SELECT task_id, run_id, status, steps FROM runs") == [
+        ("task-all", "run-1", "answered", 7)
+    ]
+    assert _rows(ledger, "SELECT COUNT(*) FROM run_steps") == [(7,)]
+    # Another run of the same workflow id is another row.
+    assert await ledger.write(record.model_copy(update={"run_id": "run-2"})) is True
+    assert ledger.count() == 2
+
+
+async def test_concurrent_writes_of_one_run_store_it_once(ledger: RunLedger) -> None:
+    record = _every_category()
+    stored = await asyncio.gather(*(ledger.write(record) for _ in range(8)))
+    assert sorted(stored) == [False] * 7 + [True]
+    assert _rows(ledger, "SELECT COUNT(*) FROM run_steps") == [(7,)]
+
+
+async def test_each_step_gets_one_outcome_category(ledger: RunLedger) -> None:
+    await ledger.write(_every_category())
+    rolled_back = run(
+        "task-rolled-back",
+        [
+            tool_step(0, "apply_discount", refund_args("5.00")),  # compensated
+            tool_step(
+                1, "issue_refund", refund_args("60.00"), gate="review", verdict="reject", ok=None
+            ),
+            escalate_step(2),
+        ],
+        status="rejected",
+        compensations=[undone(0, "apply_discount", "revoke_discount")],
+    )
+    expired = run(
+        "task-expired",
+        [
+            tool_step(
+                0,
+                "issue_refund",
+                refund_args("80.00"),
+                gate="review",
+                ok=None,
+                escalations=["support", "managers"],
+            ),
+        ],
+        status="review_expired",
+    )
+    answered = run(
+        "task-answered-by-reviewer",
+        [
+            tool_step(
+                0, "issue_refund", refund_args("80.00"), gate="review", verdict="answer", ok=None
+            )
+        ],
+    )
+    for record in (rolled_back, expired, answered):
+        assert await ledger.write(record)
+    assert _rows(ledger, "SELECT task_id, step, action, outcome FROM run_steps ORDER BY 1, 2") == [
+        ("task-all", 1, "get_order", "success"),
+        ("task-all", 2, "issue_refund", "approved"),
+        ("task-all", 3, "issue_refund", "denied"),
+        ("task-all", 4, "invalid", "failure"),
+        ("task-all", 5, "get_order", "failure"),
+        ("task-all", 6, "send_email", "skipped"),
+        ("task-all", 7, "final_answer", "success"),
+        ("task-answered-by-reviewer", 1, "issue_refund", "skipped"),
+        ("task-expired", 1, "issue_refund", "escalated"),
+        ("task-rolled-back", 1, "apply_discount", "compensated"),
+        ("task-rolled-back", 2, "issue_refund", "rejected"),
+        ("task-rolled-back", 3, "escalate", "escalated"),
+    ]
+    assert _rows(
+        ledger, "SELECT task_id, needed_review, escalated, reviews FROM runs ORDER BY 1"
+    ) == [
+        ("task-all", 1, 0, 1),
+        ("task-answered-by-reviewer", 1, 0, 1),
+        ("task-expired", 1, 1, 0),
+        ("task-rolled-back", 1, 0, 1),
+    ]
+
+
+async def test_records_come_back_as_written_and_since_filters(ledger: RunLedger) -> None:
+    old = _every_category()
+    new = run("task-new", [answer_step(0)], finished_at=T0 + timedelta(days=2))
+    assert ledger.write_many([new, old, old]) == 2
+    assert [r.task_id for r in ledger.records()] == ["task-all", "task-new"]
+    assert next(ledger.records()) == old
+    since = T0 + timedelta(days=1)
+    assert [r.task_id for r in ledger.records(since=since)] == ["task-new"]
+    assert ledger.count(since=since) == 1
+    assert ledger.aggregates(since=since).tasks == 1
+
+
+def test_times_are_stored_in_utc_text_that_sorts() -> None:
+    assert as_utc_text(T0) == "2025-03-01T09:00:00.000000Z"
+    later = T0 + timedelta(microseconds=1)
+    assert as_utc_text(T0) < as_utc_text(later)
+
+
+def test_the_ledger_lives_in_the_data_dir(tmp_path: Path) -> None:
+    settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "d")
+    assert ledger_path(settings) == tmp_path / "d" / "ledger.db"
+
+
+def test_the_ddl_is_portable_sql() -> None:
+    """No SQLite-only syntax in the schema, so it runs on PostgreSQL as is."""
+    ddl = "\n".join(_DDL).upper()
+    for sqlite_only in ("AUTOINCREMENT", "WITHOUT ROWID", "STRICT", "OR IGNORE", "OR REPLACE"):
+        assert sqlite_only not in ddl
+    types = set(re.findall(r"^\s+\w+ (\w+)", ddl, flags=re.MULTILINE)) - {"KEY"}
+    assert types <= {"TEXT", "INTEGER", "REAL"}, types
+
+
+async def test_record_run_calls_observers_only_for_a_new_run(ledger: RunLedger) -> None:
+    seen: list[str] = []
+
+    def broken(_record: RunRecord) -> None:
+        raise RuntimeError("metrics backend down")
+
+    recorder = RunRecorder(ledger, observers=[lambda r: seen.append(r.task_id), broken])
+    env = ActivityEnvironment()
+    record = _every_category()
+    first = await env.run(recorder.record_run, record)
+    retried = await env.run(recorder.record_run, record)
+    assert (first.stored, retried.stored) == (True, False)
+    assert seen == ["task-all"]  # once, and a failing observer did not fail the activity
