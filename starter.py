@@ -6,6 +6,9 @@ result   wait for a task's result
 trace    print a task's decision path
 pending  list tasks awaiting review
 review   approve, edit, reject or answer a step awaiting review
+stats    success rates, latency, tokens, cost, reviewer agreement; an HTML report
+promote  widen a tool's autonomy one level (demote narrows it), recorded with who and why
+export   decisions and reviewer verdicts as JSONL training data
 server   run the embedded Temporal dev server (and its Web UI) until interrupted
 """
 
@@ -22,6 +25,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from handrail.cli_stats import register as register_stats_commands
 from handrail.client import HandrailClient, connect_temporal, ensure_search_attributes
 from handrail.contracts import PendingReview, TaskResult
 from handrail.devserver import DevServer, split_address
@@ -323,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--text", help="answer: the reply to the customer")
     review.add_argument("--comment", default="", help="why, for the record")
     review.set_defaults(handler=cmd_review)
+
+    register_stats_commands(commands)  # stats, promote, demote, export
 
     server = commands.add_parser("server", help="run the embedded Temporal dev server")
     server.set_defaults(handler=cmd_server)
