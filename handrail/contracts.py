@@ -439,6 +439,7 @@ class RunRecord(Trace):
 
     run_id: str
     model: str = ""
+    context: dict[str, Any] = Field(default_factory=dict, description="The task's context.")
     started_at: datetime
     finished_at: datetime
 

@@ -476,6 +476,7 @@ class AgentWorkflow:
             **self.trace().model_dump(),
             run_id=workflow.info().run_id,
             model=self._profile.model if self._profile else "",
+            context=self._task.context,
             started_at=self._started_at,
             finished_at=workflow.now(),
         )
