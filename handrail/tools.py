@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -62,8 +63,9 @@ class ToolSpec:
             )
 
     def openai_schema(self) -> dict[str, Any]:
-        """The Chat Completions ``tools`` entry, decision fields included."""
-        return function_schema(self.name, self.description, self.arguments.model_json_schema())
+        """The Chat Completions ``tools`` entry, decision fields included (built once: pydantic's
+        schema generation costs milliseconds, and the decide activity needs it every step)."""
+        return _openai_schema(self)
 
     def validate_arguments(self, raw: dict[str, Any]) -> BaseModel:
         """The arguments as the tool's model; raises ``ValueError`` naming the bad field."""
@@ -73,6 +75,11 @@ class ToolSpec:
             raise ValueError(
                 describe_validation_error(f"arguments for {self.name}", error)
             ) from None
+
+
+@lru_cache(maxsize=512)
+def _openai_schema(spec: ToolSpec) -> dict[str, Any]:
+    return function_schema(spec.name, spec.description, spec.arguments.model_json_schema())
 
 
 def function_schema(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -273,6 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ScriptedModel/1.0"
     # Idle keep-alive connections are dropped after this many seconds.
     timeout = 30
+    # Headers and body leave in two writes; with Nagle's algorithm on, the second waits for the
+    # client's delayed ACK, adding ~40 ms to every reply: a "zero-latency" model that was not.
+    disable_nagle_algorithm = True
 
     @property
     def owner(self) -> ScriptedModelServer:

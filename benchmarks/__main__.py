@@ -1,0 +1,57 @@
+"""``python -m benchmarks [--quick] [--only NAME ...] [--out FILE]``
+
+Runs every benchmark against one embedded dev server and the zero-latency scripted model, prints
+the table (Handrail beside its floor and peers), and writes the rows as JSON. ``--quick`` keeps
+the whole run under two minutes on a 2-core machine by using fewer tasks and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.harness import Row, bench_env, table, write_json
+from handrail.process_exit import exit_now
+
+# In the order they run; each module has ``async def run(bench: BenchEnv) -> list[Row]``.
+BENCHMARKS = (
+    "step_overhead",
+    "history_growth",
+    "peers",
+    "review_latency",
+    "throughput",
+    "paused_scale",
+)
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a run under two minutes")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run just these")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    rows: list[Row] = []
+    async with bench_env(args.quick) as bench:
+        for name in args.only or BENCHMARKS:
+            module = importlib.import_module(f"benchmarks.{name}")
+            began = time.monotonic()
+            print(f"-- {name} ...", flush=True)
+            found: list[Row] = await module.run(bench)
+            rows += found
+            print(table(found), flush=True)
+            print(f"   ({time.monotonic() - began:.1f} s)\n", flush=True)
+    seconds = time.monotonic() - started
+    print(table(rows))
+    write_json(rows, args.out, quick=args.quick, seconds=seconds)
+    print(f"\n{len(rows)} numbers in {seconds:.0f} s; written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    exit_now(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,181 @@
+"""Shared benchmark plumbing: one dev server and one scripted model per run, results as rows.
+
+Every benchmark measures Handrail beside a *floor* (bare Temporal doing the same work) in the
+same run, on the same server and the same zero-latency scripted model, so that the framework's
+own cost is what shows. Benchmarks print numbers; they are never timed tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from handrail import search_attributes
+from handrail.devserver import find_temporal_binary
+from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.store.database import create_store
+from handrail.testing.scripted_model import ScriptedModelServer
+
+
+@dataclass
+class Row:
+    """One measured number, with the floor measured in the same run when there is one."""
+
+    benchmark: str
+    metric: str
+    value: float
+    unit: str
+    floor: float | None = None
+    target: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.floor if self.floor else None
+
+
+@dataclass
+class BenchEnv:
+    """What every benchmark gets: a Temporal client, the model server, a scratch folder."""
+
+    env: WorkflowEnvironment
+    model: ScriptedModelServer
+    scratch: Path
+    quick: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    @property
+    def address(self) -> str:
+        return self.env.client.service_client.config.target_host
+
+    @property
+    def profiles(self) -> Path:
+        return self.scratch / "profiles"
+
+    def settings(self, name: str, **changes: Any) -> HandrailSettings:
+        """Settings for one measurement: its own task queue and data folder (store created)."""
+        task_queue = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+        data_dir = self.scratch / task_queue
+        settings = HandrailSettings(
+            _env_file=None,
+            temporal_address=self.address,
+            task_queue=task_queue,
+            data_dir=data_dir,
+            openai_base_url=self.model.base_url,
+            openai_api_key=SecretStr("bench"),
+            embedded_server=False,
+            profiles_dir=self.profiles,
+            **changes,
+        )
+        create_store(settings.store_db_path)
+        return settings
+
+
+def _bench_profiles(target: Path) -> None:
+    """The packaged profiles with budgets lifted, so long benchmark tasks are not cut short
+    (everything else, rules and tiers included, as shipped)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in PACKAGED_PROFILES.glob("*.toml"):
+        text = re.sub(r"(?m)^max_steps = \d+$", "max_steps = 5000", source.read_text())
+        text = re.sub(r"(?m)^(max_tokens|max_duration_seconds) = .*$", "", text)
+        (target / source.name).write_text(text)
+
+
+@asynccontextmanager
+async def bench_env(quick: bool) -> AsyncIterator[BenchEnv]:
+    with tempfile.TemporaryDirectory(prefix="handrail-bench-") as scratch:
+        _bench_profiles(Path(scratch) / "profiles")
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(find_temporal_binary()),
+            data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL,
+            dev_server_database_filename=str(Path(scratch) / "temporal.db"),
+        )
+        try:
+            with ScriptedModelServer() as model:
+                yield BenchEnv(env, model, Path(scratch), quick)
+        finally:
+            await env.shutdown()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile, ``q`` in [0, 100]."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("benchmark", "metric", "handrail", "floor", "ratio", "target", "note")
+    lines = [header]
+    for row in rows:
+        lines.append(
+            (
+                row.benchmark,
+                row.metric,
+                f"{row.value:,.2f} {row.unit}",
+                f"{row.floor:,.2f} {row.unit}" if row.floor is not None else "",
+                f"{row.ratio:.2f}x" if row.ratio is not None else "",
+                row.target,
+                row.note,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    rendered.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in rendered)
+
+
+def write_json(rows: Sequence[Row], path: Path, *, quick: bool, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "machine": machine(),
+        "quick": quick,
+        "seconds": round(seconds, 1),
+        "rows": [asdict(row) | {"ratio": row.ratio} for row in rows],
+    }
+    path.write_text(json.dumps(payload, indent=2))
