@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 DEFAULT_PROFILE = "store_support"
 
@@ -23,6 +30,24 @@ class _Contract(BaseModel):
     # Unknown fields are ignored rather than rejected so that an older worker can still read a
     # payload written by a newer client during a rolling deploy.
     model_config = ConfigDict(extra="ignore")
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Leave out fields that hold their empty default (None, [], {}): every payload lands in
+        workflow history, and decoding restores them from the defaults. About a third of a
+        step's history bytes were ``null`` and ``[]``."""
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        for name, field in type(self).model_fields.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if value is None and field.default is None:
+                del data[name]
+            elif value in ([], {}) and field.default_factory in (list, dict):
+                del data[name]
+        return data
 
 
 class AgentTask(_Contract):
