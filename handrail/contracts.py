@@ -43,9 +43,7 @@ class _Contract(BaseModel):
             if name not in data:
                 continue
             value = data[name]
-            if value is None and field.default is None:
-                del data[name]
-            elif value in ([], {}) and field.default_factory in (list, dict):
+            if (value is None and field.default is None) or (value in ([], {}) and field.default_factory in (list, dict)):
                 del data[name]
         return data
 
