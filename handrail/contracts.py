@@ -43,7 +43,9 @@ class _Contract(BaseModel):
             if name not in data:
                 continue
             value = data[name]
-            if (value is None and field.default is None) or (value in ([], {}) and field.default_factory in (list, dict)):
+            empty_default = value is None and field.default is None
+            empty_factory = value in ([], {}) and field.default_factory in (list, dict)
+            if empty_default or empty_factory:
                 del data[name]
         return data
 
