@@ -1,4 +1,4 @@
-"""Shared pieces of the review tests: scripted replies and waiting for a pending step."""
+"""Shared pieces of the action and review tests: scripted replies, waiting for a pending step."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def refund(order_id: int, amount: str) -> ToolCallReply:
 def discount(order_id: int, amount: str) -> ToolCallReply:
     return ToolCallReply(
         "apply_discount", {"order_id": order_id, "amount": amount, "reason": "late", **WHY}
+    )
+
+
+def email(order_id: int) -> ToolCallReply:
+    return ToolCallReply(
+        "send_email", {"order_id": order_id, "subject": "Sorry", "body": "Refunded.", **WHY}
     )
 
 

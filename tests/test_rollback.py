@@ -22,33 +22,8 @@ from handrail.errors import TaskFailedError
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from tests.review_helpers import PROFILE, WHY, answer, discount, email, refund
 from worker import running_worker
-
-WHY = {"rationale": "the customer is owed it", "confidence": 0.9}
-PROFILE = "store_actions"
-
-
-def discount(order_id: int, amount: str) -> ToolCallReply:
-    return ToolCallReply(
-        "apply_discount", {"order_id": order_id, "amount": amount, "reason": "late", **WHY}
-    )
-
-
-def refund(order_id: int, amount: str) -> ToolCallReply:
-    return ToolCallReply(
-        "issue_refund", {"order_id": order_id, "amount": amount, "reason": "damaged", **WHY}
-    )
-
-
-def email(order_id: int) -> ToolCallReply:
-    return ToolCallReply(
-        "send_email", {"order_id": order_id, "subject": "Sorry", "body": "Refunded.", **WHY}
-    )
-
-
-def answer(text: str = "done") -> ToolCallReply:
-    return ToolCallReply("final_answer", {"answer": text, **WHY})
-
 
 THREE_ACTIONS: list[Reply] = [discount(1001, "5.00"), refund(1001, "10.00"), discount(1002, "3.00")]
 ACTION_NAMES = ["apply_discount", "issue_refund", "apply_discount"]
