@@ -110,6 +110,8 @@ async def bench_env(quick: bool) -> AsyncIterator[BenchEnv]:
             data_converter=pydantic_data_converter,
             search_attributes=search_attributes.ALL,
             dev_server_database_filename=str(Path(scratch) / "temporal.db"),
+            # Above 10 MiB of history (the peers get there) the server warns on every event.
+            dev_server_log_level="error",
         )
         try:
             with ScriptedModelServer() as model:

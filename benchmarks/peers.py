@@ -1,0 +1,346 @@
+"""Peers on the same task: pydantic-ai's Temporal integration and Temporal's OpenAI Agents SDK
+integration, each driving the same tool against the same scripted Chat Completions server.
+
+Each peer runs as a real Temporal workflow on the benchmark's dev server, through its own client
+(each integration brings its own plugin and data converter) and its own worker in this process,
+on its own task queue. The model is the shared scripted server (``bench.model``): a run scripts
+N calls of ``lookup_price`` and then a text answer. The tool does Handrail's ``lookup_price``
+work (``benchmarks/peer_apps/common.py``). Per run we record wall time per step (total / N)
+and the run's history: the sum of ``event.ByteSize()`` over ``fetch_history()``, and its events.
+
+Steps: 10 in ``--quick``; 10, 100, 500 and 1,000 in a full run. Each run is bounded
+(``RUN_BOUND``) and the whole module too (``BUDGET``): a peer whose run fails (the server's 50 MiB
+history limit, a payload limit) gets a row saying where it died and why, with the numbers over
+the steps it completed; a run past the bound is terminated and says so (a peer that crawls). A
+larger run follows the same path to the same end, so once a peer has died or been cut off, its
+larger N are not run; their rows say why and carry ``nan``. A note also gives the run's events,
+total size, and the ms per step of its last ten steps (from the history's timestamps), which
+shows the crawl: each peer re-sends the whole conversation through history at every step.
+
+Metrics: ``"{peer} ms/step @{N}"`` (ms) and ``"{peer} history bytes/step @{N}"`` (bytes), peers
+``pydantic-ai`` and ``openai-agents``, beside Handrail's and the floor's rows measured by the
+other modules at the same N.
+
+Versions (the ``bench`` extra; they coexist with openai 3.54 and temporalio 1.35, ``pip check``
+clean):
+
+- ``pydantic-ai-slim[openai,temporal]==2.68.0``. ``TemporalAgent`` is deprecated in 2.68 in
+  favour of the ``TemporalDurability`` capability on a plain ``Agent``, which records the same
+  activities and payloads; the benchmark uses the capability (``peer_apps/pydantic_ai_app.py``)
+  with its defaults (no ``continue_as_new`` handler: that is opt-in).
+- ``temporalio-openai-agents==1.1.0`` with ``openai-agents==0.22.3`` (it pins ``<0.23``; the
+  newest openai-agents, 0.24, cannot be used with it). In temporalio 1.35
+  ``temporalio.contrib.openai_agents`` only forwards to this standalone package.
+
+Measured here (2 cores, shared): both peers end on the server's 50 MiB history limit, pydantic-ai
+after 237 steps (~18.9 KB of history per step at 10 steps, ~99 KB at 100) and the OpenAI Agents
+integration after 479 (~6.4 KB per step at 10, ~26 KB at 100); ms per step grows with the step.
+
+Only 127.0.0.1 is contacted: the dev server and the scripted model. The OpenAI Agents SDK's
+trace export (to api.openai.com) is switched off by emptying its trace processors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.worker import Worker
+
+from benchmarks.harness import BenchEnv, Row
+from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
+
+NOT_INSTALLED = "not installed: pip install -e '.[bench]'"
+QUICK_STEPS = (10,)
+FULL_STEPS = (10, 100, 500, 1000)
+# Seconds for one run (BUDGET still caps the module): on a busy 2-core machine the OpenAI Agents
+# integration needs ~3 minutes to reach the history limit in its 500-step run.
+RUN_BOUND = 240.0
+BUDGET = 360.0  # seconds for the whole module (full run)
+FULL_REPEATS = 3  # runs at 10 steps in a full run (median); one run above
+WARM_UP_STEPS = 2
+TAIL = 10
+
+
+@dataclass
+class PeerApp:
+    """A running peer: its client, task queue, workflow type and how to spot its tool calls."""
+
+    client: Client
+    task_queue: str
+    workflow: str
+    store_db: str
+    is_tool_activity: Callable[[str], bool]
+
+
+@dataclass
+class Outcome:
+    steps: int  # scripted
+    done: int  # tool steps completed
+    seconds: float
+    history_bytes: int
+    events: int
+    tail_ms: float | None  # ms per step over the last TAIL steps, from the history's clock
+    failure: str | None = None  # why the run ended early
+    timed_out: bool = False
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000 * self.seconds / max(self.done, 1)
+
+    @property
+    def bytes_per_step(self) -> float:
+        return self.history_bytes / max(self.done, 1)
+
+
+@asynccontextmanager
+async def _pydantic_ai(bench: BenchEnv) -> AsyncIterator[PeerApp]:
+    from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+
+    from benchmarks.peer_apps import pydantic_ai_app as app
+
+    app.bind_model(bench.model.base_url)
+    settings = bench.settings("peer-pydantic-ai")
+    client = await Client.connect(
+        bench.address, namespace=bench.client.namespace, plugins=[PydanticAIPlugin()]
+    )
+    async with Worker(
+        client, task_queue=settings.task_queue, workflows=[app.PydanticAIPeerWorkflow]
+    ):
+        yield PeerApp(
+            client,
+            settings.task_queue,
+            app.WORKFLOW,
+            str(settings.store_db_path),
+            # pydantic-ai names tool activities agent__<agent>__toolset__<id>__call_tool.
+            lambda name: name.endswith("__call_tool"),
+        )
+
+
+@asynccontextmanager
+async def _openai_agents(bench: BenchEnv) -> AsyncIterator[PeerApp]:
+    from agents import OpenAIProvider, set_trace_processors
+    from openai import AsyncOpenAI
+    from temporalio.contrib.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
+
+    from benchmarks.peer_apps import openai_agents_app as app
+
+    set_trace_processors([])  # no trace export to api.openai.com
+    settings = bench.settings("peer-openai-agents")
+    model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
+    plugin = OpenAIAgentsPlugin(
+        model_params=ModelActivityParameters(start_to_close_timeout=timedelta(seconds=60)),
+        model_provider=OpenAIProvider(openai_client=model, use_responses=False),
+    )
+    client = await Client.connect(bench.address, namespace=bench.client.namespace, plugins=[plugin])
+    tool = app.PriceTool(str(settings.store_db_path))
+    try:
+        async with Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[app.OpenAIAgentsPeerWorkflow],
+            activities=[tool.lookup_price],
+        ):
+            yield PeerApp(
+                client,
+                settings.task_queue,
+                app.WORKFLOW,
+                str(settings.store_db_path),
+                lambda name: name == app.TOOL_ACTIVITY,
+            )
+    finally:
+        await model.close()
+
+
+PEERS: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]] = {
+    "pydantic-ai": _pydantic_ai,
+    "openai-agents": _openai_agents,
+}
+
+
+def _script(steps: int) -> list[Reply]:
+    call = ToolCallReply("lookup_price", {"product": "Headlamp"})
+    return [*([call] * steps), TextReply("The Headlamp costs 24.00 EUR.")]
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause's message: the server's or the worker's own words."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())[:160]
+
+
+@dataclass
+class _History:
+    size: int
+    events: int
+    done: int  # tool activities completed
+    tail_ms: float | None
+    task_failure: str  # the last workflow task failure's message, if any
+
+
+async def _history(app: PeerApp, handle: WorkflowHandle[object, str]) -> _History:
+    history = await handle.fetch_history()
+    size = sum(event.ByteSize() for event in history.events)
+    tools: set[int] = set()
+    completed: list[float] = []  # when each tool step completed (server clock, seconds)
+    task_failure = ""
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            if app.is_tool_activity(name):
+                tools.add(event.event_id)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            if event.activity_task_completed_event_attributes.scheduled_event_id in tools:
+                completed.append(event.event_time.ToMicroseconds() / 1e6)
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failure = event.workflow_task_failed_event_attributes.failure
+            task_failure = " ".join(failure.message.split())[:160]
+    tail_ms = None
+    if len(completed) > TAIL:
+        tail_ms = 1000 * (completed[-1] - completed[-1 - TAIL]) / TAIL
+    return _History(size, len(history.events), len(completed), tail_ms, task_failure)
+
+
+async def _run_once(bench: BenchEnv, app: PeerApp, steps: int, bound: float) -> Outcome:
+    from benchmarks.peer_apps.common import PeerTask
+
+    marker = f"peer-{uuid.uuid4().hex[:12]}"
+    bench.model.route(marker, Scenario(_script(steps)))
+    failure: str | None = None
+    timed_out = False
+    try:
+        started = time.monotonic()
+        handle: WorkflowHandle[object, str] = await app.client.start_workflow(
+            app.workflow,
+            PeerTask(
+                prompt=f"{marker} How much is the Headlamp?", steps=steps, store_db=app.store_db
+            ),
+            id=marker,
+            task_queue=app.task_queue,
+            result_type=str,
+        )
+        try:
+            await asyncio.wait_for(handle.result(), timeout=bound)
+        except TimeoutError:
+            failure, timed_out = f"gave up after {bound:.0f} s", True
+            with suppress(Exception):
+                await handle.terminate("benchmark time bound")
+        except WorkflowFailureError as error:
+            failure = _reason(error)
+        seconds = time.monotonic() - started
+    finally:
+        bench.model.unroute(marker)
+    found = await _history(app, handle)
+    if failure is not None and found.task_failure:
+        failure += f"; last workflow task failure: {found.task_failure}"
+    return Outcome(
+        steps, found.done, seconds, found.size, found.events, found.tail_ms, failure, timed_out
+    )
+
+
+def _rows(peer: str, steps: int, outcomes: list[Outcome]) -> list[Row]:
+    last = outcomes[-1]
+    ms = statistics.median(o.ms_per_step for o in outcomes)
+    per_step = statistics.median(o.bytes_per_step for o in outcomes)
+    size = f"{last.events:,} events, {last.history_bytes / 1024:,.0f} KiB"
+    tail = f"; last {TAIL} steps {last.tail_ms:,.0f} ms/step" if last.tail_ms else ""
+    if last.failure is None:
+        runs = f"median of {len(outcomes)} runs; " if len(outcomes) > 1 else ""
+        note = f"{runs}{size} per run{tail}"
+    elif last.timed_out:
+        note = (
+            f"{last.failure} at {last.done} of {steps} steps ({size}{tail}); "
+            f"value over the {last.done} steps done"
+        )
+    else:
+        note = (
+            f"died at {last.done} of {steps} steps: {last.failure} ({size}{tail}); "
+            f"value over the {last.done} steps done"
+        )
+    return [
+        Row(benchmark="peers", metric=f"{peer} ms/step @{steps}", value=ms, unit="ms", note=note),
+        Row(
+            benchmark="peers",
+            metric=f"{peer} history bytes/step @{steps}",
+            value=per_step,
+            unit="bytes",
+            note=note,
+        ),
+    ]
+
+
+def _skipped(peer: str, steps: int, why: str) -> list[Row]:
+    return [
+        Row(
+            benchmark="peers",
+            metric=f"{peer} {metric} @{steps}",
+            value=float("nan"),
+            unit=unit,
+            note=why,
+        )
+        for metric, unit in (("ms/step", "ms"), ("history bytes/step", "bytes"))
+    ]
+
+
+async def _measure(bench: BenchEnv, peer: str, app: PeerApp, deadline: float) -> list[Row]:
+    rows: list[Row] = []
+    await _run_once(bench, app, WARM_UP_STEPS, RUN_BOUND)  # worker caches, imports, connections
+    ended: str | None = None  # why larger runs are not worth running
+    for steps in _steps(bench):
+        if ended is not None:
+            rows += _skipped(peer, steps, ended)
+            continue
+        repeats = FULL_REPEATS if steps == 10 and not bench.quick else 1
+        outcomes: list[Outcome] = []
+        for _ in range(repeats):
+            left = deadline - time.monotonic()
+            if left < 5:
+                break
+            outcomes.append(await _run_once(bench, app, steps, min(RUN_BOUND, left)))
+            if outcomes[-1].failure is not None:
+                break
+        if not outcomes:
+            ended = "not run: out of the benchmark's time budget"
+            rows += _skipped(peer, steps, ended)
+            continue
+        rows += _rows(peer, steps, outcomes)
+        last = outcomes[-1]
+        # A larger run follows the same path to the same end: it would die (or be cut off) at
+        # the same step, only later in the budget.
+        if last.timed_out:
+            ended = f"not run: the {steps}-step run was cut off at {last.done} steps"
+        elif last.failure is not None:
+            ended = f"not run: died at {last.done} steps in the {steps}-step run"
+    return rows
+
+
+def _steps(bench: BenchEnv) -> tuple[int, ...]:
+    return QUICK_STEPS if bench.quick else FULL_STEPS
+
+
+async def run(bench: BenchEnv) -> list[Row]:
+    rows: list[Row] = []
+    started = time.monotonic()
+    for index, (peer, start) in enumerate(PEERS.items()):
+        # Each peer gets an equal share of what is left of the budget.
+        deadline = started + BUDGET * (index + 1) / len(PEERS)
+        async with AsyncExitStack() as stack:
+            try:
+                app = await stack.enter_async_context(start(bench))
+            except ImportError as error:
+                note = f"{NOT_INSTALLED} (no module {error.name or error})"
+                for steps in _steps(bench):
+                    rows += _skipped(peer, steps, note)
+                continue
+            rows += await _measure(bench, peer, app, deadline)
+    return rows
