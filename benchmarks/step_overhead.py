@@ -99,12 +99,12 @@ async def run(bench: BenchEnv) -> list[Row]:
     # under two minutes); the full run is the one docs/benchmarks.md reports.
     steps = 3 if bench.quick else 10
     alone = 2 if bench.quick else 5
-    at_once = 10 if bench.quick else CONCURRENT
+    together = 10 if bench.quick else CONCURRENT
     rows: list[Row] = []
     for write, kind, target in ((False, "read-only", 0.6), (True, "side-effecting", 1.0)):
         for label, tasks, at_once in (
             ("alone", alone, 1),
-            (f"{at_once} at once", at_once, at_once),
+            (f"{together} at once", together, together),
         ):
             floor = await _floor(bench, steps, write, tasks, at_once)
             handrail = await _handrail(bench, steps, write, tasks, at_once)
