@@ -16,6 +16,10 @@ process when an activity begins:
   workflow schedules it in the workflow task that records the action's result, and it is
   dispatched eagerly, so it starts right after the completion is recorded.
 
+(b) is split into the action's own run (its activity body, begin to end) and what follows its
+end: reporting the completion, a workflow task on the sticky queue, and the next activity's
+eager start. The floor's numbers for both show how much of (b) the server and SDK take.
+
 Reviews are sent one at a time, interleaved (Handrail by update, floor by update, Handrail by
 signal, floor by signal), and each task is let finish before the next review, so one review's
 tail never overlaps the next one's measurement. The paused tasks are in the worker's cache (each
