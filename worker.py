@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from activities.ledger import RunRecorder
-from handrail.ledger import RunLedger, ledger_path
 from openai import AsyncOpenAI
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.conversation_store import ConversationStore
+from activities.ledger import RunRecorder
 from activities.llm import LlmActivities
 from activities.notify import ReviewerNotifier
 from activities.profiles import ProfileActivities
@@ -28,6 +27,7 @@ from activities.store import StoreActivities
 from activities.store_actions import FaultHook, StoreActionActivities, no_faults
 from handrail.client import connect_temporal, ensure_search_attributes
 from handrail.devserver import DevServer, embedded_server, split_address
+from handrail.ledger import RunLedger, ledger_path
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.store.database import StoreDatabase, create_store
