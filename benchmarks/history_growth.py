@@ -26,7 +26,8 @@ def _size(events: Sequence[HistoryEvent]) -> int:
     return sum(event.ByteSize() for event in events)
 
 
-async def _handrail(bench: BenchEnv, steps: int) -> tuple[int, int, float]:
+async def handrail_task(bench: BenchEnv, steps: int) -> tuple[int, int, float]:
+    """One Handrail task of ``steps`` lookups: (history bytes, events, seconds)."""
     settings = bench.settings("history")
     marker = f"hist-{uuid.uuid4().hex[:10]}"
     lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
@@ -78,7 +79,7 @@ async def run(bench: BenchEnv) -> list[Row]:
     counts = (10, 50) if bench.quick else (10, 100, 500, 1000)
     rows: list[Row] = []
     for steps in counts:
-        h_bytes, h_events, h_time = await _handrail(bench, steps)
+        h_bytes, h_events, h_time = await handrail_task(bench, steps)
         f_bytes, f_events, f_time = await _floor(bench, steps)
         note = (
             f"handrail {h_events} events, {h_time:.1f} s; floor {f_events} events, {f_time:.1f} s"

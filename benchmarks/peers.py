@@ -56,6 +56,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
 from benchmarks.harness import BenchEnv, Row
+from benchmarks.history_growth import handrail_task
 from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
 
 NOT_INSTALLED = "not installed: pip install -e '.[bench]'"
@@ -328,8 +329,28 @@ def _steps(bench: BenchEnv) -> tuple[int, ...]:
     return QUICK_STEPS if bench.quick else FULL_STEPS
 
 
-async def run(bench: BenchEnv) -> list[Row]:
+async def _handrail_rows(bench: BenchEnv) -> list[Row]:
+    """Handrail on the same task in the same run, so the peers' rows have a neighbour measured
+    under the same load (up to 100 steps: past that the peers die anyway)."""
     rows: list[Row] = []
+    for steps in (n for n in _steps(bench) if n <= 100):
+        repeats = FULL_REPEATS if steps == 10 and not bench.quick else 1
+        runs = [await handrail_task(bench, steps) for _ in range(repeats)]
+        size, events, _ = runs[0]
+        seconds = statistics.median(run[2] for run in runs)
+        median_of = f"median of {repeats} runs; " if repeats > 1 else ""
+        note = f"{median_of}{events} events"
+        rows.append(
+            Row("peers", f"handrail ms/step @{steps}", seconds * 1000 / steps, "ms", note=note)
+        )
+        rows.append(
+            Row("peers", f"handrail history bytes/step @{steps}", size / steps, "bytes", note=note)
+        )
+    return rows
+
+
+async def run(bench: BenchEnv) -> list[Row]:
+    rows: list[Row] = await _handrail_rows(bench)
     started = time.monotonic()
     for index, (peer, start) in enumerate(PEERS.items()):
         # Each peer gets an equal share of what is left of the budget.
