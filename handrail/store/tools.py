@@ -57,7 +57,9 @@ Money = Annotated[
 ]
 
 
-class ApplyDiscountArgs(BaseModel):
+class CreditArgs(BaseModel):
+    """A credit against what the customer paid: the shape shared by discounts and refunds."""
+
     model_config = ConfigDict(extra="forbid")
 
     order_id: int = Field(gt=0)
@@ -65,12 +67,12 @@ class ApplyDiscountArgs(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class IssueRefundArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApplyDiscountArgs(CreditArgs):
+    """Arguments of ``apply_discount``."""
 
-    order_id: int = Field(gt=0)
-    amount: Money
-    reason: str = Field(min_length=1, max_length=500)
+
+class IssueRefundArgs(CreditArgs):
+    """Arguments of ``issue_refund``."""
 
 
 class SendEmailArgs(BaseModel):
