@@ -377,7 +377,6 @@ class ReviewNotice(_Contract):
 
     task_id: str
     pending: PendingReview
-    ui_hint: str = ""
 
 
 class NoticeResult(_Contract):

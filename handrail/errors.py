@@ -67,7 +67,6 @@ class TaskFailedError(RunError):
 class ErrorType:
     """``ApplicationError.type`` values raised by Handrail's workflow and activities."""
 
-    INVALID_TASK: Final = "InvalidTask"
     UNKNOWN_PROFILE: Final = "UnknownProfile"
     INVALID_PROFILE: Final = "InvalidProfile"
     LLM_AUTH: Final = "LlmAuthError"

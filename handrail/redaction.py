@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handrail.contracts import PendingReview, Profile, StepRecord
+from handrail.contracts import Profile, StepRecord
 
 REDACTED = "[redacted]"
 
@@ -37,12 +37,3 @@ def redact_step(step: StepRecord, profile: Profile | None) -> StepRecord:
     if review is not None and review.arguments is not None:
         review = review.model_copy(update={"arguments": redact(review.arguments, fields)})
     return step.model_copy(update={"decision": decision, "review": review})
-
-
-def redact_pending(pending: PendingReview | None, profile: Profile | None) -> PendingReview | None:
-    if pending is None:
-        return None
-    fields = sensitive_fields(profile, pending.tool)
-    if not fields:
-        return pending
-    return pending.model_copy(update={"arguments": redact(pending.arguments, fields)})

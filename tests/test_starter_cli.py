@@ -50,6 +50,15 @@ async def _starter(*args: str, env: dict[str, str], cwd: Path, timeout: float = 
     return Run(process.returncode, stdout.decode(), stderr.decode())
 
 
+def _worker_env(settings: HandrailSettings, temporal_address: str) -> dict[str, str]:
+    """The environment of a starter.py that talks to the test's server and worker."""
+    return _clean_env(
+        HANDRAIL_TEMPORAL_ADDRESS=temporal_address,
+        HANDRAIL_TASK_QUEUE=settings.task_queue,
+        HANDRAIL_EMBEDDED_SERVER="false",
+    )
+
+
 def _clean_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
     env.update(overrides)
@@ -95,11 +104,7 @@ async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_pat
 async def test_start_wait_trace_and_result(
     settings: HandrailSettings, temporal_address: str, tmp_path: Path
 ) -> None:
-    env = _clean_env(
-        HANDRAIL_TEMPORAL_ADDRESS=temporal_address,
-        HANDRAIL_TASK_QUEUE=settings.task_queue,
-        HANDRAIL_EMBEDDED_SERVER="false",
-    )
+    env = _worker_env(settings, temporal_address)
     started = await _starter(
         "start",
         "How much is the Wool Socks?",
@@ -137,11 +142,7 @@ async def test_pending_and_review_commands(
             ToolCallReply("final_answer", {"answer": "ok", "confidence": 0.9}),
         ]
     )
-    env = _clean_env(
-        HANDRAIL_TEMPORAL_ADDRESS=temporal_address,
-        HANDRAIL_TASK_QUEUE=settings.task_queue,
-        HANDRAIL_EMBEDDED_SERVER="false",
-    )
+    env = _worker_env(settings, temporal_address)
     started = await _starter(
         "start",
         "Refund order 1003",
