@@ -1,8 +1,9 @@
 """Turning a chat completion into a ``Decision``: pure code, no I/O.
 
 Every reply is read as one decision. A malformed one (an unknown tool, arguments that are not
-JSON or fail the tool's schema, an empty reply) becomes an ``invalid`` decision that says what
-was wrong, so the workflow can tell the model and go on instead of crashing.
+JSON or fail the tool's schema, an empty reply, a reply the provider stopped early) becomes an
+``invalid`` decision that says what was wrong, so the workflow can tell the model and go on
+instead of crashing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ CONTROL_TOOLS: list[dict[str, Any]] = [
 
 Message = dict[str, Any]
 
+CONTENT_FILTERED = "the provider's content filter stopped the reply"
+CUT_OFF = "the reply was cut off at the token limit (finish_reason length)"
+
 
 def read_confidence(value: object) -> float | None:
     """The stated confidence if it is a number in [0, 1]; anything else counts as missing."""
@@ -59,11 +63,17 @@ def parse_completion(
             "role": "assistant",
             "content": "",
         }
-    message = completion.choices[0].message
+    choice = completion.choices[0]
+    message = choice.message
     calls = [call for call in message.tool_calls or [] if call.type == "function"]
     if not calls:
         text = (message.content or "").strip()
         reply: Message = {"role": "assistant", "content": message.content or ""}
+        # Text the provider stopped early is not an answer, however plausible its start reads.
+        if choice.finish_reason == "content_filter":
+            return Decision(kind="invalid", problem=CONTENT_FILTERED, **common), reply
+        if choice.finish_reason == "length":
+            return Decision(kind="invalid", problem=CUT_OFF, **common), reply
         if not text:
             return Decision(kind="invalid", problem="the reply was empty", **common), reply
         # A plain-text reply is an answer without a stated confidence: the policy reads that as low.
@@ -85,7 +95,12 @@ def parse_completion(
     }
     common["tool"] = call.function.name
     common["tool_call_id"] = call.id
-    return _decide_call(call.function.name, call.function.arguments, tools, common), reply
+    decision = _decide_call(call.function.name, call.function.arguments, tools, common)
+    # A complete call is used whatever the finish reason; an unusable one at the token limit was
+    # most likely cut short, which is the thing to tell the model (ask for less), not its syntax.
+    if decision.kind == "invalid" and choice.finish_reason == "length":
+        decision = decision.model_copy(update={"problem": f"{CUT_OFF}: {decision.problem}"})
+    return decision, reply
 
 
 def _decide_call(

@@ -14,14 +14,14 @@ from handrail.store.tools import STORE_TOOLS
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}
 
 
-def _completion(message: dict[str, Any]) -> ChatCompletion:
+def _completion(message: dict[str, Any], finish_reason: str = "stop") -> ChatCompletion:
     return ChatCompletion.model_validate(
         {
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "created": 0,
             "model": "m",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+            "choices": [{"index": 0, "finish_reason": finish_reason, "message": message}],
             "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
         }
     )
@@ -132,3 +132,54 @@ def test_empty_reply_is_invalid_and_text_is_an_answer() -> None:
         "Hi",
         {"role": "assistant", "content": "Hi"},
     )
+
+
+@pytest.mark.parametrize("content", ["", "  ", "I cannot help with th"])
+def test_a_filtered_reply_names_the_content_filter(content: str) -> None:
+    message = {"role": "assistant", "content": content}
+    decision, reply = parse_completion(_completion(message, "content_filter"), TOOLS)
+    assert (decision.kind, decision.problem) == (
+        "invalid",
+        "the provider's content filter stopped the reply",
+    )
+    assert reply == {"role": "assistant", "content": content}
+
+
+@pytest.mark.parametrize("content", ["", "The Headlamp costs 24.0"])
+def test_a_text_reply_cut_at_the_token_limit_is_not_an_answer(content: str) -> None:
+    message = {"role": "assistant", "content": content}
+    decision, _ = parse_completion(_completion(message, "length"), TOOLS)
+    assert (decision.kind, decision.problem) == (
+        "invalid",
+        "the reply was cut off at the token limit (finish_reason length)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "cause"),
+    [
+        ('{"product": "Head', "the arguments of lookup_price are not valid JSON"),
+        ('{"rationale": "r"}', "product: Field required"),
+    ],
+)
+def test_an_unusable_tool_call_cut_at_the_token_limit_says_so(arguments: str, cause: str) -> None:
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [_call("lookup_price", arguments)],
+    }
+    decision, reply = parse_completion(_completion(message, "length"), TOOLS)
+    assert decision.kind == "invalid"
+    assert decision.problem is not None
+    prefix = "the reply was cut off at the token limit (finish_reason length): "
+    assert decision.problem.startswith(prefix)
+    assert cause in decision.problem
+    assert reply["tool_calls"][0]["function"]["arguments"] == arguments
+
+
+def test_a_complete_tool_call_is_used_whatever_the_finish_reason() -> None:
+    call = _call("lookup_price", {"product": "Headlamp"})
+    for finish_reason in ("length", "content_filter", "stop"):
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        decision, _ = parse_completion(_completion(message, finish_reason), TOOLS)
+        assert (decision.kind, decision.arguments) == ("tool_call", {"product": "Headlamp"})

@@ -30,11 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeAlias, cast
+from typing import Any, Literal, Protocol, Self, TypeAlias, cast
 
 __all__ = [
     "Brain",
     "ErrorReply",
+    "FinishReason",
+    "RawReply",
     "Reply",
     "Scenario",
     "ScriptedModelServer",
@@ -47,24 +49,33 @@ __all__ = [
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
 
 @dataclass(frozen=True)
 class ToolCallReply:
     """The model calls one tool.
 
     ``arguments`` is sent as the JSON string OpenAI sends; a ``str`` is sent verbatim so that a
-    test can hand the caller malformed JSON and check that it copes.
+    test can hand the caller malformed JSON and check that it copes. ``finish_reason`` defaults
+    to ``"tool_calls"``; ``"length"`` with cut-off ``arguments`` is what a token limit looks like.
     """
 
     name: str
     arguments: dict[str, Any] | str
+    finish_reason: FinishReason = "tool_calls"
 
 
 @dataclass(frozen=True)
 class TextReply:
-    """Plain assistant content with no tool call (what a model does when it ignores the tools)."""
+    """Plain assistant content with no tool call (what a model does when it ignores the tools).
+
+    ``finish_reason`` defaults to ``"stop"``; ``"content_filter"`` or ``"length"`` make the reply
+    one that a provider stopped early.
+    """
 
     content: str
+    finish_reason: FinishReason = "stop"
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,22 @@ class ErrorReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Reply: TypeAlias = ToolCallReply | TextReply | ErrorReply
-_REPLY_TYPES = (ToolCallReply, TextReply, ErrorReply)
+@dataclass(frozen=True)
+class RawReply:
+    """A body sent byte for byte, e.g. the HTML page a proxy or gateway sends instead of JSON.
+
+    ``status`` may be 200: a misconfigured proxy answering "OK" with a login page is exactly the
+    case the caller has to notice. ``headers`` are sent as they are, after the content type.
+    """
+
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply: TypeAlias = ToolCallReply | TextReply | ErrorReply | RawReply
+_REPLY_TYPES = (ToolCallReply, TextReply, ErrorReply, RawReply)
 
 
 class Brain(Protocol):
@@ -206,11 +231,9 @@ def _completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) 
                 "function": {"name": reply.name, "arguments": arguments},
             }
         ]
-        finish_reason = "tool_calls"
         completion_text = reply.name + arguments
     else:
         message["content"] = reply.content
-        finish_reason = "stop"
         completion_text = reply.content
     prompt_tokens = _estimate_tokens(_prompttext_of(request))
     completion_tokens = _estimate_tokens(completion_text)
@@ -222,7 +245,12 @@ def _completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) 
         "model": model if isinstance(model, str) else "scripted-model",
         "system_fingerprint": None,
         "choices": [
-            {"index": 0, "finish_reason": finish_reason, "message": message, "logprobs": None}
+            {
+                "index": 0,
+                "finish_reason": reply.finish_reason,
+                "message": message,
+                "logprobs": None,
+            }
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
@@ -308,6 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(reply, ErrorReply):
             self._send_json(reply.status, _error_body(reply.status, reply.message), reply.headers)
+        elif isinstance(reply, RawReply):
+            headers = {"content-type": reply.content_type, **reply.headers}
+            self._send_bytes(reply.status, reply.body, headers)
         elif isinstance(reply, ToolCallReply | TextReply):
             self._send_json(200, _completion_body(request, reply))
         else:
@@ -333,12 +364,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(body).encode()
+        self._send_bytes(
+            status,
+            json.dumps(body).encode(),
+            {"content-type": "application/json", **(headers or {})},
+        )
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
