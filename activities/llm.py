@@ -20,7 +20,7 @@ from activities.conversation_store import (
     Message,
 )
 from activities.decision_parsing import CONTROL_TOOLS, parse_completion
-from activities.llm_errors import classify_llm_error
+from activities.llm_errors import classify_llm_error, read_completion
 from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.tools import ToolRegistry
@@ -82,9 +82,12 @@ class LlmActivities:
         )
 
         schemas: list[Any] = [spec.openai_schema() for spec in tools.values()] + CONTROL_TOOLS
+        info = activity.info()
         started = time.monotonic()
         try:
-            completion = await self._client.chat.completions.create(
+            # The raw response, so that a body which is not a completion (a proxy's HTML page)
+            # can be reported with its status and content type instead of crashing the parse.
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=request.model,
                 # Plain dicts already in the API's shape (they round-trip through the store).
                 messages=cast("list[ChatCompletionMessageParam]", messages),
@@ -94,8 +97,11 @@ class LlmActivities:
                 tool_choice="required",
             )
         except openai.OpenAIError as error:
-            raise classify_llm_error(error) from error
+            raise classify_llm_error(
+                error, attempt=info.attempt, retry_policy=info.retry_policy
+            ) from error
         latency_ms = (time.monotonic() - started) * 1000
+        completion = read_completion(raw.parse, raw.http_response, secret=self._client.api_key)
 
         decision, reply = parse_completion(completion, tools)
         await self._conversations.set_reply(request.conversation_id, request.step, reply)
@@ -109,6 +115,4 @@ class LlmActivities:
             decision.tokens_in,
             decision.tokens_out,
         )
-        return decision.model_copy(
-            update={"latency_ms": latency_ms, "attempt": activity.info().attempt}
-        )
+        return decision.model_copy(update={"latency_ms": latency_ms, "attempt": info.attempt})

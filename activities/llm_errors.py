@@ -2,8 +2,10 @@
 
 The OpenAI client is built with ``max_retries=0``; this module decides what Temporal may retry:
 
-- rate limited (429): retryable, honouring ``Retry-After`` when the server sends one;
+- rate limited (429): retryable, waiting at least what ``Retry-After`` asks (see ``retry_delay``);
 - server errors (5xx), timeouts, lost connections, conflicts: retryable;
+- a body that is not JSON, or JSON that is not a chat completion: retryable (``LlmBadResponse``),
+  since proxies and gateways answer with HTML pages transiently;
 - authentication / permission (401, 403): non-retryable, a key or account to fix;
 - bad request, unknown model, unprocessable (400, 404, 422): non-retryable, a request to fix.
 
@@ -12,9 +14,16 @@ Messages come from the HTTP status and the provider's error text; the API key is
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
+import httpx2
 import openai
+from openai.types.chat import ChatCompletion
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from handrail.errors import ErrorType
@@ -27,21 +36,90 @@ _NON_RETRYABLE_STATUS = {
     422: ErrorType.LLM_BAD_REQUEST,
 }
 _MAX_RETRY_AFTER = timedelta(minutes=5)
+# Temporal's documented default when a policy sets no maximum interval.
+_DEFAULT_MAXIMUM_INTERVALS = 100
+_BODY_PREVIEW_CHARS = 100
+# Keys a debugging proxy might echo back in its page: bearer tokens and OpenAI-style keys.
+_SECRET = re.compile(r"(?i)(bearer\s+)\S+|\bsk-[\w-]+")
 
 
-def _retry_after(error: openai.APIStatusError) -> timedelta | None:
-    value = error.response.headers.get("retry-after")
+def policy_backoff(attempt: int, policy: RetryPolicy) -> timedelta:
+    """The delay ``policy`` puts after failed attempt ``attempt`` (1-based), as Temporal computes
+    it: ``initial_interval * backoff_coefficient ** (attempt - 1)``, capped by the maximum."""
+    initial = policy.initial_interval.total_seconds()
+    maximum = (
+        policy.maximum_interval.total_seconds()
+        if policy.maximum_interval  # unset (or zero from the server) means Temporal's default
+        else initial * _DEFAULT_MAXIMUM_INTERVALS
+    )
     try:
-        seconds = float(value) if value is not None else None
-    except ValueError:  # an HTTP date: fall back to the retry policy's own backoff
-        return None
-    if seconds is None or seconds < 0:
-        return None
-    return min(timedelta(seconds=seconds), _MAX_RETRY_AFTER)
+        seconds = initial * policy.backoff_coefficient ** max(attempt - 1, 0)
+    except OverflowError:  # thousands of attempts: far past the cap anyway
+        seconds = maximum
+    return timedelta(seconds=min(seconds, maximum))
 
 
-def classify_llm_error(error: openai.OpenAIError) -> ApplicationError:
-    """The ``ApplicationError`` to raise for ``error``: typed, retryable or not."""
+def _retry_after_seconds(headers: Mapping[str, str], now: datetime) -> float | None:
+    # ``retry-after-ms`` first, as OpenAI's own client reads it (OpenAI sends both).
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return float(milliseconds) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:  # the other form HTTP allows: a date, e.g. "Wed, 26 Nov 2026 12:01:30 GMT"
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": RFC 5322's "UTC, zone unknown"
+        when = when.replace(tzinfo=UTC)
+    return (when - now).total_seconds()
+
+
+def retry_delay(
+    headers: Mapping[str, str],
+    *,
+    attempt: int,
+    retry_policy: RetryPolicy | None,
+    now: datetime,
+) -> timedelta | None:
+    """The ``next_retry_delay`` for a rate-limited attempt, or None to leave it to Temporal.
+
+    ``next_retry_delay`` *replaces* the retry policy's backoff, so the server's ``Retry-After``
+    (capped at five minutes) is only a floor: the delay is the longer of it and the policy's own
+    backoff for this attempt. Otherwise a server that keeps saying "retry in 1 s" would burn
+    every attempt in seconds while a 500 is backed off for minutes. Without the policy (not
+    every server reports it), the header alone is the delay.
+    """
+    seconds = _retry_after_seconds(headers, now)
+    # A negative, past or non-finite value asks for nothing usable: Temporal's backoff applies.
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    asked = min(timedelta(seconds=seconds), _MAX_RETRY_AFTER)
+    if retry_policy is None:
+        return asked
+    return max(asked, policy_backoff(attempt, retry_policy))
+
+
+def classify_llm_error(
+    error: openai.OpenAIError,
+    *,
+    attempt: int = 1,
+    retry_policy: RetryPolicy | None = None,
+    now: datetime | None = None,
+) -> ApplicationError:
+    """The ``ApplicationError`` to raise for ``error``: typed, retryable or not.
+
+    ``attempt`` and ``retry_policy`` are the activity's (``activity.info()``); they set the
+    floor under a rate limit's ``Retry-After``. ``now`` reads an HTTP-date ``Retry-After``.
+    """
     if isinstance(error, openai.APITimeoutError):
         return ApplicationError(f"model call timed out: {error}", type=ErrorType.LLM_UNAVAILABLE)
     if isinstance(error, openai.APIConnectionError):
@@ -54,9 +132,64 @@ def classify_llm_error(error: openai.OpenAIError) -> ApplicationError:
         if status in _NON_RETRYABLE_STATUS:
             return ApplicationError(detail, type=_NON_RETRYABLE_STATUS[status], non_retryable=True)
         if status == 429:
-            return ApplicationError(
-                detail, type=ErrorType.LLM_RATE_LIMITED, next_retry_delay=_retry_after(error)
+            delay = retry_delay(
+                error.response.headers,
+                attempt=attempt,
+                retry_policy=retry_policy,
+                now=now or datetime.now(UTC),
             )
+            if delay is not None:
+                detail += f" (retry in {delay.total_seconds():g}s)"
+            return ApplicationError(detail, type=ErrorType.LLM_RATE_LIMITED, next_retry_delay=delay)
         return ApplicationError(detail, type=ErrorType.LLM_UNAVAILABLE)
     # Anything else from the SDK (e.g. a response it cannot parse) is most likely transient.
     return ApplicationError(f"model call failed: {error}", type=ErrorType.LLM_UNAVAILABLE)
+
+
+def bad_response_error(
+    status: int, content_type: str, body: bytes, *, is_json: bool, secret: str = ""
+) -> ApplicationError:
+    """The retryable error for a 2xx reply that is not a chat completion.
+
+    The message shows the start of the body, because "not JSON" alone does not tell a login page
+    from an empty reply; ``secret`` (the API key) and anything shaped like a key are masked first.
+    """
+    what = "JSON that is not a chat completion" if is_json else "a body that is not JSON"
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    if secret:
+        text = text.replace(secret, "***")
+    preview = _SECRET.sub(lambda match: (match.group(1) or "") + "***", text)
+    if len(preview) > _BODY_PREVIEW_CHARS:
+        preview = preview[:_BODY_PREVIEW_CHARS] + "…"
+    return ApplicationError(
+        f"the model endpoint returned {what} (HTTP {status}, content-type "
+        f"{content_type or '(none)'}): {preview or '(empty)'}",
+        type=ErrorType.LLM_BAD_RESPONSE,
+    )
+
+
+def read_completion(
+    parse: Callable[[], object], response: httpx2.Response, *, secret: str = ""
+) -> ChatCompletion:
+    """The completion in a 2xx ``response``, or raise the ``LlmBadResponse`` error.
+
+    ``parse`` is the SDK's own (``with_raw_response``'s ``.parse``). It does not validate: an HTML
+    page comes back as a ``str``, unreadable JSON raises ``json.JSONDecodeError`` and JSON of
+    another shape becomes a ``ChatCompletion`` whose fields are missing.
+    """
+    content_type = response.headers.get("content-type", "")
+    try:
+        parsed = parse()
+    except ValueError as error:  # json.JSONDecodeError
+        raise bad_response_error(
+            response.status_code, content_type, response.content, is_json=False, secret=secret
+        ) from error
+    if isinstance(parsed, ChatCompletion) and isinstance(parsed.choices, list):
+        return parsed
+    raise bad_response_error(
+        response.status_code,
+        content_type,
+        response.content,
+        is_json=not isinstance(parsed, str),
+        secret=secret,
+    )

@@ -73,6 +73,7 @@ class ErrorType:
     LLM_BAD_REQUEST: Final = "LlmBadRequest"
     LLM_RATE_LIMITED: Final = "LlmRateLimited"
     LLM_UNAVAILABLE: Final = "LlmUnavailable"
+    LLM_BAD_RESPONSE: Final = "LlmBadResponse"
     UNKNOWN_TOOL: Final = "UnknownTool"
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
