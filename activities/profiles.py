@@ -65,4 +65,6 @@ class ProfileActivities:
             max_tokens=file.max_tokens,
             max_duration_seconds=file.max_duration_seconds,
             review_tiers=file.review_tiers,
+            final_answer=file.final_answer,
+            max_consecutive_refusals=file.max_consecutive_refusals,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     computed_field,
+    field_validator,
     model_serializer,
 )
 
@@ -50,13 +51,32 @@ class _Contract(BaseModel):
         return data
 
 
-class AgentTask(_Contract):
-    """What a caller asks an agent to do: the input of ``AgentWorkflow``."""
+# Documented limits of a task's input (README, "Task input"): far below Temporal's 2 MiB payload
+# limit, so that an oversized goal or context is refused with the field named instead of an
+# RPC error from the server, and the opening messages stay a small part of the model's context.
+MAX_GOAL_CHARS: Final = 20_000
+MAX_CONTEXT_BYTES: Final = 64 * 1024
+MAX_TASK_ID_CHARS: Final = 200
 
-    goal: str = Field(min_length=1, description="The question or job, in the user's words.")
+
+class AgentTask(_Contract):
+    """What a caller asks an agent to do: the input of ``AgentWorkflow``.
+
+    Strict, unlike the other contracts: a misspelled field (``profil``) is an error rather than
+    a task silently run under the default profile. The caller writes this payload; no older
+    worker ever needs to skip a field of it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str = Field(
+        min_length=1,
+        max_length=MAX_GOAL_CHARS,
+        description="The question or job, in the user's words.",
+    )
     profile: str = Field(
         default=DEFAULT_PROFILE,
-        min_length=1,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="Name of the profile that sets the tools, model, prompt and budgets.",
     )
     context: dict[str, Any] = Field(
@@ -65,9 +85,29 @@ class AgentTask(_Contract):
     )
     task_id: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=MAX_TASK_ID_CHARS,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Idempotency key: starting the same task id twice runs it once. "
         "It becomes the workflow id; a fresh one is made when absent.",
     )
+
+    @field_validator("goal")
+    @classmethod
+    def _goal_has_words(cls, goal: str) -> str:
+        if not goal.strip():
+            raise ValueError("the goal is blank: say what the agent should do")
+        return goal
+
+    @field_validator("context")
+    @classmethod
+    def _context_fits(cls, context: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(context, default=str).encode())
+        if size > MAX_CONTEXT_BYTES:
+            raise ValueError(
+                f"the context is {size:,} bytes as JSON, above the limit of {MAX_CONTEXT_BYTES:,}"
+            )
+        return context
 
 
 Autonomy = Literal["suggest", "supervised", "autonomous"]
@@ -131,6 +171,26 @@ class ToolBinding(_Contract):
     )
 
 
+class FinalAnswerRule(_Contract):
+    """How the policy gates a final answer (the profile's ``[final_answer]`` table).
+
+    A final answer is a decision too, whatever form it arrives in: a plain-text reply counts as
+    a final answer with no stated confidence. Besides these settings one rule always holds: a
+    task that changed the world and ends with an answer stating no confidence goes to review.
+    """
+
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="A final answer below this stated confidence (or with none) needs a reviewer.",
+    )
+    review_if_changed: bool = Field(
+        default=False,
+        description="Every final answer of a task that changed the world needs a reviewer.",
+    )
+
+
 class ReviewTier(_Contract):
     """One rung of the review ladder: who may decide, and how long they have."""
 
@@ -154,6 +214,13 @@ class Profile(_Contract):
     )
     review_tiers: list[ReviewTier] = Field(
         default_factory=list, description="Escalation ladder; none means review fails safe."
+    )
+    final_answer: FinalAnswerRule = Field(default_factory=FinalAnswerRule)
+    max_consecutive_refusals: int = Field(
+        default=3,
+        ge=1,
+        description="Refused steps in a row (unknown tool, bad JSON or arguments, denied by "
+        "policy) after which the task escalates to a person instead of spending its budget.",
     )
 
     @property
@@ -234,7 +301,11 @@ class ToolCall(_Contract):
 
     task_id: str
     step: int
-    idempotency_key: str = Field(description="workflow id + step: stable across retries.")
+    idempotency_key: str = Field(
+        description="workflow id / first run id / step: unique per task run (a workflow id "
+        "reused after its run closed gets new keys), stable across retries, replays and "
+        "continue-as-new."
+    )
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -367,7 +438,10 @@ class ReviewRecord(_Contract):
 class IgnoredReview(_Contract):
     """A decision that arrived by signal and was refused (the update path raises instead)."""
 
-    decision: ReviewDecision
+    decision: Any = Field(
+        description="The decision as received: a ``ReviewDecision``'s fields, or whatever JSON "
+        "a malformed signal carried."
+    )
     reason: str
     at: datetime
 

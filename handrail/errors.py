@@ -8,7 +8,10 @@ HandrailError
 │   ├── InvalidProfileError   a profile file that fails validation (names the file and field)
 │   ├── InvalidReviewError    a review decision that fails validation (names the field)
 │   ├── ReviewRefusedError    a review the task refused: stale, unauthorised, invalid edit
-│   └── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
+│   │                         (``.error_type`` is the ``ErrorType.REVIEW_*`` reason)
+│   ├── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
+│   ├── UnknownTaskError      no task (workflow) with this id in the namespace
+│   └── NoWorkerError         a running task's task queue has no worker to answer for it
 └── RunError                  a run that did not succeed
     └── TaskFailedError       the workflow failed; carries Temporal's failure message
 ```
@@ -49,11 +52,23 @@ class InvalidReviewError(UserError):
 
 
 class ReviewRefusedError(UserError):
-    """The task refused a review decision; the message says why."""
+    """The task refused a review decision; the message says why, ``error_type`` which rule."""
+
+    def __init__(self, message: str, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
 
 
 class ConfigurationError(UserError):
     """Settings or the environment cannot work as given."""
+
+
+class UnknownTaskError(UserError):
+    """No task with this id exists in the namespace."""
+
+
+class NoWorkerError(UserError):
+    """The task is running but no worker polls its task queue, so nothing can answer for it."""
 
 
 class RunError(HandrailError):
@@ -77,6 +92,13 @@ class ErrorType:
     UNKNOWN_TOOL: Final = "UnknownTool"
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
+    # Why the ``review`` update refused a decision: one type per reason, so that a client (any
+    # SDK, the CLI) can tell "someone else decided first" from "you may not" without parsing.
+    REVIEW_STALE: Final = "ReviewStale"
+    REVIEW_UNAUTHORISED: Final = "ReviewUnauthorised"
+    REVIEW_INVALID_EDIT: Final = "ReviewInvalidEdit"
+    REVIEW_POLICY_DENIED: Final = "ReviewPolicyDenied"
+    REVIEW_INCOMPLETE: Final = "ReviewIncomplete"
 
 
 def describe_validation_error(model: str, error: ValidationError) -> str:

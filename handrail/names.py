@@ -16,3 +16,9 @@ REVIEW_SIGNAL: Final = "submit_review"
 
 REVIEW_UPDATE: Final = "review"
 """Update with a reviewer's decision; its validator refuses stale or unauthorised ones at once."""
+
+FINAL_ANSWER_TOOL: Final = "final_answer"
+"""The control tool a model ends a task with; a final answer pending review shows under it."""
+
+ESCALATE_TOOL: Final = "escalate"
+"""The control tool a model hands the task to a person with."""

@@ -16,6 +16,9 @@ The gate, in order (the first rule that applies decides):
    ``review_above``, or the action is irreversible; otherwise auto;
 6. ``autonomous`` → auto, except a deterministic sample (``review_sample``) sent to review so
    that reviewer agreement keeps being measured.
+
+Final answers pass a gate of their own (``gate_final_answer``): a plain-text reply is a final
+answer with no stated confidence, never an ungated one.
 """
 
 from __future__ import annotations
@@ -159,3 +162,32 @@ def gate_decision(
         spent=spent,
         sample_key=sample_key,
     )
+
+
+def gate_final_answer(profile: Profile, decision: Decision, *, changed_world: bool) -> GateVerdict:
+    """The verdict on ending the task with ``decision``'s answer.
+
+    ``changed_world``: an action of this task took effect or waits for the commit point. Then
+    an answer that states no confidence (e.g. plain text, which may claim anything: "all
+    refunded, 1000 EUR is on its way") always goes to a person, whatever the profile says.
+    """
+    rule = profile.final_answer
+    confidence = decision.confidence
+    stated = confidence is not None and 0.0 <= confidence <= 1.0
+    if changed_world and not stated:
+        return GateVerdict(
+            action="review",
+            reason="the task changed the world and its final answer states no confidence",
+        )
+    if rule.min_confidence is not None:
+        if confidence is None or not stated:
+            return GateVerdict(action="review", reason="the final answer states no confidence")
+        if confidence < rule.min_confidence:
+            return GateVerdict(
+                action="review",
+                reason=f"final answer confidence {confidence:.2f} is below "
+                f"{rule.min_confidence:.2f}",
+            )
+    if changed_world and rule.review_if_changed:
+        return GateVerdict(action="review", reason="the task changed the world")
+    return GateVerdict(action="auto", reason="final answer within the profile's rules")

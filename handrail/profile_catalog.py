@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handrail.contracts import ReviewTier, ToolRule
+from handrail.contracts import FinalAnswerRule, ReviewTier, ToolRule
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -23,6 +23,10 @@ class _RuleFile(ToolRule):
 
 
 class _TierFile(ReviewTier):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _FinalAnswerFile(FinalAnswerRule):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -71,6 +75,12 @@ class ProfileFile(BaseModel):
         default_factory=dict, description="Per-tool autonomy, thresholds and limits."
     )
     review_tiers: list[_TierFile] = Field(default_factory=list)
+    final_answer: _FinalAnswerFile = Field(
+        default_factory=_FinalAnswerFile, description="How final answers are gated."
+    )
+    max_consecutive_refusals: int = Field(
+        default=3, ge=1, description="Refused steps in a row before the task escalates."
+    )
     autonomy: AutonomyBar = Field(
         default_factory=AutonomyBar, description="Bars for earned-autonomy recommendations."
     )
@@ -93,23 +103,27 @@ class ProfileCatalog:
         return sorted(path.stem for path in self.directory.glob("*.toml"))
 
     def load(self, name: str) -> ProfileFile:
-        """The named profile; ``UnknownProfileError`` or ``InvalidProfileError`` otherwise."""
+        """The named profile; ``UnknownProfileError`` or ``InvalidProfileError`` otherwise.
+
+        Messages name the file, never the folder: they travel in task failures to callers who
+        have no business knowing the worker's file system.
+        """
         path = self.directory / f"{name}.toml"
         if not _NAME.match(name) or not path.is_file():
             known = ", ".join(self.names()) or "none"
-            raise UnknownProfileError(
-                f"unknown profile {name!r}: no {name}.toml in {self.directory} (known: {known})"
-            )
+            raise UnknownProfileError(f"unknown profile {name!r} (known: {known})")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as error:
-            raise InvalidProfileError(f"profile file {path} is not valid TOML: {error}") from None
+            raise InvalidProfileError(
+                f"profile file {path.name} is not valid TOML: {error}"
+            ) from None
         try:
             profile = ProfileFile.model_validate(data)
         except ValidationError as error:
             raise InvalidProfileError(
-                f"{describe_validation_error('profile', error)} (in {path})"
+                f"{describe_validation_error('profile', error)} (in {path.name})"
             ) from None
         if profile.name != name:
-            raise InvalidProfileError(f"profile file {path} declares name {profile.name!r}")
+            raise InvalidProfileError(f"profile file {path.name} declares name {profile.name!r}")
         return profile

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -51,67 +51,27 @@ with workflow.unsafe.imports_passed_through():
         Trace,
         TraceRequest,
     )
-    from handrail.errors import ErrorType
+    from handrail.errors import ErrorType, describe_validation_error
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
-    from handrail.policy import amount_of, gate_decision, when_to_run
+    from handrail.policy import gate_decision, gate_final_answer, when_to_run
     from handrail.redaction import redact, redact_step
-    from workflows import options
+    from workflows import options, steps
+    from workflows.calls import call_activity
     from workflows.review import ReviewDesk
     from workflows.saga import Saga
-
-T = TypeVar("T")
 
 # Versioning: runs that started before the policy gate existed replay without it (their
 # recorded steps ran ungated); every run started since records this marker and is gated.
 _POLICY_GATE_PATCH = "policy-gate-v1"
 _OBSERVABILITY_PATCH = "observability-v1"
 
-_SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
-
-
-class _ShowMissing(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
-def _describe(binding: ToolBinding, arguments: dict[str, Any]) -> str:
-    """One line naming a call for the UI, sensitive arguments redacted."""
-    shown = redact(arguments, binding.sensitive)
-    text = binding.summary.format_map(_ShowMissing(shown)) if binding.summary else json.dumps(shown)
-    return _one_line(f"{binding.name} {text}")
+# Runs started before these safety rules replay as they ran: keys of workflow id + step (shared
+# by every run that reused the id), final answers ungated, no limit on refusals in a row.
+_RUN_SCOPED_SAFETY_PATCH = "run-keys-answer-gate-refusal-limit-v1"
 
 
 def _problem(decision: Decision) -> str:
     return json.dumps({"error": decision.problem or "the reply could not be used"})
-
-
-def _arguments_run(record: StepRecord) -> dict[str, Any]:
-    """The arguments a step's action ran with: a reviewer's edit wins over the model's."""
-    review = record.review
-    if review is not None and review.verdict == "edit" and review.arguments is not None:
-        return review.arguments
-    return record.decision.arguments
-
-
-def _expired_wait(profile: Profile, record: StepRecord) -> float:
-    """Seconds a step with no decision waited on review tiers whose deadline passed (a decided
-    step's ``review.wait_seconds`` already covers its whole wait)."""
-    deadlines = {tier.name: tier.deadline.total_seconds() for tier in profile.review_tiers}
-    return sum(deadlines.get(name, 0.0) for name in record.escalations)
-
-
-class _Deferred:
-    """An irreversible action waiting for the commit point."""
-
-    def __init__(self, binding: ToolBinding, record: StepRecord, arguments: dict[str, Any]) -> None:
-        self.binding = binding
-        self.record = record
-        self.arguments = arguments
 
 
 # A task whose input does not validate (no goal, wrong types) fails at once with pydantic's
@@ -126,10 +86,11 @@ class AgentWorkflow:
         self._error: str | None = None
         self._steps: list[StepRecord] = []
         self._saga = Saga()
-        self._deferred: list[_Deferred] = []
+        self._deferred: list[steps.Deferred] = []
         self._profile: Profile | None = None
         self._desk = ReviewDesk()
         self._observed = False
+        self._run_scoped = False
         self._started_at = workflow.now()
 
     @workflow.run
@@ -137,6 +98,7 @@ class AgentWorkflow:
         self._started_at = workflow.now()
         # Runs recorded before status attributes and the run ledger existed replay without them.
         self._observed = workflow.patched(_OBSERVABILITY_PATCH)
+        self._run_scoped = workflow.patched(_RUN_SCOPED_SAFETY_PATCH)
         self._publish_status()
         try:
             status, answer = await self._work(task)
@@ -173,7 +135,7 @@ class AgentWorkflow:
         info = workflow.info()
         started = workflow.now()
         workflow.set_current_details(f"Loading profile {task.profile!r}")
-        profile = await self._call(
+        profile = await call_activity(
             "load_profile",
             LoadProfileRequest(name=task.profile),
             Profile,
@@ -186,6 +148,7 @@ class AgentWorkflow:
         # this workflow id, and stays the same across continue-as-new.
         conversation_id = f"{info.workflow_id}/{info.first_execution_run_id}"
         observation: Observation | None = None
+        refusals = 0  # refused steps in a row
         for step in range(profile.max_steps):
             if self._over_budget(profile, started):
                 return "budget_exhausted", None
@@ -193,7 +156,7 @@ class AgentWorkflow:
                 f"Step {step + 1} of at most {profile.max_steps}: deciding"
             )
             started_at = workflow.now()
-            decision = await self._call(
+            decision = await call_activity(
                 "decide",
                 DecideRequest(
                     conversation_id=conversation_id,
@@ -216,8 +179,7 @@ class AgentWorkflow:
             self._steps.append(record)
 
             if decision.kind == "final_answer":
-                record.note = "answered"
-                return "answered", decision.answer
+                return await self._final_answer(profile, record)
             if decision.kind == "escalate":
                 record.note = "the model asked for a human"
                 return "escalated", decision.answer
@@ -228,12 +190,18 @@ class AgentWorkflow:
                 observation = Observation(
                     tool_call_id=decision.tool_call_id, content=_problem(decision)
                 )
+                refusals += 1
+                if self._too_many_refusals(profile, refusals, record):
+                    return "escalated", None
                 continue
 
-            key = f"{info.workflow_id}/{step}"
+            key = self._action_key(step)
             if workflow.patched(_POLICY_GATE_PATCH):
                 verdict = gate_decision(
-                    profile, decision, spent=self._spent(profile), sample_key=key
+                    profile,
+                    decision,
+                    spent=steps.money_spent(profile, self._steps),
+                    sample_key=key,
                 )
             else:  # a run recorded before the gate existed replays as it ran
                 verdict = GateVerdict(action="auto", reason="recorded before the policy gate")
@@ -243,7 +211,11 @@ class AgentWorkflow:
                 record.note = f"denied by policy: {verdict.reason}"
                 content = json.dumps({"error": record.note})
                 observation = Observation(tool_call_id=decision.tool_call_id, content=content)
+                refusals += 1
+                if self._too_many_refusals(profile, refusals, record):
+                    return "escalated", None
                 continue
+            refusals = 0
             if verdict.action == "review":
                 review = await self._await_review(profile, record)
                 if review is None:
@@ -261,7 +233,7 @@ class AgentWorkflow:
             binding = profile.binding(decision.tool or "")
             assert binding is not None  # the gate denies tools the profile does not allow
             if when_to_run(binding) == "at_commit":
-                self._deferred.append(_Deferred(binding, record, arguments))
+                self._deferred.append(steps.Deferred(binding, record, arguments))
                 record.deferred = True
                 record.note = f"{binding.name} deferred: irreversible, runs when the task commits"
                 content = json.dumps({"status": "scheduled", "detail": record.note})
@@ -274,51 +246,94 @@ class AgentWorkflow:
         self._error = f"step budget spent: {profile.max_steps} steps"
         return "budget_exhausted", None
 
+    def _action_key(self, step: int) -> str:
+        """The idempotency key of this run's action at ``step``. The first run's id makes it
+        unique per task run (a workflow id reused after its run closed must neither inherit nor
+        undo an earlier run's effects) and keeps it across retries, replays and
+        continue-as-new."""
+        info = workflow.info()
+        if self._run_scoped:
+            return f"{info.workflow_id}/{info.first_execution_run_id}/{step}"
+        return f"{info.workflow_id}/{step}"  # runs recorded before run-scoped keys
+
+    def _too_many_refusals(self, profile: Profile, refusals: int, record: StepRecord) -> bool:
+        """After ``max_consecutive_refusals`` refused steps in a row the task escalates, so a
+        person sees a model that keeps proposing what cannot run, instead of the model spending
+        the whole step budget on it."""
+        if not self._run_scoped or refusals < profile.max_consecutive_refusals:
+            return False
+        self._error = (
+            f"{refusals} refused steps in a row (max_consecutive_refusals = "
+            f"{profile.max_consecutive_refusals}); last: {record.note}"
+        )
+        record.note += "; escalated: too many refused steps in a row"
+        return True
+
+    async def _final_answer(
+        self, profile: Profile, record: StepRecord
+    ) -> tuple[TaskStatus, str | None]:
+        """End with the model's answer if the policy lets it, else as a reviewer decides."""
+        answer = record.decision.answer
+        if not self._run_scoped:  # recorded before final answers were gated
+            record.note = "answered"
+            return "answered", answer
+        record.gate = gate_final_answer(
+            profile, record.decision, changed_world=steps.changed_world(profile, self._steps)
+        )
+        if record.gate.action == "auto":
+            record.note = "answered"
+            return "answered", answer
+        review = await self._await_review(profile, record)
+        if review is None:
+            self._error = (
+                f"no reviewer decided the final answer (step {record.index + 1}) "
+                "before the last deadline"
+            )
+            return "review_expired", None
+        if review.verdict == "reject":
+            self._error = f"final answer (step {record.index + 1}) rejected by {review.reviewer}"
+            return "rejected", None
+        if review.verdict == "answer":
+            return "answered", review.answer
+        if review.verdict == "edit" and review.arguments is not None:
+            return "answered", str(review.arguments["answer"])
+        return "answered", answer
+
     def _over_budget(self, profile: Profile, started: datetime) -> bool:
-        tokens = sum(s.decision.tokens_in + s.decision.tokens_out for s in self._steps)
+        tokens = steps.tokens(self._steps)
         if profile.max_tokens is not None and tokens >= profile.max_tokens:
             self._error = f"token budget spent: {tokens} of {profile.max_tokens}"
             return True
         # The time budget bounds the agent's own work: time spent waiting for people does not
         # count, or every review longer than the budget would roll the task back.
-        waited = sum(
-            s.review.wait_seconds if s.review else _expired_wait(profile, s) for s in self._steps
-        )
+        waited = steps.people_wait(profile, self._steps)
         elapsed = (workflow.now() - started).total_seconds() - waited
         if profile.max_duration_seconds is not None and elapsed >= profile.max_duration_seconds:
             self._error = f"time budget spent: {elapsed:.0f} s of {profile.max_duration_seconds:g}"
             return True
         return False
 
-    def _spent(self, profile: Profile) -> dict[str, Decimal]:
-        """Money this task already moved, per tool (for the policy's per-task limits)."""
-        spent: dict[str, Decimal] = {}
-        for record in self._steps:
-            binding = profile.binding(record.decision.tool or "")
-            if binding is None or record.outcome is None or not record.outcome.ok:
-                continue
-            amount = amount_of(binding, _arguments_run(record))
-            if amount is not None:
-                spent[binding.name] = spent.get(binding.name, Decimal(0)) + amount
-        return spent
-
     async def _await_review(self, profile: Profile, record: StepRecord) -> ReviewDecision | None:
-        decision = record.decision
         reason = record.gate.reason if record.gate else ""
-        binding = profile.binding(decision.tool or "")
+        tool, arguments = steps.proposal(record.decision)
+        binding = profile.binding(tool)
+        if binding is not None:
+            summary = steps.describe_call(binding, arguments)
+        else:  # a final answer: its text is what the reviewer judges
+            summary = steps.one_line(f"{tool}: {arguments.get('answer', '')}")
 
         def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
             now = workflow.now()
             return PendingReview(
                 step=record.index + 1,
-                tool=decision.tool or "",
-                arguments=redact(decision.arguments, binding.sensitive if binding else []),
+                tool=tool,
+                arguments=redact(arguments, binding.sensitive if binding else []),
                 reason=reason,
                 tier=tier.name,
                 reviewers=reviewers,
                 requested_at=now,
                 deadline_at=now + tier.deadline,
-                summary=_describe(binding, decision.arguments) if binding else decision.tool or "",
+                summary=summary,
             )
 
         if not profile.review_tiers:
@@ -340,16 +355,16 @@ class AgentWorkflow:
     ) -> ToolOutcome:
         """Run one tool for ``record``; side effects push their undo first."""
         info = workflow.info()
-        key = f"{info.workflow_id}/{record.index}"
+        key = self._action_key(record.index)
         call = ToolCall(
             task_id=info.workflow_id,
             step=record.index,
             idempotency_key=key,
             arguments=arguments,
         )
-        summary = _describe(binding, arguments)
+        summary = steps.describe_call(binding, arguments)
         if binding.read_only:
-            outcome = await self._call(
+            outcome = await call_activity(
                 binding.name,
                 call,
                 ToolOutcome,
@@ -368,7 +383,7 @@ class AgentWorkflow:
                         idempotency_key=key,
                     )
                 )
-            outcome = await self._call(
+            outcome = await call_activity(
                 binding.name,
                 call,
                 ToolOutcome,
@@ -408,33 +423,6 @@ class AgentWorkflow:
                 self._error, type=ErrorType.NEEDS_MANUAL_RECOVERY, non_retryable=True
             )
 
-    async def _call(
-        self, activity: str, arg: Any, result_type: type[T], *, local: bool = False, **kwargs: Any
-    ) -> T:
-        """Run an activity; if it fails for good, fail the task with the activity's own message
-        and type (e.g. ``UnknownProfile``) rather than a generic "activity failed"."""
-        try:
-            if local:
-                result = await workflow.execute_local_activity(
-                    activity, arg, result_type=result_type, **kwargs
-                )
-            else:
-                result = await workflow.execute_activity(
-                    activity, arg, result_type=result_type, **kwargs
-                )
-            return cast(T, result)
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise  # the task is being cancelled: run() rolls back and reports that
-            cause = error.cause
-            if isinstance(cause, ApplicationError):
-                raise ApplicationError(
-                    f"{activity} failed: {cause.message}", type=cause.type, non_retryable=True
-                ) from error
-            raise ApplicationError(
-                f"{activity} failed: {cause or error}", non_retryable=True
-            ) from error
-
     def _finish(self, status: TaskStatus, answer: str | None) -> TaskResult:
         if self._status != "needs_recovery":
             self._status, self._answer = status, answer
@@ -452,9 +440,6 @@ class AgentWorkflow:
         show."""
         return [redact_step(step, self._profile) for step in self._steps]
 
-    def _tokens(self) -> int:
-        return sum(s.decision.tokens_in + s.decision.tokens_out for s in self._steps)
-
     def _publish_status(self) -> None:
         """Search attributes an operator filters on in the UI: profile, status, token spend."""
         if self._observed:
@@ -462,7 +447,7 @@ class AgentWorkflow:
                 [
                     sa.PROFILE.value_set(self._task.profile),
                     sa.STATUS.value_set(self._status),
-                    sa.TOKENS.value_set(self._tokens()),
+                    sa.TOKENS.value_set(steps.tokens(self._steps)),
                 ]
             )
 
@@ -493,22 +478,34 @@ class AgentWorkflow:
             workflow.logger.warning("run not recorded in the ledger: %s", error)
 
     @workflow.signal(name=REVIEW_SIGNAL)
-    def submit_review(self, decision: ReviewDecision) -> None:
-        """A reviewer's decision. One that cannot count (stale, unauthorised, invalid edit) is
-        recorded in the trace as ignored: a signal has no caller to answer."""
-        reason = self._desk.refusal(self._profile, decision)
-        if reason is not None:
-            workflow.logger.warning("review ignored: %s", reason)
-            self._desk.ignore(decision, reason)
+    def submit_review(self, received: RawValue) -> None:
+        """A reviewer's decision. One that cannot count (malformed, stale, unauthorised, invalid
+        edit) is recorded in the trace as ignored: a signal has no caller to answer. It arrives
+        raw so that a malformed one is recorded too, not dropped by the SDK with a log line."""
+        try:
+            data = workflow.payload_converter().from_payload(received.payload)
+        except Exception as error:  # not JSON at all: record what can be said of it
+            self._ignore_review(None, f"invalid review: cannot decode the signal ({error})")
+            return
+        try:
+            decision = ReviewDecision.model_validate(data)
+        except ValidationError as error:
+            self._ignore_review(data, describe_validation_error("review", error))
+            return
+        refusal = self._desk.refusal(self._profile, decision)
+        if refusal is not None:
+            self._ignore_review(decision, refusal.reason)
             return
         self._desk.take(decision, "signal")
+
+    def _ignore_review(self, received: Any, reason: str) -> None:
+        workflow.logger.warning("review ignored: %s", reason)
+        self._desk.ignore(received, reason)
 
     @workflow.update(name=REVIEW_UPDATE)
     def review(self, decision: ReviewDecision) -> ReviewReceipt:
         """A reviewer's decision, refused at once (by the validator) if it cannot count."""
-        reason = self._desk.refusal(self._profile, decision)
-        if reason is not None:  # another decision got in between validation and now
-            raise ApplicationError(reason, type=ErrorType.REVIEW_REFUSED, non_retryable=True)
+        self._refuse_if_cannot_count(decision)  # another decision may have got in since
         pending = self._desk.pending
         assert pending is not None
         self._desk.take(decision, "update")
@@ -516,9 +513,14 @@ class AgentWorkflow:
 
     @review.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
-        reason = self._desk.refusal(self._profile, decision)
-        if reason is not None:
-            raise ValueError(reason)
+        self._refuse_if_cannot_count(decision)
+
+    def _refuse_if_cannot_count(self, decision: ReviewDecision) -> None:
+        # Typed and non-retryable: a client (any SDK, the CLI) tells the reasons apart by type
+        # and never retries a decision that will be refused again.
+        refusal = self._desk.refusal(self._profile, decision)
+        if refusal is not None:
+            raise ApplicationError(refusal.reason, type=refusal.type, non_retryable=True)
 
     @workflow.query(name=TRACE_QUERY)
     def trace(self, _request: TraceRequest | None = None) -> Trace:

@@ -8,6 +8,8 @@ update's validator refuses exactly what the signal records and ignores.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -25,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         ReviewTier,
         StepRecord,
     )
+    from handrail.errors import ErrorType
+    from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import gate
     from workflows import options
 
@@ -39,6 +43,41 @@ def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a review decision cannot count: an ``ErrorType.REVIEW_*`` and the reason in words."""
+
+    type: str
+    reason: str
+
+
+def _edit_refusal(
+    profile: Profile | None, tool: str, arguments: dict[str, Any] | None
+) -> Refusal | None:
+    if arguments is None:
+        return Refusal(ErrorType.REVIEW_INVALID_EDIT, "an edit needs the new arguments")
+    if tool == FINAL_ANSWER_TOOL:
+        # Editing a final answer means rewording it: the only argument is the answer's text.
+        answer = arguments.get("answer")
+        if set(arguments) != {"answer"} or not isinstance(answer, str) or not answer.strip():
+            return Refusal(
+                ErrorType.REVIEW_INVALID_EDIT,
+                'an edited final answer takes exactly {"answer": "<non-empty text>"}',
+            )
+        return None
+    if profile is not None:
+        # A person vouches for the edit (confidence 1), but limits and schemas still hold.
+        verdict = gate(profile, tool, arguments, 1.0)
+        if verdict.action == "deny":
+            kind = (
+                ErrorType.REVIEW_INVALID_EDIT
+                if verdict.reason.startswith("invalid arguments")
+                else ErrorType.REVIEW_POLICY_DENIED
+            )
+            return Refusal(kind, f"edited arguments refused by policy: {verdict.reason}")
+    return None
+
+
 class ReviewDesk:
     """Pending review state of one task: at most one step waits at a time."""
 
@@ -47,35 +86,38 @@ class ReviewDesk:
         self.ignored: list[IgnoredReview] = []
         self._decision: tuple[ReviewDecision, Via] | None = None
 
-    def refusal(self, profile: Profile | None, decision: ReviewDecision) -> str | None:
+    def refusal(self, profile: Profile | None, decision: ReviewDecision) -> Refusal | None:
         """Why ``decision`` cannot be taken now, or None if it can."""
         pending = self.pending
         if pending is None or self._decision is not None:
-            return f"stale: step {decision.step} is not awaiting review"
+            return Refusal(
+                ErrorType.REVIEW_STALE, f"stale: step {decision.step} is not awaiting review"
+            )
         if decision.step != pending.step:
-            return f"stale: step {decision.step} is not awaiting review (step {pending.step} is)"
+            return Refusal(
+                ErrorType.REVIEW_STALE,
+                f"stale: step {decision.step} is not awaiting review (step {pending.step} is)",
+            )
         if decision.reviewer not in pending.reviewers:
-            return (
+            return Refusal(
+                ErrorType.REVIEW_UNAUTHORISED,
                 f"{decision.reviewer!r} may not review at tier {pending.tier!r} "
-                f"(allowed: {', '.join(pending.reviewers)})"
+                f"(allowed: {', '.join(pending.reviewers)})",
             )
         if decision.verdict == "edit":
-            if decision.arguments is None:
-                return "an edit needs the new arguments"
-            if profile is not None:
-                # A person vouches for the edit (confidence 1), but limits and schemas still hold.
-                verdict = gate(profile, pending.tool, decision.arguments, 1.0)
-                if verdict.action == "deny":
-                    return f"edited arguments refused by policy: {verdict.reason}"
+            return _edit_refusal(profile, pending.tool, decision.arguments)
         if decision.verdict == "answer" and not (decision.answer or "").strip():
-            return "an answer needs its text"
+            return Refusal(ErrorType.REVIEW_INCOMPLETE, "an answer needs its text")
         return None
 
     def take(self, decision: ReviewDecision, via: Via) -> None:
         self._decision = (decision, via)
 
-    def ignore(self, decision: ReviewDecision, reason: str) -> None:
-        self.ignored.append(IgnoredReview(decision=decision, reason=reason, at=workflow.now()))
+    def ignore(self, received: Any, reason: str) -> None:
+        """Record a signalled decision that cannot count, as it was received."""
+        if isinstance(received, ReviewDecision):
+            received = received.model_dump(mode="json")
+        self.ignored.append(IgnoredReview(decision=received, reason=reason, at=workflow.now()))
 
     async def wait(
         self,
