@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,13 @@ WHY = {"rationale": "r", "confidence": 0.5}
 # --- The scripted server produces them ----------------------------------------------------------
 
 
+@pytest.fixture
+def server() -> Iterator[ScriptedModelServer]:
+    # Its own server: the session's records every request, and other tests read that record.
+    with ScriptedModelServer() as running:
+        yield running
+
+
 def _post(server: ScriptedModelServer) -> tuple[int, str, bytes]:
     host, port = server.base_url.removeprefix("http://").removesuffix("/v1").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
@@ -51,13 +58,13 @@ def _post(server: ScriptedModelServer) -> tuple[int, str, bytes]:
         connection.close()
 
 
-def test_a_raw_reply_is_sent_byte_for_byte(model_server: ScriptedModelServer) -> None:
+def test_a_raw_reply_is_sent_byte_for_byte(server: ScriptedModelServer) -> None:
     page = b"<html><body>\xc3\xa9 Sign in to the proxy</body></html>"
-    model_server.brain = Scenario([RawReply(200, page, headers={"x-proxy": "corp"})])
-    assert _post(model_server) == (200, "text/html; charset=utf-8", page)
+    server.brain = Scenario([RawReply(200, page, headers={"x-proxy": "corp"})])
+    assert _post(server) == (200, "text/html; charset=utf-8", page)
 
-    model_server.brain = Scenario([RawReply(502, b"{truncated", content_type="application/json")])
-    assert _post(model_server) == (502, "application/json", b"{truncated")
+    server.brain = Scenario([RawReply(502, b"{truncated", content_type="application/json")])
+    assert _post(server) == (502, "application/json", b"{truncated")
 
 
 async def _ask(server: ScriptedModelServer, reply: Reply) -> Any:
@@ -69,17 +76,15 @@ async def _ask(server: ScriptedModelServer, reply: Reply) -> Any:
         await client.close()
 
 
-async def test_replies_carry_the_finish_reason_they_are_given(
-    model_server: ScriptedModelServer,
-) -> None:
+async def test_replies_carry_the_finish_reason_they_are_given(server: ScriptedModelServer) -> None:
     # The defaults are what a model that finished normally sends.
-    assert (await _ask(model_server, TextReply("hi"))).choices[0].finish_reason == "stop"
+    assert (await _ask(server, TextReply("hi"))).choices[0].finish_reason == "stop"
     plain_call = ToolCallReply("final_answer", {"answer": "a"})
-    assert (await _ask(model_server, plain_call)).choices[0].finish_reason == "tool_calls"
+    assert (await _ask(server, plain_call)).choices[0].finish_reason == "tool_calls"
 
-    filtered = await _ask(model_server, TextReply("", finish_reason="content_filter"))
+    filtered = await _ask(server, TextReply("", finish_reason="content_filter"))
     assert filtered.choices[0].finish_reason == "content_filter"
-    cut = await _ask(model_server, ToolCallReply("final_answer", '{"ans', finish_reason="length"))
+    cut = await _ask(server, ToolCallReply("final_answer", '{"ans', finish_reason="length"))
     assert cut.choices[0].finish_reason == "length"
     assert cut.choices[0].message.tool_calls[0].function.arguments == '{"ans'
 
@@ -91,6 +96,7 @@ async def test_replies_carry_the_finish_reason_they_are_given(
 async def activities(
     tmp_path: Path, model_server: ScriptedModelServer
 ) -> AsyncIterator[LlmActivities]:
+    brain = model_server.brain
     client = AsyncOpenAI(base_url=model_server.base_url, api_key=API_KEY, max_retries=0, timeout=2)
     try:
         yield LlmActivities(
@@ -98,6 +104,7 @@ async def activities(
         )
     finally:
         await client.close()
+        model_server.brain = brain  # the session's server is shared: leave it as found
 
 
 async def _decide(activities: LlmActivities, server: ScriptedModelServer, reply: Reply) -> Decision:

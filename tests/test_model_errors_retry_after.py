@@ -115,6 +115,7 @@ def test_retry_after_ms_is_read_as_openai_sends_it() -> None:
 async def activities(
     tmp_path: Path, model_server: ScriptedModelServer
 ) -> AsyncIterator[LlmActivities]:
+    brain = model_server.brain
     client = AsyncOpenAI(base_url=model_server.base_url, api_key="x", max_retries=0, timeout=2)
     try:
         yield LlmActivities(
@@ -122,6 +123,7 @@ async def activities(
         )
     finally:
         await client.close()
+        model_server.brain = brain  # the session's server is shared: leave it as found
 
 
 def _attempt(attempt: int, policy: RetryPolicy | None) -> ActivityEnvironment:
