@@ -16,7 +16,8 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any, cast
+from datetime import timedelta
+from typing import Any, Final, cast
 
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
@@ -27,6 +28,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import (
     Client,
     TLSConfig,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -34,7 +36,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from handrail import search_attributes
 from handrail.contracts import (
@@ -47,10 +49,14 @@ from handrail.contracts import (
     TraceRequest,
 )
 from handrail.errors import (
+    ConfigurationError,
     InvalidReviewError,
     InvalidTaskError,
+    NoWorkerError,
     ReviewRefusedError,
     TaskFailedError,
+    UnknownTaskError,
+    UserError,
     describe_validation_error,
 )
 from handrail.names import (
@@ -62,12 +68,18 @@ from handrail.names import (
 )
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
+from handrail.task_history import trace_from_history, worker_polls
 from handrail.telemetry import Telemetry, runtime_for
 
 TaskInput = AgentTask | Mapping[str, Any] | str | bytes
 ReviewInput = ReviewDecision | Mapping[str, Any]
 
 log = logging.getLogger(__name__)
+
+# How long a trace query may wait for a worker: a live one answers in milliseconds; past this the
+# worker the server last saw has most likely stopped.
+QUERY_TIMEOUT: Final = timedelta(seconds=5)
+DEFAULT_TASK_QUEUE: Final[str] = HandrailSettings.model_fields["task_queue"].default
 
 
 def parse_task(data: TaskInput) -> AgentTask:
@@ -94,13 +106,39 @@ def _tls(settings: HandrailSettings) -> bool | TLSConfig:
     def read(path: Any) -> bytes | None:
         return path.read_bytes() if path else None
 
+    if settings.temporal_tls_reason is None:
+        if settings.temporal_tls_cert or settings.temporal_tls_ca:
+            # Refused rather than ignored: certificate files mean the user expects TLS.
+            raise ConfigurationError(
+                "HANDRAIL_TEMPORAL_TLS=false, yet HANDRAIL_TEMPORAL_TLS_CERT or _TLS_CA is set: "
+                "unset the files to connect in plaintext, or turn TLS on"
+            )
+        return False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         return TLSConfig(
             client_cert=read(settings.temporal_tls_cert),
             client_private_key=read(settings.temporal_tls_key),
             server_root_ca_cert=read(settings.temporal_tls_ca),
         )
-    return settings.temporal_tls or settings.temporal_api_key is not None
+    return True
+
+
+def connection_error(settings: HandrailSettings, error: Exception) -> UserError:
+    """The error to show when connecting to Temporal failed with ``error`` (the SDK reports an
+    unreachable server as ``RuntimeError``): it names the address and, with TLS on, why TLS is on
+    and how to turn it off, since a TLS client against a plaintext server fails the same way."""
+    address = settings.temporal_address
+    reason = settings.temporal_tls_reason
+    if reason is not None:
+        return ConfigurationError(
+            f"cannot connect to Temporal at {address} over TLS (TLS is on because {reason}): "
+            f"{error}; if that server speaks plaintext (a local dev server does), set "
+            "HANDRAIL_TEMPORAL_TLS=false"
+        )
+    return UserError(
+        f"cannot reach Temporal at {address} ({error}); start one with "
+        "`python starter.py server` and a worker with `python worker.py`"
+    )
 
 
 async def connect_temporal(
@@ -108,9 +146,14 @@ async def connect_temporal(
 ) -> Client:
     """A Temporal client with Handrail's data converter, from settings (TLS and API key too).
 
-    With ``telemetry``, the client (and any worker built on it) traces workflows and
-    activities, and the SDK's runtime metrics are served on Prometheus if configured.
+    The client (and any worker built on it) always traces workflows and activities: with
+    ``telemetry``'s tracer, else with the process's global one (a no-op unless the application
+    set one up, yet it still passes the caller's current span on to the workflow). With
+    ``telemetry``, the SDK's runtime metrics are also served on Prometheus if configured.
     """
+    # Always installed: the contrib interceptor makes workflow spans only under a client span,
+    # so a task started without it would leave every activity a trace of its own.
+    tracing = telemetry or Telemetry.ambient()
     api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
@@ -118,7 +161,7 @@ async def connect_temporal(
         api_key=api_key.get_secret_value() if api_key else None,
         tls=_tls(settings),
         data_converter=pydantic_data_converter,
-        interceptors=telemetry.client_interceptors() if telemetry else [],
+        interceptors=tracing.client_interceptors(),
         runtime=runtime_for(settings) if telemetry else None,
     )
 
@@ -172,8 +215,12 @@ class HandrailClient:
         self._profiles = ProfileCatalog(settings.profiles_dir)
 
     @classmethod
-    async def connect(cls, settings: HandrailSettings) -> HandrailClient:
-        return cls(await connect_temporal(settings), settings)
+    async def connect(
+        cls, settings: HandrailSettings, telemetry: Telemetry | None = None
+    ) -> HandrailClient:
+        """Connect with ``connect_temporal``: pass the process's ``Telemetry`` so that the
+        client span that starts each task's trace is exported with the rest."""
+        return cls(await connect_temporal(settings, telemetry), settings)
 
     async def start_task(self, task: TaskInput) -> WorkflowHandle[Any, TaskResult]:
         """Validate ``task`` and start it. Starting a ``task_id`` that already ran returns the
@@ -196,8 +243,15 @@ class HandrailClient:
             return self.temporal.get_workflow_handle(task_id, result_type=TaskResult)
 
     async def get_result(self, task_id: str) -> TaskResult:
-        """Wait for the task to finish; ``TaskFailedError`` with Temporal's reason if it failed."""
+        """Wait for the task to finish; ``TaskFailedError`` with Temporal's reason if it failed.
+
+        A finished task's result comes from its history, worker or not. A running task whose
+        task queue no worker polls raises ``NoWorkerError`` at once instead of waiting forever.
+        """
         handle = self.temporal.get_workflow_handle(task_id, result_type=TaskResult)
+        running, task_queue = await self._state(handle)
+        if running and not await worker_polls(self.temporal, task_queue):
+            raise self._no_worker(task_id, task_queue)
         try:
             return cast(TaskResult, await handle.result())
         except WorkflowFailureError as error:
@@ -211,14 +265,20 @@ class HandrailClient:
         found: list[tuple[str, PendingReview]] = []
         query = f"{search_attributes.PENDING_QUERY} AND ExecutionStatus = 'Running'"
         async for execution in self.temporal.list_workflows(query):
-            trace = await self.get_trace(execution.id)
+            try:
+                trace = await self.get_trace(execution.id)
+            except NoWorkerError as error:
+                # One task queue without a worker must not hide every other pending review.
+                log.warning("cannot list a pending review: %s", error)
+                continue
             if trace.pending_review is not None:
                 found.append((execution.id, trace.pending_review))
         return sorted(found, key=lambda item: item[1].requested_at)
 
     async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:
         """Decide a pending step through the ``review`` update: a stale, unauthorised or
-        invalid decision raises ``ReviewRefusedError`` at once, with the reason."""
+        invalid decision raises ``ReviewRefusedError`` at once, with the reason and its
+        ``error_type`` (``ErrorType.REVIEW_*``)."""
         review = parse_review(decision)
         handle = self.temporal.get_workflow_handle(task_id)
         try:
@@ -226,7 +286,9 @@ class HandrailClient:
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = getattr(cause, "message", None) or str(cause)
-            raise ReviewRefusedError(f"review of {task_id} refused: {message}") from None
+            raise ReviewRefusedError(
+                f"review of {task_id} refused: {message}", getattr(cause, "type", None)
+            ) from None
         return cast(ReviewReceipt, receipt)
 
     async def signal_review(self, task_id: str, decision: ReviewInput) -> None:
@@ -236,6 +298,47 @@ class HandrailClient:
         await handle.signal(REVIEW_SIGNAL, parse_review(decision))
 
     async def get_trace(self, task_id: str) -> Trace:
-        """The task's decision path so far (works while it runs and after it ends)."""
+        """The task's decision path so far (works while it runs and after it ends).
+
+        From the ``trace`` query when a worker polls the task's queue (it has everything, also
+        for a failed task); for a closed task with no worker, from its history; for a running
+        task with no worker, ``NoWorkerError``.
+        """
         handle = self.temporal.get_workflow_handle(task_id)
-        return cast(Trace, await handle.query(TRACE_QUERY, TraceRequest(), result_type=Trace))
+        running, task_queue = await self._state(handle)
+        if await worker_polls(self.temporal, task_queue):
+            try:
+                return cast(
+                    Trace,
+                    await handle.query(
+                        TRACE_QUERY, TraceRequest(), result_type=Trace, rpc_timeout=QUERY_TIMEOUT
+                    ),
+                )
+            except RPCError as error:
+                # The worker the server last saw may have stopped since: the query waits for a
+                # worker until the timeout.
+                if error.status != RPCStatusCode.DEADLINE_EXCEEDED:
+                    raise
+        if running:
+            raise self._no_worker(task_id, task_queue)
+        return await trace_from_history(self.temporal, handle)
+
+    async def _state(self, handle: WorkflowHandle[Any, Any]) -> tuple[bool, str]:
+        """Whether the task is running, and its task queue (``UnknownTaskError`` if none)."""
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownTaskError(
+                    f"no task {handle.id!r} in namespace {self.temporal.namespace!r}"
+                ) from None
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING, description.task_queue
+
+    @staticmethod
+    def _no_worker(task_id: str, task_queue: str) -> NoWorkerError:
+        return NoWorkerError(
+            f"task {task_id} is running but no worker polls task queue {task_queue!r}: "
+            "start one with `python worker.py`"
+            + (f" (HANDRAIL_TASK_QUEUE={task_queue})" if task_queue != DEFAULT_TASK_QUEUE else "")
+        )

@@ -5,6 +5,7 @@ non-retryable workflow failure when it reaches the workflow another way."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from handrail.client import HandrailClient, parse_task
-from handrail.contracts import TaskResult
+from handrail.contracts import MAX_CONTEXT_BYTES, MAX_GOAL_CHARS, TaskResult
 from handrail.devserver import find_temporal_binary
 from handrail.errors import InvalidTaskError, TaskFailedError, UnknownProfileError
 from handrail.names import WORKFLOW_TYPE
@@ -145,6 +146,29 @@ async def test_client_refuses_an_unknown_profile(handrail: HandrailClient) -> No
         await handrail.start_task({"goal": "Headlamp price?", "profile": "nope"})
 
 
+@pytest.mark.parametrize(
+    ("task", "problem"),
+    [
+        ({"goal": " \n\t "}, r"goal: Value error, the goal is blank"),
+        (
+            {"goal": "Headlamp price?", "profil": "store_actions"},
+            r"profil: Extra inputs are not permitted",
+        ),
+        ({"goal": "x" * (MAX_GOAL_CHARS + 1)}, r"goal: String should have at most 20000"),
+        (
+            {"goal": "Headlamp price?", "context": {"notes": "x" * MAX_CONTEXT_BYTES}},
+            r"context: Value error, the context is [0-9,]+ bytes as JSON, above the limit of 65,5",
+        ),
+        ({"goal": "Headlamp price?", "task_id": "a\r\nb"}, r"task_id: String should match"),
+    ],
+)
+async def test_client_refuses_blank_misspelled_and_oversized_input(
+    handrail: HandrailClient, task: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(InvalidTaskError, match=problem):
+        await handrail.start_task(task)
+
+
 def test_client_refuses_malformed_json() -> None:
     with pytest.raises(InvalidTaskError, match=r"not valid JSON: .* line 1 column 10"):
         parse_task('{"goal": ')
@@ -175,6 +199,31 @@ async def test_workflow_fails_at_once_on_wrong_types(
     assert "valid string" in message
 
 
+@pytest.mark.parametrize(
+    ("payload", "field", "problem"),
+    [
+        ('{"goal": "   "}', "goal", "the goal is blank"),
+        ('{"goal": "Rain Jacket price?", "profil": "store_actions"}', "profil", "Extra inputs"),
+        (
+            json.dumps({"goal": "x", "context": {"n": "x" * MAX_CONTEXT_BYTES}}),
+            "context",
+            "above the limit",
+        ),
+    ],
+)
+async def test_workflow_fails_at_once_on_blank_misspelled_or_oversized_input(
+    client: Client,
+    temporal_address: str,
+    settings: HandrailSettings,
+    payload: str,
+    field: str,
+    problem: str,
+) -> None:
+    message = await _cli_task_failure(client, temporal_address, settings, payload)
+    assert field in message
+    assert problem in message
+
+
 async def test_workflow_fails_at_once_on_unknown_profile(
     client: Client, temporal_address: str, settings: HandrailSettings, handrail: HandrailClient
 ) -> None:
@@ -182,6 +231,7 @@ async def test_workflow_fails_at_once_on_unknown_profile(
         client, temporal_address, settings, '{"goal": "Headlamp price?", "profile": "nope"}'
     )
     assert "load_profile failed: unknown profile 'nope'" in message
+    assert "/" not in message  # the worker's file paths are none of the caller's business
 
 
 async def test_get_result_names_the_failure(
