@@ -7,13 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from handrail.text_types import PlainText, SingleLine
 from handrail.tools import ToolSpec
 
 
 class LookupPriceArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product: str = Field(
+    product: SingleLine = Field(
         min_length=1, max_length=200, description="Product name, as the customer said it."
     )
 
@@ -64,7 +65,7 @@ class CreditArgs(BaseModel):
 
     order_id: int = Field(gt=0)
     amount: Money
-    reason: str = Field(min_length=1, max_length=500)
+    reason: PlainText = Field(min_length=1, max_length=500)
 
 
 class ApplyDiscountArgs(CreditArgs):
@@ -79,8 +80,9 @@ class SendEmailArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: int = Field(gt=0, description="The order whose customer receives the email.")
-    subject: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=5000)
+    # The subject becomes a mail header: one line, no control characters (header injection).
+    subject: SingleLine = Field(min_length=1, max_length=200)
+    body: PlainText = Field(min_length=1, max_length=5000)
 
 
 APPLY_DISCOUNT = ToolSpec(
