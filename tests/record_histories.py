@@ -29,6 +29,7 @@ from handrail.testing.scripted_model import (
     Brain,
     Scenario,
     ScriptedModelServer,
+    TextReply,
     ToolCallReply,
 )
 from handrail.testing.store_clerk import StoreClerk
@@ -66,6 +67,23 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Apply a discount of 5.00 on order 1002 and a refund of 60.00 on order 1002.",
         StoreClerk(),
     ),
+    # Recorded with run-scoped keys, gated final answers and the refusal limit.
+    "plain_answer_reviewed_rejected": (
+        "Refund order 1001.",
+        Scenario(
+            [
+                ToolCallReply(
+                    "issue_refund",
+                    {"order_id": 1001, "amount": "5.00", "reason": "late", **_WHY},
+                ),
+                TextReply("All refunded, 1000 EUR is on its way."),
+            ]
+        ),
+    ),
+    "refusals_escalated": (
+        "Refund order 1001.",
+        Scenario([ToolCallReply("drop_tables", {**_WHY})] * 3),
+    ),
 }
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]
@@ -90,10 +108,18 @@ async def _reject(handrail: HandrailClient, task_id: str, step: int) -> None:
     await handrail.review(task_id, {"reviewer": "bob", "step": step, "verdict": "reject"})
 
 
+async def _malformed_signal_then_reject(handrail: HandrailClient, task_id: str, step: int) -> None:
+    # A signal with no step is recorded as ignored; then a valid rejection.
+    handle = handrail.temporal.get_workflow_handle(task_id)
+    await handle.signal("submit_review", {"reviewer": "alice", "verdict": "approve"})
+    await _reject(handrail, task_id, step)
+
+
 REVIEWERS: dict[str, Reviewer] = {
     "review_approved_by_update": _approve,
     "review_edited_by_signal": _edit_by_signal,
     "review_rejected_rolled_back": _reject,
+    "plain_answer_reviewed_rejected": _malformed_signal_then_reject,
 }
 
 

@@ -33,6 +33,8 @@ def test_histories_are_committed() -> None:
         "review_approved_by_update",
         "review_edited_by_signal",
         "review_rejected_rolled_back",
+        "plain_answer_reviewed_rejected",
+        "refusals_escalated",
     }
 
 
