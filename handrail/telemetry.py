@@ -1,17 +1,16 @@
 """OpenTelemetry for Handrail: traces, metrics, and the Temporal SDK's own runtime metrics.
 
-- **Traces.** ``temporalio.contrib.opentelemetry.TracingInterceptor`` on the client (the worker
-  inherits it) links client, workflow and activity spans; ``GenAiSpans`` adds one span per model
-  call (``chat {model}``) and per tool action (``execute_tool {name}``) with the OpenTelemetry
-  GenAI semantic conventions, inside the activity's span. Spans come only from activity code and
-  the contrib interceptor (which makes none on replay), so a replayed workflow adds none.
-- **Metrics.** ``TaskMetrics.observe`` turns a finished task's record into counters and
-  histograms. It is called by the ``record_run`` activity only when the run ledger stored the
-  record for the first time, so each task counts once however often its workflow is replayed or
-  the activity is retried.
+- **Traces.** ``temporalio.contrib.opentelemetry.TracingInterceptor`` on every client that
+  ``connect_temporal`` makes (a worker built on the client inherits it) links client, workflow
+  and activity spans; ``GenAiSpans`` adds one span per model call (``chat {model}``, kind CLIENT)
+  and per tool action (``execute_tool {name}``, INTERNAL) with the OpenTelemetry GenAI semantic
+  conventions, inside the activity's span. Spans come only from activity code and the contrib
+  interceptor (which makes none on replay), so a replayed workflow adds none.
+- **Metrics.** ``TaskMetrics`` (``handrail.telemetry_metrics``) counts each finished task once.
 - **Export.** With ``HANDRAIL_OTLP_ENDPOINT`` set, spans and metrics go there over OTLP/HTTP;
-  without it nothing is set up and the API's no-op providers cost nothing. With
-  ``HANDRAIL_PROMETHEUS_ADDRESS`` set, the Temporal SDK serves its runtime metrics there.
+  without it nothing is set up and the API's no-op providers cost nothing. ``shutdown`` flushes
+  both (metrics are otherwise exported once a minute); it is also registered with ``atexit``.
+  With ``HANDRAIL_PROMETHEUS_ADDRESS`` set, the Temporal SDK serves its runtime metrics there.
 
 Nothing here records arguments, prompts or answers: only names, counts, durations and outcomes,
 so no secret or redacted value can reach a span or a metric.
@@ -19,9 +18,10 @@ so no secret or redacted value can reach a span or a metric.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import atexit
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
@@ -43,15 +43,26 @@ from handrail.contracts import (
     CompensationRequest,
     DecideRequest,
     Decision,
-    RunRecord,
-    StepRecord,
     ToolCall,
     ToolOutcome,
 )
 from handrail.settings import HandrailSettings
+from handrail.telemetry_metrics import INSTRUMENTATION, TaskMetrics
 
-INSTRUMENTATION = "handrail"
+__all__ = ["INSTRUMENTATION", "GenAiSpans", "TaskMetrics", "Telemetry", "runtime_for"]
+
 GEN_AI_PROVIDER = "openai"
+FLUSH_TIMEOUT_MILLIS = 5_000
+"""Per provider: a worker being stopped has a grace period (30 s by default in Kubernetes), and
+an unreachable collector must not use it all up."""
+
+
+class _SdkProvider(Protocol):
+    """What the SDK's tracer and meter providers have and the API's do not."""
+
+    def force_flush(self, timeout_millis: int = ...) -> bool: ...
+
+    def shutdown(self) -> None: ...
 
 
 @dataclass
@@ -60,7 +71,7 @@ class Telemetry:
 
     tracer_provider: TracerProvider = field(default_factory=otel_trace.NoOpTracerProvider)
     meter_provider: MeterProvider = field(default_factory=otel_metrics.NoOpMeterProvider)
-    _shutdown: list[Any] = field(default_factory=list)
+    _shutdown: list[_SdkProvider] = field(default_factory=list)
 
     @property
     def tracer(self) -> otel_trace.Tracer:
@@ -77,12 +88,36 @@ class Telemetry:
         return TaskMetrics(self.meter_provider)
 
     def shutdown(self) -> None:
-        """Flush and stop exporters (a no-op when nothing is exported)."""
-        for provider in self._shutdown:
+        """Export what is still buffered, then stop the exporters. Safe to call again (and from
+        the ``atexit`` backstop); a no-op when nothing is exported."""
+        # Taken one by one with list.pop, which is atomic: a second call, even from a signal
+        # handler or another thread while the first runs, finds each provider gone (no lock,
+        # which a signal handler on the same thread could deadlock on).
+        providers: list[_SdkProvider] = []
+        with suppress(IndexError):
+            while True:
+                providers.append(self._shutdown.pop(0))
+        if not providers:
+            return
+        atexit.unregister(self.shutdown)
+        # Both flushed before either is shut down, each within a bound of our own: the SDK's
+        # shutdown would flush too, but may wait 30 s on an unreachable collector.
+        for provider in providers:
+            provider.force_flush(FLUSH_TIMEOUT_MILLIS)
+        for provider in providers:
             provider.shutdown()
 
     @classmethod
+    def ambient(cls) -> Telemetry:
+        """The process's global providers: the API's no-ops unless the application set its own.
+        A no-op tracer still carries the caller's current span on to what it starts."""
+        return cls(otel_trace.get_tracer_provider(), otel_metrics.get_meter_provider())
+
+    @classmethod
     def from_settings(cls, settings: HandrailSettings) -> Telemetry:
+        """Exporters to ``otlp_endpoint``, or the no-op providers when it is unset. Call
+        ``shutdown`` on every exit path; ``atexit`` calls it too, as a backstop for a normal
+        interpreter exit (``os._exit`` and fatal signals skip it)."""
         if not settings.otlp_endpoint:
             return cls()
         # Imported here: the exporters are only needed (and only loaded) when configured.
@@ -96,15 +131,21 @@ class Telemetry:
 
         endpoint = settings.otlp_endpoint.rstrip("/")
         resource = Resource.create({"service.name": settings.service_name})
-        tracer_provider = SdkTracerProvider(resource=resource)
+        # shutdown_on_exit=False: one atexit hook, ours, so that exiting takes the same path as
+        # an explicit shutdown (flush both, then shut both down) and never runs it twice.
+        tracer_provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
         tracer_provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"))
         )
         reader = PeriodicExportingMetricReader(
             OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics")
         )
-        meter_provider = SdkMeterProvider(resource=resource, metric_readers=[reader])
-        return cls(tracer_provider, meter_provider, [tracer_provider, meter_provider])
+        meter_provider = SdkMeterProvider(
+            resource=resource, metric_readers=[reader], shutdown_on_exit=False
+        )
+        telemetry = cls(tracer_provider, meter_provider, [tracer_provider, meter_provider])
+        atexit.register(telemetry.shutdown)
+        return telemetry
 
 
 def runtime_for(settings: HandrailSettings) -> Runtime | None:
@@ -140,11 +181,15 @@ class _GenAiActivitySpans(ActivityInboundInterceptor):
         arg = input.args[0] if input.args else None
         info = activity.info()
         attributes: dict[str, AttributeValue]
+        # The GenAI conventions: a model call is a request to a remote service (CLIENT); tools
+        # and compensations run in this process (INTERNAL).
+        kind = SpanKind.INTERNAL
         common: dict[str, AttributeValue] = {
             "handrail.task_id": info.workflow_id or "",
             "handrail.activity.attempt": info.attempt,
         }
         if isinstance(arg, DecideRequest):
+            kind = SpanKind.CLIENT
             name, attributes = (
                 f"chat {arg.model}",
                 {
@@ -177,7 +222,7 @@ class _GenAiActivitySpans(ActivityInboundInterceptor):
             return await super().execute_activity(input)
 
         with self._tracer.start_as_current_span(
-            name, kind=SpanKind.INTERNAL, attributes={**attributes, **common}
+            name, kind=kind, attributes={**attributes, **common}
         ) as span:
             try:
                 result = await super().execute_activity(input)
@@ -207,81 +252,3 @@ def _describe_result(span: otel_trace.Span, result: object) -> None:
             span.set_status(Status(StatusCode.ERROR, "tool refused"))
     elif isinstance(result, CompensationOutcome):
         span.set_attribute("handrail.compensation.status", result.status)
-
-
-# --- metrics --------------------------------------------------------------------------------
-
-
-class TaskMetrics:
-    """Counters and histograms of finished tasks (see the module docstring for when)."""
-
-    def __init__(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter(INSTRUMENTATION)
-        self.tasks = meter.create_counter(
-            "handrail.tasks", unit="{task}", description="Finished tasks by profile and status."
-        )
-        self.actions = meter.create_counter(
-            "handrail.actions",
-            unit="{action}",
-            description="Proposed actions by action type and outcome: success, failure, "
-            "denied, escalated, approved, rejected, compensated.",
-        )
-        self.tokens = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Tokens per model call."
-        )
-        self.operation = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="Model call duration."
-        )
-        self.tool_duration = meter.create_histogram(
-            "handrail.tool.duration", unit="s", description="Tool activity duration."
-        )
-        self.review_wait = meter.create_histogram(
-            "handrail.review.wait", unit="s", description="Time from review request to verdict."
-        )
-
-    def observe(self, record: RunRecord) -> None:
-        self.tasks.add(1, {"handrail.profile": record.profile, "handrail.status": record.status})
-        compensated = {c.step for c in record.compensations if c.status == "undone"}
-        for step in record.steps:
-            decision = step.decision
-            model = {"gen_ai.request.model": decision.model or record.model}
-            self.tokens.record(decision.tokens_in, {**model, "gen_ai.token.type": "input"})
-            self.tokens.record(decision.tokens_out, {**model, "gen_ai.token.type": "output"})
-            self.operation.record(
-                decision.latency_ms / 1000, {**model, "gen_ai.operation.name": "chat"}
-            )
-            action = (
-                decision.tool if decision.kind == "tool_call" and decision.tool else decision.kind
-            )
-            for outcome in _outcomes(step, step.index in compensated):
-                self.actions.add(1, {"handrail.action": action, "handrail.outcome": outcome})
-            if step.outcome is not None:
-                self.tool_duration.record(
-                    step.outcome.latency_ms / 1000, {"gen_ai.tool.name": action}
-                )
-            if step.review is not None:
-                self.review_wait.record(
-                    step.review.wait_seconds,
-                    {"gen_ai.tool.name": action, "handrail.verdict": step.review.verdict},
-                )
-
-
-def _outcomes(step: StepRecord, compensated: bool) -> Sequence[str]:
-    """The outcome labels one step earns (a step can be approved, then succeed, then be
-    compensated)."""
-    labels: list[str] = []
-    if step.gate is not None and step.gate.action == "deny":
-        labels.append("denied")
-    if step.escalations:
-        labels.append("escalated")
-    if step.decision.kind == "escalate":
-        labels.append("escalated")
-    if step.review is not None:
-        labels.append("rejected" if step.review.verdict == "reject" else "approved")
-    if step.outcome is not None:
-        labels.append("success" if step.outcome.ok else "failure")
-    elif step.decision.kind == "invalid":
-        labels.append("failure")
-    if compensated:
-        labels.append("compensated")
-    return labels

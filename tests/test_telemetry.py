@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from handrail.client import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
@@ -92,7 +93,9 @@ async def _run(
         handle = await handrail.start_task(
             {"goal": "Refund and tell them", "profile": "store_actions"}
         )
-        return await handrail.get_result(handle.id)
+        # The handle's own result: these tests are about telemetry, not about how the client
+        # waits for a task.
+        return await handle.result()
 
 
 async def test_spans_follow_the_genai_conventions_under_the_workflow_trace(
@@ -131,6 +134,16 @@ async def test_spans_follow_the_genai_conventions_under_the_workflow_trace(
     parent = by_id[chats[0].parent.span_id] if chats[0].parent else None
     assert parent is not None
     assert parent.name == "RunActivity:decide"
+
+
+async def test_model_calls_are_client_spans_and_tool_actions_internal(
+    settings: HandrailSettings, model_server: ScriptedModelServer, recorded: Recorded
+) -> None:
+    """The GenAI conventions: a model call is a request to another service (CLIENT); a tool
+    runs here (INTERNAL)."""
+    await _run(settings, model_server, recorded)
+    assert {s.kind for s in recorded.named("chat ")} == {SpanKind.CLIENT}
+    assert {s.kind for s in recorded.named("execute_tool ")} == {SpanKind.INTERNAL}
 
 
 async def test_metric_points_by_action_type_and_outcome(
