@@ -12,8 +12,10 @@ Bad input is refused here, before any workflow starts, with an error that names 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -79,6 +81,9 @@ log = logging.getLogger(__name__)
 # How long a trace query may wait for a worker: a live one answers in milliseconds; past this the
 # worker the server last saw has most likely stopped.
 QUERY_TIMEOUT: Final = timedelta(seconds=5)
+# How long a running task may go without a worker polling its queue before we say so.
+WORKER_GRACE: Final = timedelta(seconds=3)
+_WORKER_RECHECK_SECONDS: Final = 0.2
 DEFAULT_TASK_QUEUE: Final[str] = HandrailSettings.model_fields["task_queue"].default
 
 
@@ -250,7 +255,7 @@ class HandrailClient:
         """
         handle = self.temporal.get_workflow_handle(task_id, result_type=TaskResult)
         running, task_queue = await self._state(handle)
-        if running and not await worker_polls(self.temporal, task_queue):
+        if running and not await self._worker_polls(task_queue):
             raise self._no_worker(task_id, task_queue)
         try:
             return cast(TaskResult, await handle.result())
@@ -306,7 +311,7 @@ class HandrailClient:
         """
         handle = self.temporal.get_workflow_handle(task_id)
         running, task_queue = await self._state(handle)
-        if await worker_polls(self.temporal, task_queue):
+        if await self._worker_polls(task_queue, wait=running):
             try:
                 return cast(
                     Trace,
@@ -316,8 +321,9 @@ class HandrailClient:
                 )
             except RPCError as error:
                 # The worker the server last saw may have stopped since: the query waits for a
-                # worker until the timeout.
-                if error.status != RPCStatusCode.DEADLINE_EXCEEDED:
+                # worker until the timeout, which the server reports as DEADLINE_EXCEEDED, or the
+                # client as CANCELLED ("Timeout expired") when its deadline passes first.
+                if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                     raise
         if running:
             raise self._no_worker(task_id, task_queue)
@@ -334,6 +340,16 @@ class HandrailClient:
                 ) from None
             raise
         return description.status == WorkflowExecutionStatus.RUNNING, description.task_queue
+
+    async def _worker_polls(self, task_queue: str, *, wait: bool = True) -> bool:
+        """Whether a worker polls ``task_queue``; with ``wait``, asked again for up to
+        ``WORKER_GRACE``, because a worker that has just started polls a moment later."""
+        deadline = time.monotonic() + (WORKER_GRACE.total_seconds() if wait else 0)
+        while not await worker_polls(self.temporal, task_queue):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(_WORKER_RECHECK_SECONDS)
+        return True
 
     @staticmethod
     def _no_worker(task_id: str, task_queue: str) -> NoWorkerError:

@@ -31,7 +31,11 @@ class HandrailSettings(BaseSettings):
     temporal_api_key: SecretStr | None = Field(
         default=None, description="Temporal Cloud API key; turns TLS on."
     )
-    temporal_tls: bool = False
+    temporal_tls: bool | None = Field(
+        default=None,
+        description="TLS to Temporal: true or false; unset: on with an API key or certificate "
+        "files, off otherwise.",
+    )
     temporal_tls_cert: Path | None = Field(default=None, description="mTLS client certificate.")
     temporal_tls_key: Path | None = Field(default=None, description="mTLS client private key.")
     temporal_tls_ca: Path | None = Field(default=None, description="Server CA, if not public.")
@@ -79,6 +83,19 @@ class HandrailSettings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @property
+    def temporal_tls_reason(self) -> str | None:
+        """Why connections to Temporal use TLS, in the user's terms; ``None`` when they do not."""
+        if self.temporal_tls is False:
+            return None
+        if self.temporal_tls:
+            return "HANDRAIL_TEMPORAL_TLS=true"
+        if self.temporal_api_key is not None:
+            return "HANDRAIL_TEMPORAL_API_KEY is set"
+        if self.temporal_tls_cert or self.temporal_tls_ca:
+            return "HANDRAIL_TEMPORAL_TLS_CERT or _TLS_CA is set"
+        return None
+
+    @property
     def uses_scripted_model(self) -> bool:
         """No key and no endpoint: run against the bundled scripted model server."""
         return self.openai_api_key is None and not self.openai_base_url
@@ -107,3 +124,22 @@ class HandrailSettings(BaseSettings):
         if workflow_id:
             url += f"/{workflow_id}"
         return f"{url}/{run_id}/history" if run_id and workflow_id else url
+
+
+def settings_help() -> str:
+    """The environment variables :class:`HandrailSettings` reads, one line each, for ``--help``."""
+    lines = ["settings (environment variables or a .env file; all optional):"]
+    for name, field in HandrailSettings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names = " / ".join(str(choice) for choice in alias.choices)
+        else:
+            names = f"HANDRAIL_{name.upper()}"
+        default = field.default
+        shown = "unset" if default is None or default == "" else str(default)
+        if isinstance(default, Path) and default.is_absolute():
+            shown = "bundled"  # a path inside the installed package: long and not the point
+        lines.append(f"  {names} (default: {shown})")
+        if field.description:
+            lines.append(f"      {field.description}")
+    return "\n".join(lines)

@@ -1,4 +1,10 @@
-"""Traces and results as text a person reads in a terminal."""
+"""Traces and results as text a person reads in a terminal.
+
+Goals, answers, arguments, rationales, notes and errors come from users and models: every line
+these functions return passes through :func:`printable`, so that a NUL, an ANSI escape
+(``ESC[2J`` clears the screen) or a BEL in them shows as ``\\x00``, ``\\x1b``, ``\\x07``
+instead of reaching the terminal, and a newline in them cannot forge a line of the output.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,25 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from handrail.contracts import CompensationRecord, PendingReview, StepRecord, Trace
+from handrail.contracts import CompensationRecord, PendingReview, StepRecord, TaskResult, Trace
+
+# C0 controls (newline and tab too: only the formatter decides where lines break), DEL and C1
+# controls (0x9b is a one-byte CSI on some terminals), and the bidirectional overrides and
+# isolates that reorder what a line appears to say ("Trojan Source").
+_UNPRINTABLE = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as visible escapes, safe to print as one line."""
+    return text.translate(_UNPRINTABLE)
 
 
 def _arguments(arguments: dict[str, object]) -> str:
@@ -52,7 +76,7 @@ def format_step(step: StepRecord) -> list[str]:
         lines.append(f"       → refused: {decision.problem}")
     elif decision.answer:
         lines.append(f"       → {decision.answer}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def format_compensations(records: Iterable[CompensationRecord]) -> list[str]:
@@ -64,7 +88,7 @@ def format_compensations(records: Iterable[CompensationRecord]) -> list[str]:
             f"  ↶ {record.compensation} for step {record.step + 1} ({record.tool}) "
             f"→ {record.status}{detail}"
         )
-    return lines
+    return [printable(line) for line in lines]
 
 
 def format_steps(steps: Iterable[StepRecord]) -> str:
@@ -87,7 +111,23 @@ def format_trace(trace: Trace) -> str:
     body = [format_steps(steps)] if steps else []
     if trace.compensations:
         body += ["rolled back:", *format_compensations(trace.compensations)]
-    return "\n".join(header + body)
+    return "\n".join([printable(line) for line in header] + body)
+
+
+def format_result(result: TaskResult, ui_url: str, goal: str | None = None) -> list[str]:
+    """A finished task as a person reads it: the answer, the totals, each step, the rollback."""
+    lines = [f"Q: {goal}"] if goal else []
+    lines.append(f"A: {result.answer or '(no answer: ' + result.status + ')'}")
+    lines.append(
+        f"   {result.status} · {len(result.steps)} step(s) · "
+        f"{result.tokens_in} tokens in / {result.tokens_out} out"
+    )
+    lines += ["  " + line for step in result.steps for line in format_step(step)]
+    if result.compensations:
+        lines.append("   rolled back:")
+        lines += ["  " + line for line in format_compensations(result.compensations)]
+    lines.append(f"   UI: {ui_url}")
+    return [printable(line) for line in lines]
 
 
 def format_pending(rows: list[tuple[str, PendingReview]], now: datetime) -> str:
@@ -97,16 +137,17 @@ def format_pending(rows: list[tuple[str, PendingReview]], now: datetime) -> str:
     header = ("TASK", "STEP", "ACTION", "TIER", "REVIEWERS", "WAITING", "DEADLINE IN", "REASON")
     table = [header]
     for task_id, pending in rows:
+        # Escaped before measuring, so that the columns line up with what is printed.
         table.append(
             (
-                task_id,
+                printable(task_id),
                 str(pending.step),
-                _clip(pending.summary, 48),
-                pending.tier,
-                ",".join(pending.reviewers),
+                _clip(printable(pending.summary), 48),
+                printable(pending.tier),
+                printable(",".join(pending.reviewers)),
                 _duration((now - pending.requested_at).total_seconds()),
                 _duration((pending.deadline_at - now).total_seconds()),
-                _clip(pending.reason, 40),
+                _clip(printable(pending.reason), 40),
             )
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
