@@ -73,6 +73,7 @@ async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_pat
     out = run.stdout
     assert "using Handrail's scripted model" in out
     assert "(started here)" in out
+    assert re.search(r"Task queue handrail-demo-[0-9a-f]{8} \(the demo's own\)", out)
     # Prices as the seeded database has them, each with its trace and UI link.
     with sqlite3.connect(tmp_path / "data" / "store.db") as db:
         prices = dict(db.execute("SELECT name, price_cents FROM products").fetchall())
