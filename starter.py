@@ -31,14 +31,17 @@ from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError, describe_validation_error
 from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
 from handrail.settings import HandrailSettings
+from handrail.telemetry import Telemetry
 from handrail.trace_format import format_pending, format_step, format_trace, printable
 
 _PROGRESS_POLL_SECONDS = 0.5
 
 
-async def _connect(settings: HandrailSettings) -> HandrailClient:
+async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> HandrailClient:
+    # With the command's telemetry, a task started here is one trace with its workflow and
+    # activities (the client span is the root).
     try:
-        return await HandrailClient.connect(settings)
+        return await HandrailClient.connect(settings, args.telemetry)
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
         raise connection_error(settings, error) from None
 
@@ -76,7 +79,7 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
                 task["context"] = json.loads(args.context)
             except json.JSONDecodeError as error:
                 raise UserError(f"--context is not valid JSON: {error}") from None
-    handrail = await _connect(settings)
+    handrail = await _connect(settings, args)
     handle = await handrail.start_task(task)
     print(printable(f"started {handle.id}  {settings.ui_url(handle.id)}"))
     if not args.wait:
@@ -95,7 +98,7 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
 
 
 async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings)
+    handrail = await _connect(settings, args)
     result = await handrail.get_result(args.task_id)
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -105,14 +108,14 @@ async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> in
 
 
 async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings)
+    handrail = await _connect(settings, args)
     trace = await handrail.get_trace(args.task_id)
     print(trace.model_dump_json(indent=2) if args.json else format_trace(trace))
     return 0
 
 
 async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings)
+    handrail = await _connect(settings, args)
     rows = await handrail.pending_reviews()
     if args.json:
         print(json.dumps([{"task_id": t, **p.model_dump(mode="json")} for t, p in rows], indent=2))
@@ -129,7 +132,7 @@ async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> in
     reviewer = args.reviewer or settings.reviewer
     if not reviewer:
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
-    handrail = await _connect(settings)
+    handrail = await _connect(settings, args)
     step = args.step
     if step is None:
         pending = (await handrail.get_trace(args.task_id)).pending_review
@@ -238,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print_error("error", UserError(describe_validation_error("settings", error)))
         return 2
+    # Flushed in the finally: exit_now skips atexit hooks (sdk-python#300).
+    args.telemetry = Telemetry.from_settings(settings)
     try:
         return int(run_main(args.handler(settings, args)))
     except KeyboardInterrupt:
@@ -252,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunError, HandrailError) as error:
         print_error("failed", error)
         return 1
+    finally:
+        args.telemetry.shutdown()
 
 
 if __name__ == "__main__":

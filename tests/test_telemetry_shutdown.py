@@ -93,7 +93,6 @@ async def test_telemetry_from_settings_flushes_at_interpreter_exit(
     assert receiver.counter("handrail.tasks") == {(("handrail.status", "answered"),): 1}
 
 
-@pytest.mark.xfail(reason="worker SIGTERM handling pending", strict=False)
 async def test_a_worker_stopped_by_sigterm_exports_the_tasks_it_finished(
     exported: HandrailSettings, model_server: ScriptedModelServer, receiver: OtlpReceiver
 ) -> None:

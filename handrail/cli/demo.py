@@ -100,11 +100,11 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
         print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")
         print(f"Task queue {settings.task_queue} (the demo's own)")
         try:
-            client = await connect_temporal(effective)
+            client = await connect_temporal(effective, args.telemetry)
         except RuntimeError as error:  # the SDK reports a failed connection so
             raise connection_error(effective, error) from None
         await ensure_search_attributes(client)
-        async with running_worker(client, effective):
+        async with running_worker(client, effective, telemetry=args.telemetry):
             handrail = HandrailClient(client, effective)
             handles = [
                 await handrail.start_task({"goal": goal, "profile": profile})
