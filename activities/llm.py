@@ -12,15 +12,15 @@ from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMes
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.conversation_store import (
+from handrail.activities.conversation_store import (
     GOAL_SLOT,
     OBSERVATION_SLOT,
     SYSTEM_SLOT,
     ConversationStore,
     Message,
 )
-from activities.decision_parsing import CONTROL_TOOLS, parse_completion
-from activities.llm_errors import classify_llm_error, read_completion
+from handrail.activities.decision_parsing import CONTROL_TOOLS, parse_completion
+from handrail.activities.llm_errors import classify_llm_error, read_completion
 from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.tools import ToolRegistry

@@ -16,8 +16,8 @@ from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row
 from handrail.client import HandrailClient
+from handrail.runtime import running_worker
 from handrail.testing.scripted_model import Scenario, ToolCallReply
-from worker import running_worker
 
 WHY = {"rationale": "benchmark", "confidence": 0.95}
 

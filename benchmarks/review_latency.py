@@ -58,9 +58,9 @@ from benchmarks.floor_review import (
 )
 from benchmarks.harness import BenchEnv, Row, percentile
 from handrail.client import HandrailClient
+from handrail.runtime import running_worker
 from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
-from worker import running_worker
 
 WHY = {"rationale": "the tent arrived torn", "confidence": 0.95}
 REFUND = ToolCallReply(

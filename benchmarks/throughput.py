@@ -28,9 +28,9 @@ from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row
 from handrail.client import HandrailClient
+from handrail.runtime import running_worker
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 from handrail.testing.store_clerk import StoreClerk
-from worker import running_worker
 
 QUESTION = "How much is the Headlamp?"
 WORKER_COUNTS = (1, 2, 4)

@@ -18,11 +18,11 @@ from temporalio.worker import Worker
 from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
-from worker import running_worker
 
 TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history
 

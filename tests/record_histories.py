@@ -23,6 +23,7 @@ from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.process_exit import exit_now
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
@@ -34,7 +35,6 @@ from handrail.testing.scripted_model import (
 )
 from handrail.testing.store_clerk import StoreClerk
 from tests.review_helpers import wait_for_pending
-from worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 _WHY = {"rationale": "recorded scenario", "confidence": 0.7}

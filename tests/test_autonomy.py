@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.profiles import ProfileActivities
+from handrail.activities.profiles import ProfileActivities
 from handrail.autonomy import (
     Agreement,
     AutonomyLimitError,

@@ -10,11 +10,11 @@ from temporalio.client import Client
 
 from handrail.autonomy import apply_change
 from handrail.client import HandrailClient
+from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
-from worker import running_worker
 
 
 async def test_a_demotion_changes_the_gate_in_the_next_run(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from activities.decision_parsing import parse_completion, read_confidence
+from handrail.activities.decision_parsing import parse_completion, read_confidence
 from handrail.store.tools import STORE_TOOLS
 
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}

@@ -12,11 +12,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from handrail.client import HandrailClient
+from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.history_tools import history_bytes
-from worker import running_worker
 
 WHY = {"rationale": "keep looking", "confidence": 0.8}
 

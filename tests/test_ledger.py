@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.ledger import RunRecorder
+from handrail.activities.ledger import RunRecorder
 from handrail.contracts import RunRecord
 from handrail.ledger import _DDL, RunLedger, as_utc_text, ledger_path
 from handrail.settings import HandrailSettings

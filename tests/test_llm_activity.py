@@ -13,8 +13,8 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.conversation_store import ConversationStore
-from activities.llm import LlmActivities
+from handrail.activities.conversation_store import ConversationStore
+from handrail.activities.llm import LlmActivities
 from handrail.contracts import DecideRequest, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.store.tools import STORE_TOOLS

@@ -20,15 +20,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.conversation_store import ConversationStore
-from activities.llm import LlmActivities
-from activities.llm_errors import policy_backoff, retry_delay
+from handrail.activities.conversation_store import ConversationStore
+from handrail.activities.llm import LlmActivities
+from handrail.activities.llm_errors import policy_backoff, retry_delay
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
 from handrail.store.tools import STORE_TOOLS
 from handrail.testing.scripted_model import ErrorReply, Scenario, ScriptedModelServer
 from handrail.tools import ToolRegistry
-from workflows.options import DECIDE_RETRY
+from handrail.workflows.options import DECIDE_RETRY
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from temporalio.workflow import NondeterminismError
 
 from handrail.contracts import AgentTask, LoadProfileRequest, Profile, TaskResult
 from handrail.names import WORKFLOW_TYPE
-from workflows.agent import AgentWorkflow
+from handrail.workflows.agent import AgentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

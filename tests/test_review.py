@@ -18,12 +18,12 @@ from temporalio.client import Client
 from handrail.client import HandrailClient
 from handrail.devserver import find_temporal_binary
 from handrail.errors import InvalidReviewError, ReviewRefusedError
+from handrail.runtime import running_worker
 from handrail.search_attributes import AWAITING_REVIEW, REVIEW_TIER, REVIEW_TOOL
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
-from worker import running_worker
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -20,11 +20,11 @@ from temporalio.testing import WorkflowEnvironment
 from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.devserver import find_test_server_binary
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
-from worker import running_worker
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

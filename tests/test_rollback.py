@@ -16,15 +16,15 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities.store_actions import FaultPoint
+from handrail.activities.store_actions import FaultPoint
 from handrail.client import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
+from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer, discount, email, refund
-from worker import running_worker
 
 THREE_ACTIONS: list[Reply] = [discount(1001, "5.00"), refund(1001, "10.00"), discount(1002, "3.00")]
 ACTION_NAMES = ["apply_discount", "issue_refund", "apply_discount"]

@@ -11,11 +11,11 @@ from temporalio.client import Client
 
 from handrail.contracts import AgentTask, TaskResult
 from handrail.names import WORKFLOW_TYPE
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer, refund
-from worker import running_worker
 
 
 async def _run_under(

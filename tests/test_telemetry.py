@@ -22,12 +22,12 @@ from handrail.client import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
 from handrail.export import export_jsonl
 from handrail.ledger import RunLedger, ledger_path
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.conftest import TEST_API_KEY
-from worker import running_worker
 
 WHY = {"rationale": "r", "confidence": 0.95}
 SECRET_BODY = "Your card ending 4242 was charged twice"  # send_email marks `body` sensitive

@@ -23,11 +23,11 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metri
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from handrail.client import HandrailClient, connect_temporal
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from worker import running_worker
 
 WHY = {"rationale": "r", "confidence": 0.95}
 TASK = {"goal": "How much is the Headlamp?", "profile": "store_actions"}

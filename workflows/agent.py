@@ -55,10 +55,10 @@ with workflow.unsafe.imports_passed_through():
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.policy import gate_decision, gate_final_answer, when_to_run
     from handrail.redaction import redact, redact_step
-    from workflows import options, steps
-    from workflows.calls import call_activity
-    from workflows.review import ReviewDesk
-    from workflows.saga import Saga
+    from handrail.workflows import options, steps
+    from handrail.workflows.calls import call_activity
+    from handrail.workflows.review import ReviewDesk
+    from handrail.workflows.saga import Saga
 
 # Versioning: runs that started before the policy gate existed replay without it (their
 # recorded steps ran ungated); every run started since records this marker and is gated.

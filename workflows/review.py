@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import gate
-    from workflows import options
+    from handrail.workflows import options
 
 Via = str  # "signal" | "update"
 

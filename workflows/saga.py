@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         CompensationRequest,
         PendingCompensation,
     )
-    from workflows import options
+    from handrail.workflows import options
 
 
 class Saga:

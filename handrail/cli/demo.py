@@ -26,11 +26,11 @@ from handrail.client import (
 from handrail.contracts import PendingReview, TaskResult
 from handrail.devserver import is_listening, is_loopback, split_address
 from handrail.errors import UserError
+from handrail.runtime import model_endpoint, running_worker, temporal_service
 from handrail.search_attributes import PENDING_QUERY
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
 from handrail.trace_format import format_pending
-from worker import model_endpoint, running_worker, temporal_service
 
 DEMO_QUEUE_PREFIX: Final = "handrail-demo-"
 DEMO_TASKS: tuple[tuple[str, str], ...] = (

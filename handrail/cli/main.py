@@ -1,0 +1,265 @@
+"""Handrail's command line: ``handrail --help`` (the console script) or ``python starter.py``.
+
+demo     run the embedded dev server, a worker and a few pricing questions, then stop them all
+start    start a task (``--wait`` waits, showing each step as it happens)
+result   wait for a task's result
+trace    print a task's decision path
+pending  list tasks awaiting review
+review   approve, edit, reject or answer a step awaiting review
+stats    success rates, latency, tokens, cost, reviewer agreement; an HTML report
+promote  widen a tool's autonomy one level (demote narrows it), recorded with who and why
+export   decisions and reviewer verdicts as JSONL training data
+server   run the embedded Temporal dev server (and its Web UI) until interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from handrail.cli.demo import cmd_demo
+from handrail.cli.output import print_error, print_result
+from handrail.cli_stats import register as register_stats_commands
+from handrail.client import HandrailClient, connection_error
+from handrail.devserver import DevServer, split_address
+from handrail.errors import HandrailError, RunError, UserError, describe_validation_error
+from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
+from handrail.settings import HandrailSettings
+from handrail.telemetry import Telemetry
+from handrail.trace_format import format_pending, format_step, format_trace, printable
+
+_PROGRESS_POLL_SECONDS = 0.5
+
+
+async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> HandrailClient:
+    # With the command's telemetry, a task started here is one trace with its workflow and
+    # activities (the client span is the root).
+    try:
+        return await HandrailClient.connect(settings, args.telemetry)
+    except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
+        raise connection_error(settings, error) from None
+
+
+def _refuse_ignored(args: argparse.Namespace, reason: str, *options: str) -> None:
+    """Refuse ``options`` given on the command line that ``reason`` says would be ignored: a
+    silently dropped option (a --task-id lost beside --input) does what the user did not ask."""
+    given = [option for option in options if getattr(args, option.lstrip("-").replace("-", "_"))]
+    if given:
+        raise UserError(f"{', '.join(given)} cannot be used {reason}")
+
+
+async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    task: dict[str, Any] | str
+    if args.input is not None:
+        _refuse_ignored(
+            args,
+            "with --input: put them in the JSON instead",
+            "goal",
+            "--profile",
+            "--context",
+            "--task-id",
+        )
+        task = args.input
+    else:
+        if not args.goal:
+            raise UserError('give a goal, e.g. `starter.py start "How much is the Headlamp?"`')
+        task = {"goal": args.goal}
+        if args.profile is not None:  # else the task's own default profile
+            task["profile"] = args.profile
+        if args.task_id:
+            task["task_id"] = args.task_id
+        if args.context:
+            try:
+                task["context"] = json.loads(args.context)
+            except json.JSONDecodeError as error:
+                raise UserError(f"--context is not valid JSON: {error}") from None
+    handrail = await _connect(settings, args)
+    handle = await handrail.start_task(task)
+    print(printable(f"started {handle.id}  {settings.ui_url(handle.id)}"))
+    if not args.wait:
+        return 0
+    result_task = asyncio.ensure_future(handrail.get_result(handle.id))
+    shown = 0
+    while not result_task.done():
+        await asyncio.wait({result_task}, timeout=_PROGRESS_POLL_SECONDS)
+        trace = await handrail.get_trace(handle.id)
+        for step in trace.steps[shown:]:
+            print("\n".join(format_step(step)))
+        shown = len(trace.steps)
+    result = await result_task
+    print(printable(f"{result.status}: {result.answer or '(no answer)'}"))
+    return 0
+
+
+async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings, args)
+    result = await handrail.get_result(args.task_id)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_result(result, settings)
+    return 0
+
+
+async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings, args)
+    trace = await handrail.get_trace(args.task_id)
+    print(trace.model_dump_json(indent=2) if args.json else format_trace(trace))
+    return 0
+
+
+async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    handrail = await _connect(settings, args)
+    rows = await handrail.pending_reviews()
+    if args.json:
+        print(json.dumps([{"task_id": t, **p.model_dump(mode="json")} for t, p in rows], indent=2))
+    else:
+        print(format_pending(rows, datetime.now(UTC)))
+    return 0
+
+
+async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    if args.verdict != "edit":
+        _refuse_ignored(args, f"with {args.verdict}: only edit takes new arguments", "--args")
+    if args.verdict != "answer":
+        _refuse_ignored(args, f"with {args.verdict}: only answer takes a reply", "--text")
+    reviewer = args.reviewer or settings.reviewer
+    if not reviewer:
+        raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
+    handrail = await _connect(settings, args)
+    step = args.step
+    if step is None:
+        pending = (await handrail.get_trace(args.task_id)).pending_review
+        if pending is None:
+            raise UserError(f"task {args.task_id} has no step awaiting review")
+        step = pending.step
+    decision: dict[str, Any] = {
+        "reviewer": reviewer,
+        "step": step,
+        "verdict": args.verdict,
+        "comment": args.comment,
+    }
+    if args.verdict == "edit":
+        if args.args is None:
+            raise UserError('edit needs the new arguments: --args \'{"amount": "40.00", ...}\'')
+        try:
+            decision["arguments"] = json.loads(args.args)
+        except json.JSONDecodeError as error:
+            raise UserError(f"--args is not valid JSON: {error}") from None
+    if args.verdict == "answer":
+        if not args.text:
+            raise UserError("answer needs the text for the customer: --text '...'")
+        decision["answer"] = args.text
+    receipt = await handrail.review(args.task_id, decision)
+    print(
+        printable(
+            f"{receipt.verdict} recorded for step {receipt.step} of {args.task_id} ({receipt.tier})"
+        )
+    )
+    return 0
+
+
+async def cmd_server(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    host, port = split_address(settings.temporal_address)
+    async with DevServer(
+        db_file=settings.temporal_db_path, host=host, port=port, ui_port=settings.ui_port
+    ):
+        print(f"Temporal dev server at {host}:{port}, Web UI {settings.ui_url('')}; Ctrl-C stops.")
+        await asyncio.Event().wait()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Run and inspect Handrail agent tasks. Settings come from HANDRAIL_* "
+        "environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="dev server + worker + pricing questions, then stop")
+    demo.add_argument("--serve", action="store_true", help="keep the Web UI up afterwards")
+    demo.set_defaults(handler=cmd_demo)
+
+    start = commands.add_parser("start", help="start a task")
+    start.add_argument("goal", nargs="?", help="the question or job")
+    start.add_argument("--profile", help="profile name (default: store_support)")
+    start.add_argument("--context", help="JSON object of facts for the model")
+    start.add_argument("--task-id", help="idempotency key (becomes the workflow id)")
+    start.add_argument("--input", help="the whole task as JSON instead of the options above")
+    start.add_argument("--wait", action="store_true", help="wait, showing steps as they happen")
+    start.set_defaults(handler=cmd_start)
+
+    result = commands.add_parser("result", help="wait for a task's result")
+    result.add_argument("task_id")
+    result.add_argument("--json", action="store_true")
+    result.set_defaults(handler=cmd_result)
+
+    trace = commands.add_parser("trace", help="print a task's decision path")
+    trace.add_argument("task_id")
+    trace.add_argument("--json", action="store_true")
+    trace.set_defaults(handler=cmd_trace)
+
+    pending = commands.add_parser("pending", help="list tasks awaiting review")
+    pending.add_argument("--json", action="store_true")
+    pending.set_defaults(handler=cmd_pending)
+
+    review = commands.add_parser(
+        "review",
+        help="decide a step awaiting review",
+        description="Decide the step a task is waiting on, through the `review` update: a stale "
+        "or unauthorised decision is refused at once with the reason.",
+    )
+    review.add_argument("task_id")
+    review.add_argument("verdict", choices=["approve", "reject", "edit", "answer"])
+    review.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
+    review.add_argument("--step", type=int, help="step number (default: the pending one)")
+    review.add_argument("--args", help="edit: the new arguments as a JSON object")
+    review.add_argument("--text", help="answer: the reply to the customer")
+    review.add_argument("--comment", default="", help="why, for the record")
+    review.set_defaults(handler=cmd_review)
+
+    register_stats_commands(commands)  # stats, promote, demote, export
+
+    server = commands.add_parser("server", help="run the embedded Temporal dev server")
+    server.set_defaults(handler=cmd_server)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (a stop signal ends the process by that signal,
+    once what the command started has stopped)."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = HandrailSettings()
+    except ValidationError as error:
+        print_error("error", UserError(describe_validation_error("settings", error)))
+        return 2
+    # Flushed in the finally: exit_now skips atexit hooks (sdk-python#300).
+    args.telemetry = Telemetry.from_settings(settings)
+    try:
+        return int(run_main(args.handler(settings, args)))
+    except KeyboardInterrupt:
+        return 130
+    except StopSignal as stop:
+        exit_by_signal(stop.signum)
+    except BrokenPipeError:  # `starter.py trace X | head`: the reader left; that is fine
+        return 0
+    except UserError as error:
+        print_error("error", error)
+        return 2
+    except (RunError, HandrailError) as error:
+        print_error("failed", error)
+        return 1
+    finally:
+        args.telemetry.shutdown()
+
+
+def entry() -> None:
+    """The ``handrail`` console script (and ``python starter.py``)."""
+    exit_now(main())

@@ -1,0 +1,86 @@
+"""``handrail-worker`` / ``python worker.py``: run a Handrail worker until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from handrail.client import connect_temporal, connection_error, ensure_search_attributes
+from handrail.errors import UserError, describe_validation_error
+from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
+from handrail.runtime import model_endpoint, running_worker, temporal_service
+from handrail.settings import HandrailSettings, settings_help
+from handrail.store.database import create_store
+from handrail.telemetry import Telemetry
+
+log = logging.getLogger("handrail.worker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        description="Run a Handrail worker for AgentWorkflow and its activities until stopped "
+        "(Ctrl-C, SIGTERM, SIGHUP). With the embedded server on and nothing listening on a "
+        "loopback HANDRAIL_TEMPORAL_ADDRESS, it also starts a Temporal dev server, and stops it "
+        "on the way out. With no OPENAI_API_KEY or OPENAI_BASE_URL it uses the scripted model.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+async def serve(settings: HandrailSettings) -> None:
+    """Run the worker (and what it needs) until cancelled; everything it started stops after."""
+    create_store(settings.store_db_path)
+    telemetry = Telemetry.from_settings(settings)
+    try:
+        async with temporal_service(settings), model_endpoint(settings) as effective:
+            try:
+                client = await connect_temporal(effective, telemetry)
+            except RuntimeError as error:  # the SDK reports a failed connection so
+                raise connection_error(effective, error) from None
+            added = await ensure_search_attributes(client)
+            if added:
+                log.info("registered search attributes %s", ", ".join(added))
+            async with running_worker(client, effective, telemetry=telemetry):
+                log.info(
+                    "worker on task queue %r at %s (namespace %s)",
+                    settings.task_queue,
+                    settings.temporal_address,
+                    settings.temporal_namespace,
+                )
+                await asyncio.Event().wait()  # until cancelled by a signal
+    finally:
+        # Every way out, a signal included: spans and metrics still buffered are sent.
+        telemetry.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The worker's command line; returns the exit code (a stop signal ends the process by
+    that signal, once the worker and the servers it started have stopped)."""
+    build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = HandrailSettings()
+    except ValidationError as error:
+        print(f"error: {describe_validation_error('settings', error)}", file=sys.stderr)
+        return 2
+    try:
+        run_main(serve(settings))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a person stops a worker in a terminal
+    except StopSignal as stop:
+        log.info("stopped by %s", stop)
+        exit_by_signal(stop.signum)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def entry() -> None:
+    """The ``handrail-worker`` console script."""
+    exit_now(main())

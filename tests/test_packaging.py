@@ -1,0 +1,87 @@
+"""Installing Handrail puts one package into site-packages: ``handrail``. The repository keeps
+``workflows/``, ``activities/``, ``worker.py`` and ``starter.py`` at its top level, but a wheel
+must not install modules under those generic names, where they would collide with a user's
+project laid out like samples-python."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERIC = ("workflows", "activities", "worker", "starter")
+
+
+def test_the_wheel_installs_only_the_handrail_package(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in tracked:  # a clean copy, so the build leaves nothing in the checkout
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        origin = ROOT / name
+        if origin.is_symlink():
+            target.symlink_to(origin.readlink())
+        elif origin.is_file():
+            shutil.copy2(origin, target)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("handrail-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"handrail"}
+    assert "handrail/workflows/agent.py" in names
+    assert "handrail/activities/llm.py" in names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "handrail = handrail.cli.main:entry" in scripts
+    assert "handrail-worker = handrail.cli.worker:entry" in scripts
+
+
+def test_no_code_imports_the_top_level_folders_by_their_generic_names() -> None:
+    # From the checkout `import workflows` would still work (the repository root is on the
+    # path), loading a second copy of AgentWorkflow beside handrail.workflows'.
+    offenders = []
+    for path in ROOT.glob("**/*.py"):
+        if ".venv" in path.parts or "build" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in GENERIC
+            ]
+    assert offenders == []
+
+
+def test_workflow_code_imports_no_client_telemetry_sdk_or_model_client() -> None:
+    # The sandbox re-imports workflow modules for every run: what they import is paid per run,
+    # and a client or exporter there would be I/O within reach of deterministic code.
+    probe = (
+        "import sys, temporalio.workflow\n"
+        "before = set(sys.modules)\n"
+        "import handrail.workflows.agent\n"
+        "print('\\n'.join(sorted(set(sys.modules) - before)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    heavy = ("handrail.client", "handrail.telemetry", "opentelemetry.sdk", "openai", "subprocess")
+    assert [m for m in loaded if m.startswith(heavy)] == []
+    assert "handrail.workflows.agent" in loaded
