@@ -1,0 +1,135 @@
+"""How a profile configures an agent: its tools, their autonomy rules and the review ladder."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from handrail.contracts._base import _Contract
+
+Autonomy = Literal["suggest", "supervised", "autonomous"]
+
+
+class ToolRule(_Contract):
+    """How much a tool may do on its own: the policy's input, set per tool in the profile.
+
+    - ``suggest``: never runs without a reviewer's approval;
+    - ``supervised``: runs when the model is confident enough and the action is within limits
+      and reversible; otherwise a reviewer decides;
+    - ``autonomous``: runs; a sampled share still goes to review so agreement keeps being
+      measured. Deny limits apply at every level.
+    """
+
+    autonomy: Autonomy = "supervised"
+    min_confidence: float = Field(default=0.8, ge=0, le=1)
+    review_above: Decimal | None = Field(
+        default=None, ge=0, description="An amount above this needs a reviewer (supervised)."
+    )
+    deny_above: Decimal | None = Field(
+        default=None, ge=0, description="An amount above this is refused at any level."
+    )
+    task_limit: Decimal | None = Field(
+        default=None, ge=0, description="Refused when this task's total for the tool would pass it."
+    )
+    review_sample: float = Field(
+        default=0.0, ge=0, le=1, description="Share of autonomous actions sent to review anyway."
+    )
+
+
+class ToolBinding(_Contract):
+    """A tool as a profile enables it, with the facts the workflow needs to run it."""
+
+    name: str
+    read_only: bool = Field(
+        default=False,
+        description="Reads only: run as a local activity (one round trip less per step).",
+    )
+    compensation: str | None = Field(
+        default=None, description="Activity that undoes this tool's effect, by idempotency key."
+    )
+    irreversible: bool = Field(
+        default=False,
+        description="Cannot be undone: runs only when the task commits, after every reversible "
+        "step has succeeded (see handrail/policy.py).",
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="JSON schema of the arguments, checked by the policy."
+    )
+    amount_field: str | None = Field(
+        default=None, description="The argument that carries money, for the risk limits."
+    )
+    rule: ToolRule = Field(default_factory=ToolRule)
+    sensitive: list[str] = Field(
+        default_factory=list, description="Arguments redacted in traces, logs and exports."
+    )
+    summary: str = Field(
+        default="",
+        description="One-line description template, e.g. '{amount} on order {order_id}'.",
+    )
+
+
+class FinalAnswerRule(_Contract):
+    """How the policy gates a final answer (the profile's ``[final_answer]`` table).
+
+    A final answer is a decision too, whatever form it arrives in: a plain-text reply counts as
+    a final answer with no stated confidence. Besides these settings one rule always holds: a
+    task that changed the world and ends with an answer stating no confidence goes to review.
+    """
+
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="A final answer below this stated confidence (or with none) needs a reviewer.",
+    )
+    review_if_changed: bool = Field(
+        default=False,
+        description="Every final answer of a task that changed the world needs a reviewer.",
+    )
+
+
+class ReviewTier(_Contract):
+    """One rung of the review ladder: who may decide, and how long they have."""
+
+    name: str
+    reviewers: list[str] = Field(min_length=1)
+    deadline: timedelta = Field(gt=timedelta(0))
+
+
+class Profile(_Contract):
+    """A named agent configuration as the run recorded it (output of ``load_profile``)."""
+
+    name: str
+    description: str = ""
+    model: str
+    system_prompt: str
+    tools: list[ToolBinding] = Field(default_factory=list)
+    max_steps: int = Field(default=8, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="Budget: tokens in + out.")
+    max_duration_seconds: float | None = Field(
+        default=None, gt=0, description="Budget: wall time from the task's start."
+    )
+    review_tiers: list[ReviewTier] = Field(
+        default_factory=list, description="Escalation ladder; none means review fails safe."
+    )
+    final_answer: FinalAnswerRule = Field(default_factory=FinalAnswerRule)
+    max_consecutive_refusals: int = Field(
+        default=3,
+        ge=1,
+        description="Refused steps in a row (unknown tool, bad JSON or arguments, denied by "
+        "policy) after which the task escalates to a person instead of spending its budget.",
+    )
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [tool.name for tool in self.tools]
+
+    def binding(self, name: str) -> ToolBinding | None:
+        return next((tool for tool in self.tools if tool.name == name), None)
+
+
+class LoadProfileRequest(_Contract):
+    name: str

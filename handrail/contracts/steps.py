@@ -1,0 +1,32 @@
+"""One step of a task's decision path, as the trace and the result record it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+# Imported at run time, not under TYPE_CHECKING: pydantic resolves these annotations from this
+# module's namespace when it builds StepRecord.
+from handrail.contracts._base import _Contract
+from handrail.contracts.decisions import Decision
+from handrail.contracts.review import GateVerdict, ReviewRecord
+from handrail.contracts.tools import ToolOutcome
+
+
+class StepRecord(_Contract):
+    """One step of the decision path: what was proposed, and what came of it."""
+
+    index: int
+    started_at: datetime
+    decision: Decision
+    outcome: ToolOutcome | None = None
+    note: str = Field(default="", description="What the workflow did with the decision, in words.")
+    deferred: bool = Field(
+        default=False, description="An irreversible action held back to the task's commit point."
+    )
+    gate: GateVerdict | None = Field(default=None, description="The policy's verdict, if gated.")
+    review: ReviewRecord | None = None
+    escalations: list[str] = Field(
+        default_factory=list, description="Review tiers whose deadline passed, in order."
+    )

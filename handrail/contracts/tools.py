@@ -1,0 +1,81 @@
+"""Tool activities and the compensations (saga) that undo them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from handrail.contracts._base import _Contract
+
+
+class ToolCall(_Contract):
+    """Input of every tool activity (the activity's name is the tool's name)."""
+
+    task_id: str
+    step: int
+    idempotency_key: str = Field(
+        description="workflow id / first run id / step: unique per task run (a workflow id "
+        "reused after its run closed gets new keys), stable across retries, replays and "
+        "continue-as-new."
+    )
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolOutcome(_Contract):
+    """Output of every tool activity. ``ok=False`` is an answer the model can read (not found,
+    out of stock), not an infrastructure failure; those raise and are retried by Temporal."""
+
+    ok: bool
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    summary: str = ""
+    latency_ms: float = 0.0
+    attempt: int = Field(default=1, description="Which attempt of the tool activity this is.")
+
+    def for_model(self) -> str:
+        """The observation text handed back to the model."""
+        if self.ok:
+            return json.dumps(self.result, sort_keys=True, default=str)
+        return json.dumps({"error": self.error or "the tool failed"}, sort_keys=True)
+
+
+class CompensationRequest(_Contract):
+    """Input of every compensation activity: undo what ``idempotency_key`` did, if anything."""
+
+    task_id: str
+    idempotency_key: str
+    tool: str = Field(description="The action being undone.")
+
+
+CompensationStatus = Literal["undone", "nothing_to_undo", "already_undone", "failed"]
+
+
+class CompensationOutcome(_Contract):
+    """Output of every compensation activity."""
+
+    status: CompensationStatus
+    detail: str = ""
+
+
+class PendingCompensation(_Contract):
+    """An entry of the saga stack: pushed before its action runs."""
+
+    step: int
+    tool: str
+    compensation: str
+    idempotency_key: str
+
+
+class CompensationRecord(_Contract):
+    """A compensation as it ran (or could not), for the trace."""
+
+    step: int
+    tool: str
+    compensation: str
+    idempotency_key: str
+    status: CompensationStatus
+    detail: str = ""
+    at: datetime
