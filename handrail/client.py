@@ -7,59 +7,46 @@ handle = await handrail.start_task({"goal": "How much is the Rain Jacket?"})
 result = await handrail.get_result(handle.id)
 ```
 
-Bad input is refused here, before any workflow starts, with an error that names the field.
+Bad input is refused here, before any workflow starts, with an error that names the field
+(``handrail.client_input``). Connecting to Temporal lives in ``handrail.connect``; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final, cast
 
-from pydantic import ValidationError
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import (
     Client,
-    TLSConfig,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from handrail import search_attributes
+from handrail.client_input import ReviewInput, TaskInput, parse_review, parse_task
+from handrail.connect import connect_temporal, connection_error, ensure_search_attributes
 from handrail.contracts import (
-    AgentTask,
     PendingReview,
-    ReviewDecision,
     ReviewReceipt,
     TaskResult,
     Trace,
     TraceRequest,
 )
 from handrail.errors import (
-    ConfigurationError,
-    InvalidReviewError,
-    InvalidTaskError,
     NoWorkerError,
     ReviewRefusedError,
     TaskFailedError,
     UnknownTaskError,
-    UserError,
-    describe_validation_error,
 )
 from handrail.names import (
     REVIEW_SIGNAL,
@@ -71,10 +58,21 @@ from handrail.names import (
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.task_history import trace_from_history, worker_polls
-from handrail.telemetry import Telemetry, runtime_for
+from handrail.telemetry import Telemetry
 
-TaskInput = AgentTask | Mapping[str, Any] | str | bytes
-ReviewInput = ReviewDecision | Mapping[str, Any]
+__all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "QUERY_TIMEOUT",
+    "WORKER_GRACE",
+    "HandrailClient",
+    "ReviewInput",
+    "TaskInput",
+    "connect_temporal",
+    "connection_error",
+    "ensure_search_attributes",
+    "parse_review",
+    "parse_task",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,130 +83,6 @@ QUERY_TIMEOUT: Final = timedelta(seconds=5)
 WORKER_GRACE: Final = timedelta(seconds=3)
 _WORKER_RECHECK_SECONDS: Final = 0.2
 DEFAULT_TASK_QUEUE: Final[str] = HandrailSettings.model_fields["task_queue"].default
-
-
-def parse_task(data: TaskInput) -> AgentTask:
-    """An ``AgentTask`` from a model, a mapping or JSON text; ``InvalidTaskError`` otherwise."""
-    if isinstance(data, AgentTask):
-        return data
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as error:
-            raise InvalidTaskError(
-                f"task input is not valid JSON: {error.msg} at line {error.lineno} "
-                f"column {error.colno}"
-            ) from None
-        if not isinstance(data, dict):
-            raise InvalidTaskError('task input must be a JSON object such as {"goal": "..."}')
-    try:
-        return AgentTask.model_validate(data)
-    except ValidationError as error:
-        raise InvalidTaskError(describe_validation_error("task", error)) from None
-
-
-def _tls(settings: HandrailSettings) -> bool | TLSConfig:
-    def read(path: Any) -> bytes | None:
-        return path.read_bytes() if path else None
-
-    if settings.temporal_tls_reason is None:
-        if settings.temporal_tls_cert or settings.temporal_tls_ca:
-            # Refused rather than ignored: certificate files mean the user expects TLS.
-            raise ConfigurationError(
-                "HANDRAIL_TEMPORAL_TLS=false, yet HANDRAIL_TEMPORAL_TLS_CERT or _TLS_CA is set: "
-                "unset the files to connect in plaintext, or turn TLS on"
-            )
-        return False
-    if settings.temporal_tls_cert or settings.temporal_tls_ca:
-        return TLSConfig(
-            client_cert=read(settings.temporal_tls_cert),
-            client_private_key=read(settings.temporal_tls_key),
-            server_root_ca_cert=read(settings.temporal_tls_ca),
-        )
-    return True
-
-
-def connection_error(settings: HandrailSettings, error: Exception) -> UserError:
-    """The error to show when connecting to Temporal failed with ``error`` (the SDK reports an
-    unreachable server as ``RuntimeError``): it names the address and, with TLS on, why TLS is on
-    and how to turn it off, since a TLS client against a plaintext server fails the same way."""
-    address = settings.temporal_address
-    reason = settings.temporal_tls_reason
-    if reason is not None:
-        return ConfigurationError(
-            f"cannot connect to Temporal at {address} over TLS (TLS is on because {reason}): "
-            f"{error}; if that server speaks plaintext (a local dev server does), set "
-            "HANDRAIL_TEMPORAL_TLS=false"
-        )
-    return UserError(
-        f"cannot reach Temporal at {address} ({error}); start one with "
-        "`python starter.py server` and a worker with `python worker.py`"
-    )
-
-
-async def connect_temporal(
-    settings: HandrailSettings, telemetry: Telemetry | None = None
-) -> Client:
-    """A Temporal client with Handrail's data converter, from settings (TLS and API key too).
-
-    The client (and any worker built on it) always traces workflows and activities: with
-    ``telemetry``'s tracer, else with the process's global one (a no-op unless the application
-    set one up, yet it still passes the caller's current span on to the workflow). With
-    ``telemetry``, the SDK's runtime metrics are also served on Prometheus if configured.
-    """
-    # Always installed: the contrib interceptor makes workflow spans only under a client span,
-    # so a task started without it would leave every activity a trace of its own.
-    tracing = telemetry or Telemetry.ambient()
-    api_key = settings.temporal_api_key
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        api_key=api_key.get_secret_value() if api_key else None,
-        tls=_tls(settings),
-        data_converter=pydantic_data_converter,
-        interceptors=tracing.client_interceptors(),
-        runtime=runtime_for(settings) if telemetry else None,
-    )
-
-
-def parse_review(data: ReviewInput) -> ReviewDecision:
-    """A ``ReviewDecision`` from a model or mapping; ``InvalidReviewError`` names the field."""
-    if isinstance(data, ReviewDecision):
-        return data
-    try:
-        return ReviewDecision.model_validate(data)
-    except ValidationError as error:
-        raise InvalidReviewError(describe_validation_error("review", error)) from None
-
-
-async def ensure_search_attributes(client: Client) -> list[str]:
-    """Register Handrail's search attributes in the client's namespace if missing; returns the
-    names it added. Best effort: where the API is not allowed (Temporal Cloud registers them
-    through its own console or `tcld`), it logs what to do instead."""
-    namespace = client.namespace
-    wanted = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-        for key in search_attributes.ALL
-    }
-    try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        missing = {k: v for k, v in wanted.items() if k not in existing.custom_attributes}
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-            )
-    except RPCError as error:
-        log.warning(
-            "could not check or register search attributes %s in namespace %s (%s); register "
-            "them before starting tasks that need review",
-            sorted(wanted),
-            namespace,
-            error.message,
-        )
-        return []
-    return sorted(missing)
 
 
 class HandrailClient:
