@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from temporalio import activity
 
 from handrail.contracts import RecordedRun, RunRecord
-from handrail.ledger import RunLedger
+from handrail.reports.ledger import RunLedger
 
 RunObserver = Callable[[RunRecord], None]
 

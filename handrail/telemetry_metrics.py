@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from opentelemetry.metrics import MeterProvider
 
-from handrail.contracts import RunRecord, StepRecord
+from handrail.contracts import RunRecord
+from handrail.reports.outcomes import action_of, step_outcomes
 
 INSTRUMENTATION = "handrail"
 """The instrumentation scope of Handrail's spans and metrics."""
@@ -58,8 +59,9 @@ class TaskMetrics:
         self.actions = meter.create_counter(
             "handrail.actions",
             unit="{action}",
-            description="Proposed actions by action type and outcome: success, failure, "
-            "denied, escalated, approved, rejected, compensated.",
+            description="Proposed actions (every step but final answers) by action type and "
+            "outcome, one per step, as the run ledger classifies it: success, approved, failure, "
+            "denied, rejected, escalated, compensated, skipped.",
         )
         self.tokens = meter.create_histogram(
             "gen_ai.client.token.usage",
@@ -88,8 +90,9 @@ class TaskMetrics:
 
     def observe(self, record: RunRecord) -> None:
         self.tasks.add(1, {"handrail.profile": record.profile, "handrail.status": record.status})
-        compensated = {c.step for c in record.compensations if c.status == "undone"}
-        for step in record.steps:
+        # The ledger's classifier (handrail.reports.outcomes), so that this counter and `stats`
+        # agree on every step, compensated ones included.
+        for step, outcome in step_outcomes(record):
             decision = step.decision
             model = {"gen_ai.request.model": decision.model or record.model}
             self.tokens.record(decision.tokens_in, {**model, "gen_ai.token.type": "input"})
@@ -97,10 +100,8 @@ class TaskMetrics:
             self.operation.record(
                 decision.latency_ms / 1000, {**model, "gen_ai.operation.name": "chat"}
             )
-            action = (
-                decision.tool if decision.kind == "tool_call" and decision.tool else decision.kind
-            )
-            for outcome in _outcomes(step, step.index in compensated):
+            action = action_of(step)
+            if decision.kind != "final_answer":  # an answer is a task's end: handrail.tasks
                 self.actions.add(1, {"handrail.action": action, "handrail.outcome": outcome})
             if step.outcome is not None:
                 self.tool_duration.record(
@@ -111,24 +112,3 @@ class TaskMetrics:
                     step.review.wait_seconds,
                     {"gen_ai.tool.name": action, "handrail.verdict": step.review.verdict},
                 )
-
-
-def _outcomes(step: StepRecord, compensated: bool) -> Sequence[str]:
-    """The outcome labels one step earns (a step can be approved, then succeed, then be
-    compensated)."""
-    labels: list[str] = []
-    if step.gate is not None and step.gate.action == "deny":
-        labels.append("denied")
-    if step.escalations:
-        labels.append("escalated")
-    if step.decision.kind == "escalate":
-        labels.append("escalated")
-    if step.review is not None:
-        labels.append("rejected" if step.review.verdict == "reject" else "approved")
-    if step.outcome is not None:
-        labels.append("success" if step.outcome.ok else "failure")
-    elif step.decision.kind == "invalid":
-        labels.append("failure")
-    if compensated:
-        labels.append("compensated")
-    return labels

@@ -10,6 +10,7 @@ from typing import Any
 
 from handrail.contracts import (
     CompensationRecord,
+    CompensationStatus,
     Decision,
     GateAction,
     GateVerdict,
@@ -147,13 +148,20 @@ def invalid_step(index: int, *, decide_ms: float = 900.0, at: datetime = T0) -> 
     )
 
 
-def undone(step: int, tool: str, compensation: str, at: datetime = T0) -> CompensationRecord:
+def undone(
+    step: int,
+    tool: str,
+    compensation: str,
+    at: datetime = T0,
+    *,
+    status: CompensationStatus = "undone",
+) -> CompensationRecord:
     return CompensationRecord(
         step=step,
         tool=tool,
         compensation=compensation,
         idempotency_key=f"task/{step}",
-        status="undone",
+        status=status,
         at=at,
     )
 
@@ -192,14 +200,16 @@ def reviewed_refunds(
     start: datetime = T0,
     profile: str = PROFILE,
     prefix: str = "rev",
+    tool: str = "issue_refund",
 ) -> list[RunRecord]:
-    """One task per verdict: a refund above the review threshold, decided as given."""
+    """One task per verdict: a refund above the review threshold (or a call of ``tool``),
+    decided as given."""
     records = []
     for number, verdict in enumerate(verdicts):
         at = start + timedelta(minutes=number)
         refund = tool_step(
             0,
-            "issue_refund",
+            tool,
             refund_args("80.00"),
             gate="review",
             verdict=verdict,

@@ -15,25 +15,34 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.profiles import ProfileActivities
-from handrail.autonomy import (
+from handrail.cli.stats import register
+from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
+from handrail.errors import InvalidProfileError, UserError
+from handrail.policy import gate
+from handrail.profile_catalog import AutonomyBar, ProfileCatalog
+from handrail.reports.autonomy import (
     Agreement,
     AutonomyLimitError,
-    apply_change,
     assess,
     assess_profile,
     read_log,
 )
-from handrail.cli_stats import register
-from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
-from handrail.errors import InvalidProfileError, UserError
-from handrail.ledger import RunLedger, ledger_path
-from handrail.policy import gate
-from handrail.profile_catalog import AutonomyBar, ProfileCatalog
+from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.promotion import apply_change
+from handrail.reports.stats import compute_stats
+from handrail.reports.tool_facts import ToolFacts
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.stats import compute_stats
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
-from tests.ledger_factory import T0, refund_args, reviewed_refunds
+from tests.ledger_factory import (
+    T0,
+    escalate_step,
+    refund_args,
+    reviewed_refunds,
+    run,
+    tool_step,
+    undone,
+)
 
 BAR = AutonomyBar()  # 20 reviews, promote at 0.95, demote below 0.80
 
@@ -332,3 +341,70 @@ async def test_the_promote_and_demote_commands(
         ("carol", "issue_refund", True),
         ("dave", "apply_discount", False),
     ]
+
+
+HELPDESK = """
+name = "helpdesk"
+system_prompt = "You close resolved tickets."
+tools = ["search_tickets", "close_ticket"]
+"""
+
+
+async def test_a_tool_of_another_profile_is_reported_and_promoted(
+    tmp_path: Path, profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tool facts come from the profile files and the recorded runs, not the store's tools:
+    ``close_ticket`` and ``search_tickets`` are no store tools, and neither has a rule, so
+    their level depends on what the runs show them to be."""
+    (profiles / "helpdesk.toml").write_text(HELPDESK)
+    settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data", profiles_dir=profiles)
+    rolled_back = run(
+        "helpdesk-rolled-back",
+        [
+            tool_step(0, "search_tickets", {"query": "printer"}),  # ran, nothing to undo
+            tool_step(1, "close_ticket", {"ticket_id": 7}),
+            escalate_step(2),
+        ],
+        status="escalated",
+        profile="helpdesk",
+        compensations=[undone(1, "close_ticket", "reopen_ticket")],
+    )
+    reviews = reviewed_refunds(_verdicts(20), profile="helpdesk", prefix="hd", tool="close_ticket")
+    RunLedger(ledger_path(settings)).write_many([rolled_back, *reviews])
+
+    args = _parser().parse_args(["stats", "--json", "--profile", "helpdesk"])
+    assert await args.handler(settings, args) == 0
+    report = json.loads(capsys.readouterr().out)
+    levels = {a["tool"]: (a["level"], a["advice"]) for a in report["autonomy"]}
+    assert levels == {
+        "search_tickets": ("autonomous", "insufficient"),  # read-only: runs on its own
+        "close_ticket": ("supervised", "promote"),
+    }
+    assert [(a["profile"], a["tool"]) for a in report["agreement"]] == [
+        ("helpdesk", "close_ticket")
+    ]
+
+    args = _parser().parse_args(
+        ["promote", "close_ticket", "--profile", "helpdesk", "--as", "carol", "--why", "20 of 20"]
+    )
+    assert await args.handler(settings, args) == 0
+    assert "close_ticket in profile helpdesk: supervised → autonomous" in capsys.readouterr().out
+    file = ProfileCatalog(profiles).load("helpdesk")
+    assert file.rules["close_ticket"].autonomy == "autonomous"
+    [entry] = read_log(settings.data_dir / "autonomy_log.jsonl")
+    assert (entry.tool, entry.recommended) == ("close_ticket", True)
+
+
+def test_a_registry_outranks_what_runs_suggest() -> None:
+    declared = ToolFacts.from_registry(
+        ToolRegistry(STORE_TOOLS), ["get_order", "send_email", "close_ticket"]
+    )
+    assert set(declared) == {"get_order", "send_email"}  # close_ticket is no store tool
+    recorded = ToolFacts.from_recorded(
+        [("get_order", False, True, False), ("close_ticket", False, False, True)]
+    )
+    facts = declared.merged(recorded)
+    assert facts.read_only("get_order") is True  # the registry wins over a contradicting run
+    assert facts.read_only("close_ticket") is True  # only the runs know it
+    assert facts["send_email"].irreversible is True
+    assert facts.read_only("reopen_ticket") is None  # nobody knows: no guess

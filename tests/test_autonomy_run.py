@@ -8,8 +8,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from handrail.autonomy import apply_change
 from handrail.client import HandrailClient
+from handrail.reports.promotion import apply_change
 from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from handrail.cli_stats import register
-from handrail.export import KEYS, SCHEMA, export_jsonl
-from handrail.ledger import RunLedger, ledger_path
+from handrail.cli.stats import register
+from handrail.reports.export import KEYS, SCHEMA, export_jsonl
+from handrail.reports.ledger import RunLedger, ledger_path
 from handrail.settings import HandrailSettings
 from tests.ledger_factory import (
     REDACTED,

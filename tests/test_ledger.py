@@ -10,12 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.ledger import RunRecorder
 from handrail.contracts import RunRecord
-from handrail.ledger import _DDL, RunLedger, as_utc_text, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger_rows import DDL as _DDL
+from handrail.reports.ledger_rows import as_utc_text
 from handrail.settings import HandrailSettings
+from handrail.telemetry_metrics import TaskMetrics
 from tests.ledger_factory import (
     T0,
     answer_step,
@@ -183,3 +188,52 @@ async def test_record_run_calls_observers_only_for_a_new_run(ledger: RunLedger) 
     retried = await env.run(recorder.record_run, record)
     assert (first.stored, retried.stored) == (True, False)
     assert seen == ["task-all"]  # once, and a failing observer did not fail the activity
+
+
+def _action_points(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name != "handrail.actions":
+                    continue
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint)
+                    labels = point.attributes or {}
+                    key = (str(labels["handrail.action"]), str(labels["handrail.outcome"]))
+                    found[key] = int(point.value)
+    return found
+
+
+async def test_metrics_and_the_ledger_agree_on_compensated_steps(ledger: RunLedger) -> None:
+    """One classifier: the ``handrail.actions`` counter and ``stats`` count the same outcome for
+    every step (final answers aside, which the metric leaves to ``handrail.tasks``). They used
+    to disagree: the metric missed an ``already_undone`` compensation, and counted an undone
+    approved step as approved, success and compensated at once."""
+    rolled_back = run(
+        "task-rolled-back",
+        [
+            tool_step(0, "get_order", {"order_id": 1003}),
+            tool_step(1, "apply_discount", refund_args("5.00")),
+            tool_step(2, "issue_refund", refund_args("80.00"), gate="review", verdict="approve"),
+            escalate_step(3),
+        ],
+        status="escalated",
+        compensations=[
+            undone(2, "issue_refund", "void_refund"),
+            undone(1, "apply_discount", "revoke_discount", status="already_undone"),
+        ],
+    )
+    reader = InMemoryMetricReader()
+    TaskMetrics(MeterProvider(metric_readers=[reader])).observe(rolled_back)
+    assert await ledger.write(rolled_back)
+
+    stored = {(a, o): n for a, o, n in ledger.aggregates().outcomes if a != "final_answer"}
+    assert _action_points(reader) == stored
+    assert stored == {
+        ("get_order", "success"): 1,
+        ("apply_discount", "compensated"): 1,
+        ("issue_refund", "compensated"): 1,
+        ("escalate", "escalated"): 1,
+    }

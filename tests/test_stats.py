@@ -12,20 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from handrail.cli_stats import register
+from handrail.cli.stats import register
 from handrail.client import HandrailClient
-from handrail.ledger import RunLedger, ledger_path
 from handrail.profile_catalog import ProfileCatalog
+from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
+from handrail.reports.render_html import format_html
+from handrail.reports.render_text import format_json, format_table
+from handrail.reports.stats import StatsReport, compute_stats, percentile
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.stats import (
-    DEFAULT_PRICES,
-    Price,
-    StatsReport,
-    compute_stats,
-    percentile,
-    price_of,
-)
-from handrail.stats_report import format_html, format_json, format_table
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
 from tests.ledger_factory import (
@@ -272,7 +267,7 @@ async def test_stats_from_a_ledger_filled_by_real_runs(
         if ledger.count() == 3:
             break
         await asyncio.sleep(0.05)
-    profile = ProfileCatalog(settings.profiles_dir).load("store_actions")
+    profile = ProfileCatalog(settings.profile_folders).load("store_actions")
     report = compute_stats(ledger, profile=profile)
 
     assert report.tasks == 3

@@ -20,8 +20,8 @@ from opentelemetry.trace import SpanKind
 
 from handrail.client import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
-from handrail.export import export_jsonl
-from handrail.ledger import RunLedger, ledger_path
+from handrail.reports.export import export_jsonl
+from handrail.reports.ledger import RunLedger, ledger_path
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store

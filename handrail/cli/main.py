@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from handrail.cli.demo import cmd_demo
 from handrail.cli.output import print_error, print_result
-from handrail.cli_stats import register as register_stats_commands
+from handrail.cli.stats import register as register_stats_commands
 from handrail.client import HandrailClient, connection_error
 from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError, describe_validation_error

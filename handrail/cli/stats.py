@@ -6,7 +6,7 @@ promote  move a tool one autonomy level up in a profile, recorded with who and w
 demote   move a tool one autonomy level down
 export   every recorded decision as JSONL training data (docs/training-data.md)
 
-All read ``<data_dir>/ledger.db`` (``handrail.ledger.ledger_path``); nothing here replays a
+All read ``<data_dir>/ledger.db`` (``handrail.reports.ledger.ledger_path``); nothing here replays a
 workflow or needs a Temporal server. Promotions and demotions go to
 ``<data_dir>/autonomy_log.jsonl``.
 """
@@ -21,22 +21,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
-from handrail.autonomy import (
-    AUDIT_LOG_FILE,
-    AutonomyChange,
-    Direction,
-    apply_change,
-    assess_profile,
-)
 from handrail.errors import UserError
-from handrail.export import export_jsonl
-from handrail.ledger import RunLedger, ledger_path
 from handrail.profile_catalog import ProfileCatalog
+from handrail.reports.autonomy import AUDIT_LOG_FILE, AutonomyChange, Direction, assess_profile
+from handrail.reports.export import export_jsonl
+from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.promotion import apply_change
+from handrail.reports.render_html import format_html
+from handrail.reports.render_text import format_json, format_table
+from handrail.reports.stats import compute_stats
+from handrail.reports.tool_facts import ToolFacts, recorded_facts
 from handrail.settings import HandrailSettings
-from handrail.stats import compute_stats
-from handrail.stats_report import format_html, format_json, format_table
-from handrail.store.tools import STORE_TOOLS
-from handrail.tools import ToolRegistry
 
 DEFAULT_PROFILE = "store_actions"
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")
@@ -63,22 +58,23 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _is_read_only(name: str) -> bool:
-    # The worker's tool registry (worker.py): a tool without a rule defaults by this.
-    spec = ToolRegistry(STORE_TOOLS).get(name)
-    return spec is not None and spec.read_only
+def _tool_facts(settings: HandrailSettings, ledger: RunLedger) -> ToolFacts:
+    # No worker, so no tool registry, here: what the profile files and the recorded runs say
+    # (a tool without a rule starts at a level that depends on whether it only reads).
+    return recorded_facts(ledger, settings.profile_folders)
 
 
 async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    profile = ProfileCatalog(settings.profiles_dir).load(args.profile)
+    profile = ProfileCatalog(settings.profile_folders).load(args.profile)
     ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    tools = await asyncio.to_thread(_tool_facts, settings, ledger)
     report = await asyncio.to_thread(
         compute_stats,
         ledger,
         since=args.since,
         profile=profile,
         log_path=audit_log_path(settings),
-        is_read_only=_is_read_only,
+        tools=tools,
     )
     html_path: Path = args.html or settings.data_dir / "stats.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,16 +94,16 @@ async def _change(
     who = args.reviewer or settings.reviewer
     if not who:
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
-    profile = ProfileCatalog(settings.profiles_dir).load(args.profile)
+    profile = ProfileCatalog(settings.profile_folders).load(args.profile)
     log_path = audit_log_path(settings)
     ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
-    assessments = await asyncio.to_thread(
-        assess_profile, ledger, profile, log_path, is_read_only=_is_read_only
-    )
+    tools = await asyncio.to_thread(_tool_facts, settings, ledger)
+    assessments = await asyncio.to_thread(assess_profile, ledger, profile, log_path, tools=tools)
     assessment = next((a for a in assessments if a.tool == args.tool), None)
     change: AutonomyChange = await asyncio.to_thread(
         apply_change,
-        settings.profiles_dir,
+        # The folder whose file defines the profile: that file is the one edited.
+        (ProfileCatalog(settings.profile_folders).path(args.profile) or Path(".")).parent,
         args.profile,
         args.tool,
         direction,
@@ -116,7 +112,7 @@ async def _change(
         log_path=log_path,
         evidence=assessment.evidence if assessment else None,
         recommended=assessment.advice == direction if assessment else None,
-        read_only=_is_read_only(args.tool),
+        tools=tools,
     )
     print(
         f"{change.tool} in profile {change.profile}: {change.from_level} → {change.to_level} "

@@ -1,65 +1,39 @@
 """``starter.py stats``: what the ledger says about how tasks went, as a :class:`StatsReport`.
 
-Computed from the ledger's rows (``handrail.ledger``; SQL does the counting and grouping), never
-by replaying workflows:
+Computed from the ledger's rows (``handrail.reports.ledger``; SQL does the counting and
+grouping), never by replaying workflows:
 
 - **outcomes by action type** (a tool, or ``final_answer`` / ``escalate`` / ``invalid``): each
-  step's one category (``handrail.ledger.OUTCOMES``), with success rate = (success + approved) /
+  step's one category (``handrail.reports.outcomes``), with success rate = (success + approved) /
   steps and failure rate = failure / steps;
 - **latency per step kind**: ``decide`` (the model call) and each tool, p50 and p95 in ms, by
   linear interpolation between the closest ranks (numpy's default);
 - **tokens and estimated cost per task**: tokens in and out per task, and a cost from
-  :data:`DEFAULT_PRICES` (USD per million tokens, matched by model name or its longest known
-  prefix, so ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``). The prices are
-  *estimates* of public list prices, without discounts or caching: pass ``prices=`` to use your
-  own. A model not in the table is counted as unpriced, never as free;
+  ``handrail.reports.prices`` (estimates of list prices; a model not in the table is counted
+  as unpriced, never as free);
 - **escalation rate**: tasks that needed a reviewer or escalated (the model escalated, or a
   review tier's deadline passed), over all tasks;
 - **reviewer agreement per tool** (and profile): approved unchanged, edited, rejected, answered
-  instead (see ``handrail.autonomy`` for why an answer counts against agreement);
-- **autonomy**: an assessment per tool of the profile under evaluation (``handrail.autonomy``).
+  instead (see ``handrail.reports.autonomy`` for why an answer counts against agreement);
+- **autonomy**: an assessment per tool of the profile under evaluation
+  (``handrail.reports.autonomy``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field, computed_field
 
-from handrail.autonomy import AUDIT_LOG_FILE, Agreement, Assessment, assess_profile
-from handrail.ledger import OUTCOMES, LedgerAggregates, RunLedger
 from handrail.profile_catalog import AutonomyBar, ProfileFile
-
-
-class Price(BaseModel):
-    """USD per million tokens."""
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-
-
-# Estimates from public list prices (USD per 1M tokens, standard tier); check your contract.
-DEFAULT_PRICES: Mapping[str, Price] = {
-    "gpt-4o-mini": Price(input=0.15, output=0.60),
-    "gpt-4o": Price(input=2.50, output=10.00),
-    "gpt-4.1-nano": Price(input=0.10, output=0.40),
-    "gpt-4.1-mini": Price(input=0.40, output=1.60),
-    "gpt-4.1": Price(input=2.00, output=8.00),
-    "o4-mini": Price(input=1.10, output=4.40),
-    "o3-mini": Price(input=1.10, output=4.40),
-    "o3": Price(input=2.00, output=8.00),
-}
-
-
-def price_of(model: str, prices: Mapping[str, Price]) -> Price | None:
-    """The price of ``model``: an exact entry, else the longest entry it starts with."""
-    if model in prices:
-        return prices[model]
-    best = max((name for name in prices if model.startswith(name)), key=len, default=None)
-    return prices[best] if best is not None else None
+from handrail.reports.autonomy import AUDIT_LOG_FILE, Agreement, Assessment, assess_profile
+from handrail.reports.ledger import LedgerAggregates, RunLedger
+from handrail.reports.outcomes import OUTCOMES
+from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
+from handrail.reports.tool_facts import ToolFacts
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -100,7 +74,7 @@ class ModelUsage(BaseModel):
 
 
 class CostSummary(BaseModel):
-    """Tokens and estimated cost per task (estimates: see ``handrail.stats``)."""
+    """Tokens and estimated cost per task (estimates: see ``handrail.reports.prices``)."""
 
     tasks: int = 0
     tokens_in: int = 0
@@ -309,13 +283,14 @@ def compute_stats(
     prices: Mapping[str, Price] | None = None,
     profile: ProfileFile | None = None,
     log_path: Path | None = None,
-    is_read_only: Callable[[str], bool] = lambda _tool: False,
+    tools: ToolFacts | None = None,
 ) -> StatsReport:
     """Read the ledger and build the report; with a ``profile``, assess each of its tools for
-    promotion or demotion (changes recorded in ``log_path`` restart a tool's count).
+    promotion or demotion (changes recorded in ``log_path`` restart a tool's count; ``tools``
+    says which tools only read: ``handrail.reports.tool_facts``).
 
     ``since`` narrows the report, not the autonomy evidence, which is always the newest reviews
-    since each tool's last change (``handrail.autonomy``)."""
+    since each tool's last change (``handrail.reports.autonomy``)."""
     rows = ledger.aggregates(since=since)
     autonomy: list[Assessment] = []
     if profile is not None:
@@ -323,7 +298,7 @@ def compute_stats(
             ledger,
             profile,
             log_path if log_path is not None else ledger.path.parent / AUDIT_LOG_FILE,
-            is_read_only=is_read_only,
+            tools=tools,
         )
     return build_report(
         rows,

@@ -20,42 +20,31 @@ that expired undecided are not counted.
 - agreement ≥ ``promote_at`` (default 0.95) → promote one level (unless already autonomous);
 - agreement < ``demote_below`` (default 0.80) → demote one level (unless already at suggest).
 
-**Applying.** Only :func:`apply_change` edits a profile (``starter.py promote`` / ``demote``): it
-rewrites ``[rules.TOOL] autonomy`` with ``tomlkit`` (comments and layout survive), validates the
-result as a profile before it lands, replaces the file atomically, and appends who, why, when,
-from, to and the evidence to ``autonomy_log.jsonl``. The next task that loads the profile runs
-under the new level; tasks already running keep the profile they loaded.
+**Applying** a recommendation is ``handrail.reports.promotion``'s job; the changes it made are
+read back from the audit log here (:func:`read_log`), to know when each tool last changed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import tempfile
-import tomllib
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
-from tomlkit.container import OutOfOrderTableProxy
-from tomlkit.items import Item, Table
 
 from handrail.contracts import Autonomy
-from handrail.errors import InvalidProfileError, UserError, describe_validation_error
-from handrail.ledger import RunLedger
-from handrail.profile_catalog import AutonomyBar, ProfileCatalog, ProfileFile
+from handrail.errors import UserError
+from handrail.profile_catalog import AutonomyBar, ProfileFile
+from handrail.reports.ledger import RunLedger
+from handrail.reports.tool_facts import ToolFacts
 
 log = logging.getLogger("handrail.autonomy")
 
 LEVELS: Final[tuple[Autonomy, ...]] = ("suggest", "supervised", "autonomous")
 RECENT_REVIEWS: Final = 100
 AUDIT_LOG_FILE: Final = "autonomy_log.jsonl"
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 Direction = Literal["promote", "demote"]
 Advice = Literal["promote", "demote", "hold", "insufficient"]
@@ -158,9 +147,10 @@ def next_level(level: Autonomy, direction: Direction) -> Autonomy:
     return LEVELS[position]
 
 
-def current_level(file: ProfileFile, tool: str, *, read_only: bool = False) -> Autonomy:
+def current_level(file: ProfileFile, tool: str, *, read_only: bool | None = False) -> Autonomy:
     """A tool's level in a profile file; without a rule, the loader's default (reads run on
-    their own, anything else is supervised: see ``activities/profiles.py``)."""
+    their own, anything else is supervised: see ``activities/profiles.py``). ``read_only=None``
+    (not known) counts as not read-only, as the loader counts a tool not declared read-only."""
     rule = file.rules.get(tool)
     if rule is not None:
         return rule.autonomy
@@ -243,144 +233,20 @@ def assess_profile(
     file: ProfileFile,
     log_path: Path,
     *,
-    is_read_only: Callable[[str], bool] = lambda _tool: False,
+    tools: ToolFacts | None = None,
     window: int = RECENT_REVIEWS,
 ) -> list[Assessment]:
     """An assessment for every tool the profile enables, from the ledger's reviews of it
-    since its last change (at most ``window``, newest first)."""
+    since its last change (at most ``window``, newest first). ``tools`` says which tools only
+    read (the level of a tool without a rule depends on it: ``handrail.reports.tool_facts``)."""
+    facts = tools if tools is not None else ToolFacts()
     changed = last_changes(log_path)
     found = []
     for tool in file.tools:
         since = changed.get((file.name, tool))
         verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
-        level = current_level(file, tool, read_only=is_read_only(tool))
+        level = current_level(file, tool, read_only=facts.read_only(tool))
         found.append(
             assess(file.name, tool, level, Agreement.of(verdicts), file.autonomy, since=since)
         )
     return found
-
-
-# --- applying a change ----------------------------------------------------------------------
-
-
-def _set_autonomy(text: str, tool: str, level: Autonomy) -> str:
-    """``text`` with ``[rules.<tool>] autonomy = level``, everything else as it was."""
-    doc = tomlkit.parse(text)
-    rules = doc.get("rules")
-    # Tables split by others in the file ([rules.a], [[review_tiers]], [rules.b]) come back as
-    # a proxy that reads and writes like a table.
-    is_table = isinstance(rules, (Table, OutOfOrderTableProxy))
-    rule = rules.get(tool) if isinstance(rules, (Table, OutOfOrderTableProxy)) else None
-    if isinstance(rule, Table):
-        old = rule.item("autonomy") if "autonomy" in rule else None
-        if isinstance(old, Item):
-            new = tomlkit.item(level)
-            new.trivia.comment_ws, new.trivia.comment = old.trivia.comment_ws, old.trivia.comment
-            rule["autonomy"] = new  # keeps its place and its end-of-line comment
-        else:
-            # Table.add would append after any comment that introduces the next section.
-            rule.value._insert_at(0, "autonomy", tomlkit.item(level))
-        return tomlkit.dumps(doc)
-    if rules is None or is_table:
-        # A new [rules.<tool>] table at the end of the file, where it cannot split a comment
-        # from the section it introduces (TOML allows a table anywhere after its parent's).
-        key = tool if _BARE_KEY.match(tool) else json.dumps(tool)
-        return text.rstrip("\n") + f'\n\n[rules.{key}]\nautonomy = "{level}"\n'
-    raise InvalidProfileError("`rules` must be a table of per-tool tables")
-
-
-def apply_change(
-    profiles_dir: Path,
-    profile: str,
-    tool: str,
-    direction: Direction,
-    who: str,
-    why: str,
-    *,
-    log_path: Path,
-    evidence: Agreement | None = None,
-    recommended: bool | None = None,
-    read_only: bool = False,
-    now: datetime | None = None,
-) -> AutonomyChange:
-    """Move ``tool`` one level in ``profile``'s file, on a person's say-so, and record it.
-
-    Refuses (``UserError``) without a name and a reason, for a tool the profile does not
-    enable, or past either end of the ladder. The edited file must validate as a profile
-    before it replaces the old one; the audit entry is written before the file is replaced.
-    """
-    who, why = who.strip(), why.strip()
-    if not who:
-        raise UserError("say who decides this change (--as NAME or HANDRAIL_REVIEWER)")
-    if not why:
-        raise UserError("say why (--why TEXT): the audit log keeps it")
-    file = ProfileCatalog(profiles_dir).load(profile)
-    if tool not in file.tools:
-        raise UserError(
-            f"profile {profile!r} does not enable {tool!r} (its tools: {', '.join(file.tools)})"
-        )
-    before = current_level(file, tool, read_only=read_only)
-    try:
-        after = next_level(before, direction)
-    except AutonomyLimitError as error:
-        raise AutonomyLimitError(f"cannot {direction} {tool} in {profile}: {error}") from None
-
-    path = profiles_dir / f"{profile}.toml"
-    text = _set_autonomy(path.read_text(encoding="utf-8"), tool, after)
-    try:
-        edited = ProfileFile.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError) as error:
-        detail = (
-            describe_validation_error("profile", error)
-            if isinstance(error, ValidationError)
-            else str(error)
-        )
-        raise InvalidProfileError(f"editing {path} would break it ({detail}); unchanged") from None
-    if current_level(edited, tool, read_only=read_only) != after:
-        raise InvalidProfileError(f"editing {path} did not set {tool} to {after!r}; unchanged")
-
-    change = AutonomyChange(
-        at=now or datetime.now(UTC),
-        who=who,
-        why=why,
-        profile=profile,
-        tool=tool,
-        direction=direction,
-        from_level=before,
-        to_level=after,
-        evidence=evidence,
-        recommended=recommended,
-        file=str(path),
-    )
-    staged = _stage(path, text)
-    try:
-        _append(log_path, change.model_dump(mode="json", by_alias=True))
-        os.replace(staged, path)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    return change
-
-
-def _stage(path: Path, text: str) -> Path:
-    """``text`` in a temporary file beside ``path``, flushed to disk, ready to replace it."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(name, path.stat().st_mode & 0o777)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
-def _append(log_path: Path, entry: dict[str, Any]) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
-    with log_path.open("a", encoding="utf-8") as out:
-        out.write(line)
-        out.flush()
-        os.fsync(out.fileno())

@@ -51,7 +51,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from handrail.contracts import RunRecord, StepRecord
-from handrail.ledger import RunLedger, compensated_steps, step_outcome
+from handrail.reports.ledger import RunLedger
+from handrail.reports.ledger_rows import run_model
+from handrail.reports.outcomes import step_outcomes
 
 SCHEMA: Final = "handrail.decision/1"
 KEYS: Final = (
@@ -98,11 +100,10 @@ def _previous(step: StepRecord) -> dict[str, Any]:
 def decision_lines(record: RunRecord, raw: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The export objects of one run, one per step. ``raw`` is the record as stored, read for
     fields a newer record may carry (``context``)."""
-    undone = compensated_steps(record)
     context = (raw or {}).get("context")
-    model = record.model or next((s.decision.model for s in record.steps if s.decision.model), "")
+    model = run_model(record)
     lines = []
-    for position, step in enumerate(record.steps):
+    for position, (step, category) in enumerate(step_outcomes(record)):
         decision, review, outcome = step.decision, step.review, step.outcome
         line: dict[str, Any] = {
             "schema": SCHEMA,
@@ -144,7 +145,7 @@ def decision_lines(record: RunRecord, raw: dict[str, Any] | None = None) -> list
             "outcome": None
             if outcome is None
             else {"ok": outcome.ok, "error": outcome.error, "summary": outcome.summary},
-            "category": step_outcome(step, record, step.index in undone),
+            "category": category,
             "deferred": step.deferred,
             "task_status": record.status,
             "finished_at": record.finished_at.isoformat(),

@@ -1,0 +1,224 @@
+"""A :class:`~handrail.reports.stats.StatsReport` for a terminal (a plain-text table) and for
+machines (JSON); ``render_html`` draws the page. The cell formats here are shared by both."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from handrail.reports.autonomy import RECENT_REVIEWS, Assessment
+from handrail.reports.outcomes import OUTCOMES
+from handrail.reports.stats import StatsReport
+
+NONE = "-"  # an empty cell
+
+
+def pct(value: float | None) -> str:
+    return NONE if value is None or math.isnan(value) else f"{value:.1%}"
+
+
+def ms(value: float) -> str:
+    if math.isnan(value):
+        return NONE
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return NONE
+    return f"${value:,.2f}" if value >= 1 else f"${value:.5f}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return NONE
+    return f"{value:,.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def when(text: str | None) -> str:
+    return (text or "")[:16].replace("T", " ")
+
+
+def alignment(headers: Sequence[str], align: str | None) -> str:
+    """One letter per column, ``l`` or ``r``; by default the first column left, the rest right
+    (numbers)."""
+    return align or "l" + "r" * (len(headers) - 1)
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, align: str | None = None
+) -> list[str]:
+    """Fixed-width columns, aligned as ``align`` says (see :func:`alignment`)."""
+    sides = alignment(headers, align)
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.ljust(width) if side == "l" else cell.rjust(width)
+            for cell, width, side in zip(cells, widths, sides, strict=True)
+        ]
+        return "  " + "  ".join(parts).rstrip()
+
+    return [line(headers), "  " + "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def advice(assessment: Assessment) -> str:
+    if assessment.actionable:
+        return f"{assessment.advice.upper()} → {assessment.to}"
+    return assessment.advice
+
+
+def format_table(report: StatsReport) -> str:
+    """The report as plain text for a terminal."""
+    out: list[str] = []
+    span = ""
+    if report.tasks:
+        span = f" finished {when(report.first_finished)} … {when(report.last_finished)}"
+    since = f" since {report.since.isoformat()}" if report.since else ""
+    out.append(f"Handrail stats: {report.tasks} task(s){since}{span}")
+    out.append(f"  ledger {report.ledger}" if report.ledger else "")
+    if not report.tasks:
+        out.append("  No finished tasks recorded yet.")
+    else:
+        statuses = " · ".join(
+            f"{status} {count} ({count / report.tasks:.1%})"
+            for status, count in sorted(report.statuses.items(), key=lambda kv: -kv[1])
+        )
+        out += ["", "Tasks by status", f"  {statuses}"]
+
+        out += ["", "Outcomes by action type (steps)"]
+        out += _table(
+            ["action", "steps", "success%", "failure%", *OUTCOMES],
+            [
+                [
+                    row.action,
+                    str(row.steps),
+                    pct(row.success_rate),
+                    pct(row.failure_rate),
+                    *(str(row.counts.get(o, 0)) for o in OUTCOMES),
+                ]
+                for row in report.actions
+            ],
+        )
+        out += ["  success% = (success + approved) / steps"]
+
+        out += ["", "Latency per step kind (ms)"]
+        out += _table(
+            ["kind", "count", "p50", "p95", "max"],
+            [
+                [row.kind, str(row.count), ms(row.p50_ms), ms(row.p95_ms), ms(row.max_ms)]
+                for row in report.latency
+            ],
+        )
+
+        cost = report.cost
+        out += [
+            "",
+            "Tokens and estimated cost per task",
+            f"  tokens per task: {cost.tokens_in_per_task:,.0f} in + "
+            f"{cost.tokens_out_per_task:,.0f} out on average "
+            f"(in + out: p50 {cost.tokens_per_task_p50:,.0f}, p95 {cost.tokens_per_task_p95:,.0f})",
+            f"  estimated cost: {usd(cost.cost_per_task_usd)} per task "
+            f"(p95 {usd(cost.cost_per_task_p95_usd)}), {usd(cost.cost_usd)} in all"
+            + (f"; {cost.unpriced_tasks} task(s) unpriced" if cost.unpriced_tasks else ""),
+        ]
+        out += _table(
+            ["model", "tasks", "tokens in", "tokens out", "$/M in", "$/M out", "est. cost"],
+            [
+                [
+                    usage.model or "(unknown)",
+                    str(usage.tasks),
+                    f"{usage.tokens_in:,}",
+                    f"{usage.tokens_out:,}",
+                    f"{usage.price.input:g}" if usage.price else "?",
+                    f"{usage.price.output:g}" if usage.price else "?",
+                    usd(usage.cost_usd),
+                ]
+                for usage in cost.by_model
+            ],
+        )
+        out += ["  prices are estimates from public list prices (override: stats(prices=...))"]
+
+        esc = report.escalation
+        out += [
+            "",
+            "Escalation",
+            f"  {esc.review_or_escalated} of {esc.tasks} tasks needed a reviewer or escalated "
+            f"({pct(esc.rate)}): {esc.needed_review} needed review, {esc.escalated} escalated",
+        ]
+
+    out += ["", "Reviewer agreement per tool"]
+    if report.agreement:
+        out += _table(
+            [
+                "profile",
+                "tool",
+                "reviews",
+                "approved",
+                "edited",
+                "rejected",
+                "answered",
+                "agreement",
+                "wait p50",
+                "wait p95",
+            ],
+            [
+                [
+                    row.profile,
+                    row.tool,
+                    str(row.verdicts.reviews),
+                    str(row.verdicts.approved),
+                    str(row.verdicts.edited),
+                    str(row.verdicts.rejected),
+                    str(row.verdicts.answered),
+                    pct(row.verdicts.agreement),
+                    seconds(row.wait_p50_s),
+                    seconds(row.wait_p95_s),
+                ]
+                for row in report.agreement
+            ],
+            align="llrrrrrrrr",
+        )
+        out += ["  agreement = approved unchanged / reviews decided"]
+    else:
+        out += ["  No reviews recorded yet."]
+
+    if report.profile is not None and report.bar is not None:
+        bar = report.bar
+        out += [
+            "",
+            f"Autonomy in profile {report.profile}: promote at ≥ {bar.promote_at:.0%} agreement, "
+            f"demote below {bar.demote_below:.0%}, over the newest {RECENT_REVIEWS} reviews since "
+            f"the tool's last change (at least {bar.min_reviews})",
+        ]
+        out += _table(
+            ["tool", "level", "reviews", "agreement", "advice", "why"],
+            [
+                [
+                    a.tool,
+                    a.level,
+                    str(a.evidence.reviews),
+                    pct(a.evidence.agreement),
+                    advice(a),
+                    a.reason,
+                ]
+                for a in report.autonomy
+            ],
+            align="llrrll",
+        )
+        if report.recommendations:
+            out += ["", "Recommended (nothing changes until someone runs it):"]
+            for a in report.recommendations:
+                out.append(
+                    f"  python starter.py {a.advice} {a.tool} --profile {a.profile} "
+                    f'--as NAME --why "..."'
+                )
+        else:
+            out += ["  No change recommended."]
+    return "\n".join(out) + "\n"
+
+
+def format_json(report: StatsReport) -> str:
+    return report.model_dump_json(indent=2) + "\n"
