@@ -1,0 +1,219 @@
+"""What a scripted model says: the replies, the brains that choose them, and how each reply
+becomes the HTTP response body the openai client parses.
+
+Standard library only, like the server that sends them (``handrail.testing._server``). Users
+import these names from ``handrail.testing.scripted_model``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+
+@dataclass(frozen=True)
+class ToolCallReply:
+    """The model calls one tool.
+
+    ``arguments`` is sent as the JSON string OpenAI sends; a ``str`` is sent verbatim so that a
+    test can hand the caller malformed JSON and check that it copes. ``finish_reason`` defaults
+    to ``"tool_calls"``; ``"length"`` with cut-off ``arguments`` is what a token limit looks like.
+    """
+
+    name: str
+    arguments: dict[str, Any] | str
+    finish_reason: FinishReason = "tool_calls"
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """Plain assistant content with no tool call (what a model does when it ignores the tools).
+
+    ``finish_reason`` defaults to ``"stop"``; ``"content_filter"`` or ``"length"`` make the reply
+    one that a provider stopped early.
+    """
+
+    content: str
+    finish_reason: FinishReason = "stop"
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An HTTP error shaped like OpenAI's, so the client raises its real exception for ``status``.
+
+    ``headers`` are sent as they are, e.g. ``{"retry-after": "0"}`` to test back-off handling.
+    """
+
+    status: int
+    message: str = "scripted error"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A body sent byte for byte, e.g. the HTML page a proxy or gateway sends instead of JSON.
+
+    ``status`` may be 200: a misconfigured proxy answering "OK" with a login page is exactly the
+    case the caller has to notice. ``headers`` are sent as they are, after the content type.
+    """
+
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply: TypeAlias = ToolCallReply | TextReply | ErrorReply | RawReply
+_REPLY_TYPES = (ToolCallReply, TextReply, ErrorReply, RawReply)
+
+
+class Brain(Protocol):
+    """Decides the reply to one request; ``request`` is the parsed JSON body.
+
+    Called on the server's request threads, possibly concurrently: a brain should depend only on
+    the request (which also keeps it deterministic when the caller retries).
+    """
+
+    def __call__(self, request: dict[str, Any]) -> Reply: ...
+
+
+class Scenario:
+    """A brain that replays ``replies`` in conversation order.
+
+    The reply is ``replies[i]`` where ``i`` is the number of assistant messages already in the
+    request: a function of the conversation, not of how many requests arrived. So a retried
+    request (after a timeout or a worker crash) gets the same reply again, and one scenario
+    serves any number of identical conversations. Past the end, the last reply repeats. An
+    entry may be a callable, called with the request, to build a reply from what was sent.
+    """
+
+    def __init__(self, replies: Sequence[Reply | Callable[[dict[str, Any]], Reply]]) -> None:
+        if not replies:
+            raise ValueError("a Scenario needs at least one reply")
+        self._replies = tuple(replies)
+
+    def __call__(self, request: dict[str, Any]) -> Reply:
+        step = sum(1 for message in messages_of(request) if message.get("role") == "assistant")
+        entry = self._replies[min(step, len(self._replies) - 1)]
+        if isinstance(entry, _REPLY_TYPES):
+            return entry
+        return entry(request)
+
+
+def messages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [message for message in messages if isinstance(message, dict)]
+
+
+def offered_tools(request: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for tool in request.get("tools") or []:
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            name = tool["function"].get("name")
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
+def text_of(content: object) -> str:
+    """A message's text: a plain string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _estimate_tokens(text: str) -> int:
+    # About four characters a token for English: close enough for budgets and dashboards.
+    return math.ceil(len(text) / 4)
+
+
+def _prompttext_of(request: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for message in messages_of(request):
+        parts.append(text_of(message.get("content")))
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.append(str(function.get("name", "")))
+                parts.append(str(function.get("arguments", "")))
+    tools = request.get("tools")
+    if tools:
+        parts.append(json.dumps(tools))
+    return "".join(parts)
+
+
+# --- Response bodies ------------------------------------------------------------------------------
+
+# OpenAI's error ``type`` and ``code`` per status, so callers that read them see familiar values.
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "not_found"),
+    409: ("invalid_request_error", "conflict"),
+    422: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    kind, code = _ERROR_KINDS.get(status, ("server_error" if status >= 500 else "api_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
+    if isinstance(reply, ToolCallReply):
+        arguments = (
+            reply.arguments if isinstance(reply.arguments, str) else json.dumps(reply.arguments)
+        )
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": "call_" + uuid.uuid4().hex,
+                "type": "function",
+                "function": {"name": reply.name, "arguments": arguments},
+            }
+        ]
+        completion_text = reply.name + arguments
+    else:
+        message["content"] = reply.content
+        completion_text = reply.content
+    prompt_tokens = _estimate_tokens(_prompttext_of(request))
+    completion_tokens = _estimate_tokens(completion_text)
+    model = request.get("model")
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model if isinstance(model, str) else "scripted-model",
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": reply.finish_reason,
+                "message": message,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
