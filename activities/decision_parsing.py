@@ -16,10 +16,11 @@ from typing import Any
 from openai.types.chat import ChatCompletion
 
 from handrail.contracts import Decision
+from handrail.names import ESCALATE_TOOL, FINAL_ANSWER_TOOL
 from handrail.tools import CONFIDENCE_FIELD, RATIONALE_FIELD, ToolSpec, function_schema
 
-FINAL_ANSWER = "final_answer"
-ESCALATE = "escalate"
+FINAL_ANSWER = FINAL_ANSWER_TOOL
+ESCALATE = ESCALATE_TOOL
 
 CONTROL_TOOLS: list[dict[str, Any]] = [
     function_schema(
@@ -138,4 +139,4 @@ def _decide_call(
         validated = spec.validate_arguments(arguments)
     except ValueError as error:
         return Decision(kind="invalid", problem=str(error), arguments=arguments, **common)
-    return Decision(kind="tool_call", arguments=validated.model_dump(mode="json"), **common)
+    return Decision(kind="tool_call", arguments=validated, **common)

@@ -1,14 +1,11 @@
-"""The ``decide`` activity: one Chat Completions call that proposes the agent's next step."""
+"""The ``decide`` activity: one model call that proposes the agent's next step, through the
+worker's ``ModelAdapter``; the conversation is read and written in the store, not history."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, cast
 
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,10 +16,9 @@ from handrail.activities.conversation_store import (
     ConversationStore,
     Message,
 )
-from handrail.activities.decision_parsing import CONTROL_TOOLS, parse_completion
-from handrail.activities.llm_errors import classify_llm_error, read_completion
 from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
+from handrail.model import ModelAdapter, ModelRequest
 from handrail.tools import ToolRegistry
 
 
@@ -47,12 +43,12 @@ def _observation_message(observation: Observation) -> Message:
 
 
 class LlmActivities:
-    """Model calls. The client is built once by the worker (``max_retries=0``: Temporal retries)."""
+    """Model calls through a ``ModelAdapter`` (``handrail.model``), built once by the worker."""
 
     def __init__(
-        self, client: AsyncOpenAI, conversations: ConversationStore, registry: ToolRegistry
+        self, model: ModelAdapter, conversations: ConversationStore, registry: ToolRegistry
     ) -> None:
-        self._client = client
+        self._model = model
         self._conversations = conversations
         self._registry = registry
 
@@ -81,30 +77,13 @@ class LlmActivities:
             request.conversation_id, request.step
         )
 
-        schemas: list[Any] = [spec.openai_schema() for spec in tools.values()] + CONTROL_TOOLS
-        info = activity.info()
         started = time.monotonic()
-        try:
-            # The raw response, so that a body which is not a completion (a proxy's HTML page)
-            # can be reported with its status and content type instead of crashing the parse.
-            raw = await self._client.chat.completions.with_raw_response.create(
-                model=request.model,
-                # Plain dicts already in the API's shape (they round-trip through the store).
-                messages=cast("list[ChatCompletionMessageParam]", messages),
-                tools=cast("list[ChatCompletionFunctionToolParam]", schemas),
-                # Every reply is a structured decision (a tool, final_answer or escalate), so
-                # confidence and rationale always have a place to go.
-                tool_choice="required",
-            )
-        except openai.OpenAIError as error:
-            raise classify_llm_error(
-                error, attempt=info.attempt, retry_policy=info.retry_policy
-            ) from error
+        reply = await self._model.complete(
+            ModelRequest(model=request.model, messages=messages, tools=tools)
+        )
         latency_ms = (time.monotonic() - started) * 1000
-        completion = read_completion(raw.parse, raw.http_response, secret=self._client.api_key)
-
-        decision, reply = parse_completion(completion, tools)
-        await self._conversations.set_reply(request.conversation_id, request.step, reply)
+        decision = reply.decision
+        await self._conversations.set_reply(request.conversation_id, request.step, reply.message)
         activity.logger.info(
             "step %d of %s: %s %s (%.0f ms, %d+%d tokens)",
             request.step,
@@ -115,4 +94,5 @@ class LlmActivities:
             decision.tokens_in,
             decision.tokens_out,
         )
-        return decision.model_copy(update={"latency_ms": latency_ms, "attempt": info.attempt})
+        attempt = activity.info().attempt
+        return decision.model_copy(update={"latency_ms": latency_ms, "attempt": attempt})

@@ -48,7 +48,7 @@ class ProfileActivities:
                     read_only=spec.read_only,
                     compensation=spec.compensation,
                     irreversible=spec.irreversible,
-                    parameters=spec.arguments.model_json_schema(),
+                    parameters=spec.parameters,
                     amount_field=spec.amount_field,
                     rule=file.rules.get(name, default_rule),
                     sensitive=list(spec.sensitive),

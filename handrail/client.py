@@ -88,10 +88,18 @@ DEFAULT_TASK_QUEUE: Final[str] = HandrailSettings.model_fields["task_queue"].def
 class HandrailClient:
     """Start and follow agent tasks. Thin: everything durable happens in the workflow."""
 
-    def __init__(self, client: Client, settings: HandrailSettings) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: HandrailSettings,
+        *,
+        profiles: ProfileCatalog | None = None,
+    ) -> None:
+        """``profiles``: the catalog a start is checked against (an unknown profile is refused
+        before any workflow starts); default: the settings' profile folders."""
         self.temporal = client
         self.settings = settings
-        self._profiles = ProfileCatalog(settings.profiles_dir)
+        self._profiles = profiles or ProfileCatalog(settings.profile_folders)
 
     @classmethod
     async def connect(

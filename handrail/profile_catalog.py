@@ -1,4 +1,4 @@
-"""Profiles as files a person reads and edits: ``<profiles_dir>/<name>.toml``.
+"""Profiles as files a person reads and edits: ``<folder>/<name>.toml``, from several folders.
 
 The catalog validates a file with pydantic and names the bad field and file in its error, so a
 typo in a profile is found when the task starts, not three steps into a run.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -94,13 +95,36 @@ class ProfileFile(BaseModel):
 
 
 class ProfileCatalog:
-    """The profiles in one directory."""
+    """The profiles in one or more folders, searched in order: the user's folders first, then
+    the bundled ones. A name found in two folders is taken from the first; ``shadowed`` says
+    which, so a worker can say so at start instead of hiding a profile silently."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, folders: Sequence[Path] | Path) -> None:
+        self.folders = [folders] if isinstance(folders, Path) else list(folders)
+
+    @property
+    def directory(self) -> Path:
+        """The first folder: where ``promote`` and ``demote`` edit a profile's file."""
+        return self.folders[0]
+
+    def _paths(self) -> dict[str, list[Path]]:
+        found: dict[str, list[Path]] = {}
+        for folder in self.folders:
+            for path in sorted(folder.glob("*.toml")):
+                found.setdefault(path.stem, []).append(path)
+        return found
 
     def names(self) -> list[str]:
-        return sorted(path.stem for path in self.directory.glob("*.toml"))
+        return sorted(self._paths())
+
+    def shadowed(self) -> dict[str, list[Path]]:
+        """Profile names defined in more than one folder: the first path is the one used."""
+        return {name: paths for name, paths in self._paths().items() if len(paths) > 1}
+
+    def path(self, name: str) -> Path | None:
+        """The file that defines ``name``, if any."""
+        paths = self._paths().get(name) if _NAME.match(name) else None
+        return paths[0] if paths else None
 
     def load(self, name: str) -> ProfileFile:
         """The named profile; ``UnknownProfileError`` or ``InvalidProfileError`` otherwise.
@@ -108,8 +132,8 @@ class ProfileCatalog:
         Messages name the file, never the folder: they travel in task failures to callers who
         have no business knowing the worker's file system.
         """
-        path = self.directory / f"{name}.toml"
-        if not _NAME.match(name) or not path.is_file():
+        path = self.path(name)
+        if path is None:
             known = ", ".join(self.names()) or "none"
             raise UnknownProfileError(f"unknown profile {name!r} (known: {known})")
         try:

@@ -18,23 +18,15 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from handrail.activities.conversation_store import ConversationStore
-from handrail.activities.ledger import RunRecorder
-from handrail.activities.llm import LlmActivities
-from handrail.activities.notify import ReviewerNotifier
-from handrail.activities.profiles import ProfileActivities
-from handrail.activities.store import StoreActivities
-from handrail.activities.store_actions import FaultHook, StoreActionActivities, no_faults
+from handrail.activities.openai_model import OpenAIChatModel
 from handrail.devserver import DevServer, embedded_server, split_address
-from handrail.ledger import RunLedger, ledger_path
-from handrail.profile_catalog import ProfileCatalog
+from handrail.plugin import HandrailPlugin
 from handrail.settings import HandrailSettings
 from handrail.store.database import StoreDatabase
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import store_compensations, store_tools
 from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import ScriptedModelServer
-from handrail.tools import ToolRegistry
-from handrail.workflows.agent import AgentWorkflow
+from handrail.tools.runner import FaultHook, no_faults
 
 log = logging.getLogger("handrail.worker")
 
@@ -62,6 +54,26 @@ def make_openai_client(settings: HandrailSettings) -> AsyncOpenAI:
     )
 
 
+def store_plugin(
+    settings: HandrailSettings,
+    model_client: AsyncOpenAI,
+    *,
+    faults: FaultHook = no_faults,
+    telemetry: Telemetry | None = None,
+) -> HandrailPlugin:
+    """The store example as a Handrail plugin: its tools over ``settings``' store database,
+    the OpenAI-compatible model, and the profile folders from settings (then the bundled)."""
+    database = StoreDatabase(settings.store_db_path)
+    return HandrailPlugin(
+        settings,
+        tools=store_tools(database),
+        compensations=store_compensations(database),
+        model=OpenAIChatModel(model_client),
+        telemetry=telemetry,
+        faults=faults,
+    )
+
+
 def build_worker(
     client: Client,
     settings: HandrailSettings,
@@ -71,43 +83,14 @@ def build_worker(
     telemetry: Telemetry | None = None,
     **options: Any,
 ) -> Worker:
-    """A worker for ``AgentWorkflow`` and its activities, wired from ``settings``.
+    """A worker for the store example, wired from ``settings``.
 
-    ``faults`` is the store actions' testing seam (see activities/store_actions.py);
-    ``telemetry`` adds GenAI spans and task metrics (the client brings the tracing interceptor);
-    ``options`` go to ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
+    ``faults`` is the tools' testing seam (see handrail/tools/runner.py); ``telemetry`` adds
+    GenAI spans and task metrics (the client brings the tracing interceptor); ``options`` go to
+    ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
     """
-    telemetry = telemetry or Telemetry()
-    registry = ToolRegistry(STORE_TOOLS)
-    llm = LlmActivities(model_client, ConversationStore(settings.state_db_path), registry)
-    profiles = ProfileActivities(ProfileCatalog(settings.profiles_dir), registry, settings.model)
-    notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
-    database = StoreDatabase(settings.store_db_path)
-    reads = StoreActivities(database)
-    actions = StoreActionActivities(database, faults)
-    recorder = RunRecorder(
-        RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]
-    )
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[AgentWorkflow],
-        activities=[
-            llm.decide,
-            profiles.load_profile,
-            reads.lookup_price,
-            reads.get_order,
-            actions.apply_discount,
-            actions.revoke_discount,
-            actions.issue_refund,
-            actions.void_refund,
-            actions.send_email,
-            notifier.notify_reviewers,
-            recorder.record_run,
-        ],
-        interceptors=telemetry.worker_interceptors(),
-        **options,
-    )
+    plugin = store_plugin(settings, model_client, faults=faults, telemetry=telemetry)
+    return Worker(client, task_queue=settings.task_queue, plugins=[plugin], **options)
 
 
 @asynccontextmanager

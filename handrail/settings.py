@@ -7,10 +7,13 @@ are read only inside activities and client construction, never put in workflow i
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_PROFILES = Path(__file__).parent / "profiles"
 
@@ -52,7 +55,17 @@ class HandrailSettings(BaseSettings):
 
     # --- Data -----------------------------------------------------------------------------
     data_dir: Path = Path("data")
-    profiles_dir: Path = PACKAGED_PROFILES
+    profiles_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Your profile folders (a JSON list, or paths joined by the OS path "
+        "separator, ':' on Linux), searched before the bundled ones; a name in an earlier folder "
+        "shadows a later one, and the worker says so at start.",
+    )
+    profiles_dir: Path | None = Field(
+        default=None,
+        description="One profile folder searched first (older single-folder form of "
+        "profiles_dirs); `promote`/`demote` edit the files of the first folder.",
+    )
 
     # --- Review ---------------------------------------------------------------------------
     review_webhook_url: str | None = Field(
@@ -94,6 +107,21 @@ class HandrailSettings(BaseSettings):
         if self.temporal_tls_cert or self.temporal_tls_ca:
             return "HANDRAIL_TEMPORAL_TLS_CERT or _TLS_CA is set"
         return None
+
+    @field_validator("profiles_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):  # from the environment: a JSON list or joined paths
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part for part in value.split(os.pathsep) if part]
+        return value
+
+    @property
+    def profile_folders(self) -> list[Path]:
+        """Where profiles are looked up, in order: yours, then the bundled ones."""
+        mine = ([self.profiles_dir] if self.profiles_dir else []) + list(self.profiles_dirs)
+        return [*mine, *(p for p in [PACKAGED_PROFILES] if p not in mine)]
 
     @property
     def uses_scripted_model(self) -> bool:

@@ -12,10 +12,10 @@ import os
 import signal
 import sys
 
-from handrail.activities.store_actions import FaultHook, FaultPoint, no_faults
 from handrail.client import connect_temporal
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
+from handrail.tools.runner import FaultHook, FaultPoint, no_faults
 
 
 def kill_at(at: FaultPoint, tool: str, step: int) -> FaultHook:

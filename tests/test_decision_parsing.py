@@ -9,7 +9,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from handrail.activities.decision_parsing import parse_completion, read_confidence
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}
 

@@ -15,9 +15,10 @@ from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.llm import LlmActivities
+from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import DecideRequest, Observation, Opening
 from handrail.errors import ErrorType
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import (
     ErrorReply,
     Scenario,
@@ -48,7 +49,7 @@ async def llm(
     store = ConversationStore(tmp_path / "state.db")
     client = AsyncOpenAI(base_url=model_server.base_url, api_key="x", max_retries=0, timeout=2)
     try:
-        yield LlmActivities(client, store, ToolRegistry(STORE_TOOLS)), store
+        yield LlmActivities(OpenAIChatModel(client), store, ToolRegistry(STORE_TOOLS)), store
     finally:
         await client.close()
 
@@ -105,7 +106,9 @@ async def test_timeouts_and_refused_connections_are_retryable(tmp_path: Path) ->
         slow = AsyncOpenAI(base_url=slow_server.base_url, api_key="x", max_retries=0, timeout=0.2)
         try:
             for client, words in ((refused, "cannot reach"), (slow, "timed out")):
-                error = await _failure(LlmActivities(client, store, registry), _request())
+                error = await _failure(
+                    LlmActivities(OpenAIChatModel(client), store, registry), _request()
+                )
                 assert error.type == ErrorType.LLM_UNAVAILABLE
                 assert not error.non_retryable
                 assert words in error.message

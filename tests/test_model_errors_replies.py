@@ -18,9 +18,10 @@ from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.llm import LlmActivities
+from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import DecideRequest, Decision, Opening
 from handrail.errors import ErrorType
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import (
     RawReply,
     Reply,
@@ -100,7 +101,9 @@ async def activities(
     client = AsyncOpenAI(base_url=model_server.base_url, api_key=API_KEY, max_retries=0, timeout=2)
     try:
         yield LlmActivities(
-            client, ConversationStore(tmp_path / "state.db"), ToolRegistry(STORE_TOOLS)
+            OpenAIChatModel(client),
+            ConversationStore(tmp_path / "state.db"),
+            ToolRegistry(STORE_TOOLS),
         )
     finally:
         await client.close()

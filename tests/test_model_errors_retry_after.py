@@ -23,9 +23,10 @@ from temporalio.testing import ActivityEnvironment
 from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.llm import LlmActivities
 from handrail.activities.llm_errors import policy_backoff, retry_delay
+from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
-from handrail.store.tools import STORE_TOOLS
+from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import ErrorReply, Scenario, ScriptedModelServer
 from handrail.tools import ToolRegistry
 from handrail.workflows.options import DECIDE_RETRY
@@ -119,7 +120,9 @@ async def activities(
     client = AsyncOpenAI(base_url=model_server.base_url, api_key="x", max_retries=0, timeout=2)
     try:
         yield LlmActivities(
-            client, ConversationStore(tmp_path / "state.db"), ToolRegistry(STORE_TOOLS)
+            OpenAIChatModel(client),
+            ConversationStore(tmp_path / "state.db"),
+            ToolRegistry(STORE_TOOLS),
         )
     finally:
         await client.close()

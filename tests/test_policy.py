@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from handrail.contracts import Profile, ToolBinding, ToolRule
 from handrail.policy import gate, sampled_for_review, when_to_run
-from handrail.store.tools import ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL
+from handrail.store.tools import STORE_TOOL_SPECS
+
+ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
+    next(spec for spec in STORE_TOOL_SPECS if spec.name == name)
+    for name in ("issue_refund", "lookup_price", "send_email")
+)
 
 
 def binding(spec: Any, **rule: Any) -> ToolBinding:
@@ -20,7 +25,7 @@ def binding(spec: Any, **rule: Any) -> ToolBinding:
         read_only=spec.read_only,
         compensation=spec.compensation,
         irreversible=spec.irreversible,
-        parameters=spec.arguments.model_json_schema(),
+        parameters=spec.parameters,
         amount_field=spec.amount_field,
         rule=ToolRule(**rule),
     )

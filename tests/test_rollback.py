@@ -16,7 +16,6 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from handrail.activities.store_actions import FaultPoint
 from handrail.client import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
@@ -24,6 +23,7 @@ from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from handrail.tools.runner import FaultPoint
 from tests.review_helpers import PROFILE, WHY, answer, discount, email, refund
 
 THREE_ACTIONS: list[Reply] = [discount(1001, "5.00"), refund(1001, "10.00"), discount(1002, "3.00")]
@@ -84,7 +84,7 @@ async def _trace(client: Client, settings: HandrailSettings, task_id: str) -> Tr
 @pytest.mark.parametrize(
     ("fail_step", "point"),
     [
-        (0, "before_commit"),
+        (0, "before_effect"),
         (1, "before_commit"),
         (2, "before_commit"),
         (2, "after_commit"),
@@ -112,7 +112,9 @@ async def test_failure_at_step_k_leaves_the_database_exactly_as_before(
     trace = await _trace(client, store, task_id)
     assert trace.status == "failed"
     assert [c.step for c in trace.compensations] == list(range(fail_step, -1, -1))  # reverse
-    failed_step_status = "undone" if point == "after_commit" else "nothing_to_undo"
+    # Past "before_effect" the failed step's effect exists (whether or not Handrail's journal
+    # recorded it) and is undone by its key too.
+    failed_step_status = "nothing_to_undo" if point == "before_effect" else "undone"
     assert trace.compensations[0].status == failed_step_status
     assert all(c.status == "undone" for c in trace.compensations[1:])
 
@@ -164,7 +166,8 @@ async def test_a_lost_completion_takes_effect_once(
     assert fault.fired == 1
     with sqlite3.connect(store.store_db_path) as db:
         rows = db.execute("SELECT task_id, amount_cents FROM refunds").fetchall()
-        journal = db.execute("SELECT COUNT(*) FROM effect_journal").fetchone()[0]
+    with sqlite3.connect(store.state_db_path) as state:  # Handrail's effect journal
+        journal = state.execute("SELECT COUNT(*) FROM effect_journal").fetchone()[0]
     assert rows == [(task_id, 1000)]
     assert journal == 1
     trace = await _trace(client, store, task_id)
@@ -187,7 +190,9 @@ async def test_an_irreversible_email_waits_for_the_commit(
     with sqlite3.connect(store.store_db_path) as db:
         refund_id = db.execute("SELECT id FROM refunds").fetchone()[0]
         outbox = db.execute("SELECT to_address, subject FROM outbox").fetchall()
-        applied = [r[0] for r in db.execute("SELECT tool FROM effect_journal ORDER BY applied_at")]
+    with sqlite3.connect(store.state_db_path) as state:
+        journal = state.execute("SELECT tool FROM effect_journal ORDER BY applied_at")
+        applied = [row[0] for row in journal]
     assert refund_id == 1
     assert outbox == [("ada@example.com", "Sorry")]
     assert applied == ["issue_refund", "send_email"]  # the email went after the reversible step
@@ -211,7 +216,7 @@ async def test_a_compensation_that_fails_is_reported_for_manual_recovery(
     client: Client, store: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
     # The refund at step 1 cannot be voided; the discount at step 0 still is.
-    fault = FailAt("before_commit", "void_refund", 1, times=100)
+    fault = FailAt("before_effect", "void_refund", 1, times=100)
     replies: list[Reply] = [
         discount(1001, "5.00"),
         refund(1001, "10.00"),

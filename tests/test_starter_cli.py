@@ -84,7 +84,7 @@ async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_pat
     assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 8
     assert out.count("answered · 2 step(s)") == 5  # four questions and the approved refund
     # One task commits a refund and, at the commit point, its email; one is rolled back.
-    assert "→ at commit: send_email to ada@example.com" in out
+    assert "→ at commit: send_email to the customer of order 1001: About your order 1001" in out
     assert "escalated · 3 step(s)" in out
     assert "↶ void_refund for step 2 (issue_refund) → undone" in out
     assert "↶ revoke_discount for step 1 (apply_discount) → undone" in out

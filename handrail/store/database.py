@@ -72,23 +72,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     task_id         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE
 );
--- The effect journal: one row per idempotency key, written in the same transaction as the
--- effect, so a retried or re-executed action returns its first result and takes effect once.
--- A compensation that finds nothing to undo leaves a tombstone, so an attempt of the action
--- still in flight cannot apply after its undo. Append-only audit: never rolled back.
-CREATE TABLE IF NOT EXISTS effect_journal (
-    idempotency_key TEXT PRIMARY KEY,
-    tool            TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
-    result          TEXT,
-    applied_at      TEXT,
-    compensated_at  TEXT,
-    compensation    TEXT
-);
 """
 
-#: Tables that hold Handrail's audit of effects rather than the store's state.
-AUDIT_TABLES = frozenset({"effect_journal"})
+#: Tables that hold an audit of effects rather than the store's state (none since the effect
+#: journal moved to Handrail's own state store; kept for callers that pass ``exclude``).
+AUDIT_TABLES: frozenset[str] = frozenset()
 
 PRODUCTS: Sequence[tuple[str, str, int, str]] = (
     ("TRAIL-RUN", "Trail Runner Shoes", 8999, "EUR"),

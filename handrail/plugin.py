@@ -1,0 +1,139 @@
+"""``HandrailPlugin``: Handrail as a Temporal plugin that a team's own agent plugs into.
+
+It registers ``AgentWorkflow``, Handrail's activities (``decide``, ``load_profile``,
+``notify_reviewers``, ``record_run``) and the team's declared tools and compensations on a
+worker, and composes with other plugins and the team's own data converter, codec and
+interceptors (see temporalio's ``SimplePlugin``)::
+
+    plugin = HandrailPlugin(
+        settings,
+        tools=[lookup_ticket, close_ticket, notify_requester],
+        compensations=[reopen_ticket],
+        model=OpenAIChatModel(AsyncOpenAI(max_retries=0)),
+        profiles=[Path("profiles")],
+    )
+    client = await Client.connect("localhost:7233", plugins=[plugin])
+    worker = Worker(client, task_queue="helpdesk")  # inherits the plugin from the client
+
+Built, it checks that every tool and compensation a loaded profile names is registered: a
+missing one stops the worker at start with its name, not at rollback after twenty retries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter, DefaultPayloadConverter
+from temporalio.plugin import SimplePlugin
+
+from handrail.activities.conversation_store import ConversationStore
+from handrail.activities.ledger import RunRecorder
+from handrail.activities.llm import LlmActivities
+from handrail.activities.notify import ReviewerNotifier
+from handrail.activities.profiles import ProfileActivities
+from handrail.errors import ConfigurationError, InvalidProfileError
+from handrail.model import ModelAdapter
+from handrail.profile_catalog import ProfileCatalog
+from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.settings import HandrailSettings
+from handrail.storage.journal import EffectJournal
+from handrail.telemetry import Telemetry
+from handrail.tools.declare import Compensation, Tool
+from handrail.tools.registry import ToolRegistry
+from handrail.tools.runner import FaultHook, ToolActivities, no_faults
+from handrail.tools.spec import ToolSpec
+from handrail.workflows.agent import AgentWorkflow
+
+log = logging.getLogger(__name__)
+
+PLUGIN_NAME = "handrail.HandrailPlugin"
+
+
+def with_pydantic(existing: DataConverter | None) -> DataConverter:
+    """The caller's data converter (its codec and failure converter kept) with pydantic
+    payloads, which every Handrail contract needs. A custom payload converter is kept as it is:
+    it must then handle pydantic models itself."""
+    base = existing or DataConverter.default
+    if base.payload_converter_class is DefaultPayloadConverter:
+        return dataclasses.replace(base, payload_converter_class=PydanticPayloadConverter)
+    return base
+
+
+def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[str]:
+    """Every tool and compensation the catalog's profiles name that ``registry`` lacks."""
+    problems = []
+    for name in catalog.names():
+        try:
+            profile = catalog.load(name)
+        except InvalidProfileError as error:
+            problems.append(str(error))
+            continue
+        for tool in profile.tools:
+            spec = registry.get(tool)
+            if spec is None:
+                problems.append(f"profile {name!r} names tool {tool!r}, which is not registered")
+                continue
+            wanted = spec.compensation
+            if wanted is not None and registry.compensation(wanted) is None:
+                problems.append(
+                    f"profile {name!r}: tool {tool!r} is compensated by {wanted!r}, "
+                    "which is not registered"
+                )
+    return problems
+
+
+class HandrailPlugin(SimplePlugin):
+    """Registers Handrail and a team's tools on every worker built with it."""
+
+    def __init__(
+        self,
+        settings: HandrailSettings,
+        *,
+        tools: Sequence[Tool | ToolSpec],
+        compensations: Sequence[Compensation] = (),
+        model: ModelAdapter,
+        profiles: Sequence[Path] | None = None,
+        telemetry: Telemetry | None = None,
+        extra_activities: Sequence[Callable[..., Any]] = (),
+        faults: FaultHook = no_faults,
+    ) -> None:
+        """``profiles``: the profile folders, searched in order (default: the settings'
+        folders, then the bundled ones). ``extra_activities``: activities the tools' specs
+        point at that are not declared tools (an MCP server's call activity). ``faults`` is a
+        testing seam (``handrail.tools.runner``)."""
+        self.registry = ToolRegistry(tools, compensations)
+        self.catalog = ProfileCatalog(list(profiles) if profiles else settings.profile_folders)
+        problems = profile_problems(self.catalog, self.registry)
+        if problems:
+            raise ConfigurationError("cannot start the worker: " + "; ".join(problems))
+        for name, paths in self.catalog.shadowed().items():
+            log.warning("profile %r is taken from %s (it shadows %s)", name, paths[0], paths[1:])
+        telemetry = telemetry or Telemetry()
+        conversations = ConversationStore(settings.state_db_path)
+        journal = EffectJournal(settings.state_db_path)
+        decide = LlmActivities(model, conversations, self.registry)
+        profile_loader = ProfileActivities(self.catalog, self.registry, settings.model)
+        notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
+        recorder = RunRecorder(
+            RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]
+        )
+        activities: list[Callable[..., Any]] = [
+            decide.decide,
+            profile_loader.load_profile,
+            notifier.notify_reviewers,
+            recorder.record_run,
+            *ToolActivities(self.registry, journal, faults).activities(),
+            *extra_activities,
+        ]
+        super().__init__(
+            PLUGIN_NAME,
+            data_converter=with_pydantic,
+            activities=activities,
+            workflows=[AgentWorkflow],
+            interceptors=telemetry.worker_interceptors(),
+        )

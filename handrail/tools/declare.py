@@ -1,0 +1,163 @@
+"""Declaring a tool once: ``@tool`` and ``@compensation``.
+
+One definition gives a tool's name, argument model, description, effect kind, money field,
+sensitive fields and UI summary; the worker turns it into the Temporal activity of that name
+(``handrail.tools.runner``), the model sees its schema, and the policy reads its facts::
+
+    class CloseTicket(BaseModel):
+        ticket_id: int
+
+    @tool(compensated_by="reopen_ticket", summary="close ticket {ticket_id}")
+    async def close_ticket(args: CloseTicket, ctx: ToolContext) -> dict[str, Any]:
+        \"\"\"Close a ticket as resolved.\"\"\"
+        await helpdesk.close(args.ticket_id, idempotency_key=ctx.idempotency_key)
+        return {"ticket_id": args.ticket_id, "status": "closed"}
+
+    @compensation(undoes=close_ticket)
+    async def reopen_ticket(ctx: UndoContext) -> bool:
+        \"\"\"True if something was undone, False if there was nothing to undo.\"\"\"
+        return await helpdesk.reopen_if_closed_by(ctx.idempotency_key)
+
+A tool returns its result as a JSON object (what the model reads) or raises ``ToolRefused`` for
+an answer the model should read as a refusal (not found, out of stock); any other exception is
+an infrastructure failure that Temporal retries.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+
+from handrail.tools.spec import ToolSpec
+
+
+# N818 wants an "Error" suffix: this is a refusal the model reads, not an error of ours.
+class ToolRefused(Exception):  # noqa: N818
+    """The tool answers "no" (not found, not allowed by the business, out of stock): the model
+    reads the message as the tool's result (``ok=False``). Not retried."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool knows of the call besides its arguments."""
+
+    task_id: str
+    """The task (workflow id) the call belongs to."""
+    step: int
+    """The step of the task (0-based)."""
+    idempotency_key: str
+    """Unique per task run and step, stable across retries: pass it to any outside system that
+    takes one (Stripe-style), or store it with the effect, so a retried call takes effect once."""
+    attempt: int
+    """Which attempt of the activity this is (1 on the first)."""
+
+
+@dataclass(frozen=True)
+class UndoContext:
+    """What a compensation is told of the action it undoes."""
+
+    task_id: str
+    tool: str
+    idempotency_key: str
+    recorded: Mapping[str, Any] | None
+    """The action's result as the effect journal recorded it; None when the journal holds no
+    record of it taking effect (it never ran, or it crashed before its result was recorded: undo
+    by the key anyway if the effect may exist)."""
+
+
+ToolFunction = Callable[[Any, ToolContext], Awaitable[Mapping[str, Any]]]
+UndoFunction = Callable[[UndoContext], Awaitable[bool]]
+
+
+@dataclass(frozen=True, eq=False)
+class Tool:
+    """A declared tool: its spec and the function that runs it."""
+
+    spec: ToolSpec
+    function: ToolFunction
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, eq=False)
+class Compensation:
+    """A declared compensation: undoes ``undoes``' effect by its idempotency key."""
+
+    name: str
+    undoes: str
+    function: UndoFunction
+
+
+def _arguments_model(function: Callable[..., Any]) -> type[BaseModel]:
+    parameters = list(inspect.signature(function).parameters)
+    hints = get_type_hints(function)
+    model = hints.get(parameters[0]) if parameters else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(
+            f"tool {function.__name__!r}: its first parameter must be annotated with the "
+            "pydantic model of its arguments"
+        )
+    return model
+
+
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    read_only: bool = False,
+    compensated_by: str | None = None,
+    irreversible: bool = False,
+    amount_field: str | None = None,
+    sensitive: Sequence[str] = (),
+    summary: str = "",
+) -> Callable[[ToolFunction], Tool]:
+    """Declare a tool. Exactly one effect kind: ``read_only``, ``compensated_by`` (the name of
+    the compensation that undoes it) or ``irreversible`` (deferred to the task's commit point).
+    The name defaults to the function's, the description to its docstring."""
+
+    def declare(function: ToolFunction) -> Tool:
+        arguments = _arguments_model(function)
+        text = description or inspect.getdoc(function)
+        if not text:
+            raise TypeError(f"tool {function.__name__!r}: give it a description or a docstring")
+        if amount_field is not None and amount_field not in arguments.model_fields:
+            raise TypeError(f"tool {function.__name__!r}: no argument {amount_field!r}")
+        spec = ToolSpec(
+            name=name or function.__name__,
+            description=text,
+            arguments=arguments,
+            read_only=read_only,
+            compensation=compensated_by,
+            irreversible=irreversible,
+            amount_field=amount_field,
+            sensitive=tuple(sensitive),
+            summary=summary,
+        )
+        return Tool(spec=spec, function=function)
+
+    return declare
+
+
+def compensation(
+    *, undoes: Tool | str, name: str | None = None
+) -> Callable[[UndoFunction], Compensation]:
+    """Declare the compensation of a tool; its name defaults to the function's and must be the
+    ``compensated_by`` the tool names."""
+
+    def declare(function: UndoFunction) -> Compensation:
+        tool_name = undoes.name if isinstance(undoes, Tool) else undoes
+        declared = Compensation(name=name or function.__name__, undoes=tool_name, function=function)
+        if isinstance(undoes, Tool) and undoes.spec.compensation != declared.name:
+            raise TypeError(
+                f"compensation {declared.name!r} undoes {tool_name!r}, which names "
+                f"{undoes.spec.compensation!r} as its compensation"
+            )
+        return declared
+
+    return declare

@@ -1,0 +1,183 @@
+"""Declared tools and compensations as Temporal activities, exactly once through the journal.
+
+Each tool becomes an activity named after it that takes a ``ToolCall`` and returns a
+``ToolOutcome``; each compensation an activity named after it that takes a
+``CompensationRequest``. A side-effecting tool's result is recorded in the effect journal under
+its idempotency key: a retried or re-executed action returns that result without running again,
+and a compensation knows whether its action took effect.
+
+``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
+tool's effect, after the effect but before the journal write, and after the journal write but
+before the activity's completion reaches Temporal); in production it is a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCall, ToolOutcome
+from handrail.errors import describe_validation_error
+from handrail.storage.journal import EffectJournal
+from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
+from handrail.tools.registry import ToolRegistry
+
+FaultPoint = Literal["before_effect", "before_commit", "after_commit"]
+
+
+class FaultHook(Protocol):
+    """Called at each point of an action or compensation; may raise or kill the process."""
+
+    def __call__(self, point: FaultPoint, name: str, idempotency_key: str) -> None: ...
+
+
+def no_faults(point: FaultPoint, name: str, idempotency_key: str) -> None:
+    """The production hook: nothing happens."""
+
+
+def _describe(template: str, values: Mapping[str, Any]) -> str:
+    class _ShowMissing(dict[str, Any]):
+        def __missing__(self, key: str) -> str:
+            return "?"
+
+    return template.format_map(_ShowMissing(values)) if template else ""
+
+
+class ToolActivities:
+    """The activities of ``registry``'s declared tools and compensations."""
+
+    def __init__(
+        self, registry: ToolRegistry, journal: EffectJournal, faults: FaultHook = no_faults
+    ) -> None:
+        self._registry = registry
+        self._journal = journal
+        self._faults = faults
+
+    def activities(self) -> list[Callable[..., Any]]:
+        made: list[Callable[..., Any]] = [self._tool_activity(t) for t in self._registry.tools]
+        made += [self._undo_activity(c) for c in self._registry.compensations]
+        return made
+
+    def _tool_activity(self, tool: Tool) -> Callable[..., Any]:
+        async def run_tool(call: ToolCall) -> ToolOutcome:
+            started = time.monotonic()
+            outcome = await self._run(tool, call)
+            return outcome.model_copy(
+                update={
+                    "latency_ms": (time.monotonic() - started) * 1000,
+                    "attempt": activity.info().attempt,
+                }
+            )
+
+        return activity.defn(name=tool.spec.activity_name)(run_tool)
+
+    async def _run(self, tool: Tool, call: ToolCall) -> ToolOutcome:
+        spec = tool.spec
+        # Validated again: the activity may be called by any client, not only the workflow.
+        assert spec.arguments is not None  # declared tools always have a model
+        try:
+            args = spec.arguments.model_validate(call.arguments)
+        except ValidationError as error:
+            problem = describe_validation_error(f"arguments for {spec.name}", error)
+            return ToolOutcome(ok=False, error=problem, summary=f"{spec.name}: bad arguments")
+        context = ToolContext(
+            task_id=call.task_id,
+            step=call.step,
+            idempotency_key=call.idempotency_key,
+            attempt=activity.info().attempt,
+        )
+        if spec.read_only:
+            return await self._call(tool, args, context, call.arguments)
+
+        key = call.idempotency_key
+        seen = await self._journal.lookup(key)
+        if seen is not None and seen.compensated:
+            return ToolOutcome(
+                ok=False,
+                error="this action was compensated before it ran; it will not run now",
+                summary=f"{spec.name}: already compensated",
+            )
+        if seen is not None and seen.result is not None:
+            return ToolOutcome.model_validate(seen.result)  # took effect once already
+        self._faults("before_effect", spec.name, key)
+        outcome = await self._call(tool, args, context, call.arguments)
+        if not outcome.ok:
+            return outcome  # a refusal changed nothing: nothing to record
+        self._faults("before_commit", spec.name, key)
+        recorded = await self._journal.record_applied(
+            key, tool=spec.name, task_id=call.task_id, result=outcome.model_dump(mode="json")
+        )
+        if not recorded:
+            await self._undo_late_effect(tool, call)
+        self._faults("after_commit", spec.name, key)
+        return outcome
+
+    async def _call(
+        self, tool: Tool, args: Any, context: ToolContext, raw: Mapping[str, Any]
+    ) -> ToolOutcome:
+        name = tool.spec.name
+        try:
+            result = await tool.function(args, context)
+        except ToolRefused as refusal:
+            return ToolOutcome(ok=False, error=str(refusal), summary=f"{name}: refused")
+        summary = _describe(tool.spec.summary, {**raw, **result})
+        return ToolOutcome(ok=True, result=dict(result), summary=f"{name} {summary}".strip())
+
+    async def _undo_late_effect(self, tool: Tool, call: ToolCall) -> None:
+        """The compensation ran while this attempt was in flight (it timed out, say): the effect
+        it just made must not outlive its undo."""
+        undo = self._registry.compensation(tool.spec.compensation or "")
+        if undo is None:
+            raise ApplicationError(
+                f"{tool.name} took effect after its task rolled back and has no compensation: "
+                f"repair by hand (key {call.idempotency_key})",
+                type="NeedsManualRecovery",
+                non_retryable=True,
+            )
+        await undo.function(
+            UndoContext(
+                task_id=call.task_id,
+                tool=tool.name,
+                idempotency_key=call.idempotency_key,
+                recorded=None,
+            )
+        )
+        raise ApplicationError(
+            f"{tool.name} was compensated while this attempt ran; its late effect was undone",
+            type="CompensatedBeforeCommit",
+            non_retryable=True,
+        )
+
+    def _undo_activity(self, undo: Compensation) -> Callable[..., Any]:
+        async def run_undo(request: CompensationRequest) -> CompensationOutcome:
+            key = request.idempotency_key
+            seen = await self._journal.lookup(key)
+            if seen is not None and seen.compensated:
+                return CompensationOutcome(status="already_undone")
+            recorded = seen.result if seen is not None and seen.applied else None
+            context = UndoContext(
+                task_id=request.task_id,
+                tool=request.tool,
+                idempotency_key=key,
+                recorded=(recorded or {}).get("result") if recorded else None,
+            )
+            self._faults("before_effect", undo.name, key)
+            undone = await undo.function(context)
+            self._faults("before_commit", undo.name, key)
+            await self._journal.record_compensated(
+                key, tool=request.tool, task_id=request.task_id, compensation=undo.name
+            )
+            self._faults("after_commit", undo.name, key)
+            activity.logger.info("%s for %s: %s", undo.name, key, "undone" if undone else "none")
+            if undone:
+                return CompensationOutcome(status="undone", detail=f"{request.tool} undone")
+            return CompensationOutcome(
+                status="nothing_to_undo", detail=f"{request.tool} never took effect"
+            )
+
+        return activity.defn(name=undo.name)(run_undo)

@@ -1,0 +1,135 @@
+"""What the model and the policy know of a tool: its name, description, argument schema and the
+facts the workflow needs (effect kind, money field, sensitive fields, UI summary).
+
+A ``ToolSpec`` comes from a declared tool (``handrail.tools.declare``: a pydantic model of the
+arguments) or from an MCP server (a JSON schema the server sends). Either way it turns into the
+function schema the model sees and validates what the model sends back, so that a tool activity
+only ever receives arguments that passed the tool's own schema.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
+
+from handrail.errors import describe_validation_error
+
+# Every tool the model calls also states why and how sure it is. They are stripped before the
+# arguments are validated; the policy reads them, the tool never does.
+RATIONALE_FIELD = "rationale"
+CONFIDENCE_FIELD = "confidence"
+_DECISION_FIELDS: dict[str, Any] = {
+    RATIONALE_FIELD: {"type": "string", "description": "Why this is the right next step."},
+    CONFIDENCE_FIELD: {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "How sure you are that this step is right, from 0 to 1.",
+    },
+}
+
+EffectKind = Literal["read_only", "compensated", "irreversible"]
+
+
+@dataclass(frozen=True, eq=False)
+class ToolSpec:
+    """A tool the agent may call. Its activity is registered under ``activity`` (the tool's name
+    unless the tool comes from an MCP server, whose tools share one call activity)."""
+
+    name: str
+    description: str
+    arguments: type[BaseModel] | None = None
+    """The pydantic model of the arguments (declared tools); None for a JSON-schema-only tool."""
+    schema: dict[str, Any] | None = None
+    """The JSON schema of the arguments when there is no model (MCP tools)."""
+    read_only: bool = False
+    compensation: str | None = None
+    """Name of the activity that undoes this tool's effect, given the action's idempotency key."""
+    irreversible: bool = False
+    """No undo exists (an email): the workflow runs it only when the task commits."""
+    amount_field: str | None = None
+    """The argument that carries money, read by the policy's risk limits."""
+    sensitive: tuple[str, ...] = ()
+    """Arguments never shown in traces, logs, summaries or exports (personal data, secrets)."""
+    summary: str = ""
+    """How the UI names one call, e.g. ``"{amount} on order {order_id}"`` (missing keys show
+    as ``?``)."""
+    activity: str = ""
+    """The activity that runs the tool; empty means the tool's own name."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Arguments the call activity needs besides the model's (e.g. the MCP tool's own name)."""
+
+    def __post_init__(self) -> None:
+        if (self.arguments is None) == (self.schema is None):
+            raise ValueError(f"tool {self.name!r}: give an argument model or a JSON schema")
+        # A side effect must be undoable or declared irreversible: nothing falls in between.
+        effects = (self.compensation is not None) + self.irreversible
+        if self.read_only and effects:
+            raise ValueError(f"read-only tool {self.name!r} cannot have a compensation")
+        if not self.read_only and effects != 1:
+            raise ValueError(
+                f"tool {self.name!r} changes the world: give it a compensation "
+                "or mark it irreversible (exactly one)"
+            )
+
+    @property
+    def effect(self) -> EffectKind:
+        if self.read_only:
+            return "read_only"
+        return "irreversible" if self.irreversible else "compensated"
+
+    @property
+    def activity_name(self) -> str:
+        return self.activity or self.name
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (built once: pydantic's schema generation costs
+        milliseconds, and the decide activity and profile loading need it every time)."""
+        if self.arguments is not None:
+            return self.arguments.model_json_schema()
+        assert self.schema is not None
+        return self.schema
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The Chat Completions ``tools`` entry, decision fields included."""
+        return function_schema(self.name, self.description, self.parameters)
+
+    def validate_arguments(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as JSON-ready values; raises ``ValueError`` naming the bad field."""
+        if self.arguments is not None:
+            try:
+                return self.arguments.model_validate(raw).model_dump(mode="json")
+            except ValidationError as error:
+                raise ValueError(
+                    describe_validation_error(f"arguments for {self.name}", error)
+                ) from None
+        problems = sorted(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(arguments)'}: {e.message}"
+            for e in self._validator.iter_errors(raw)
+        )
+        if problems:
+            raise ValueError(f"invalid arguments for {self.name}: " + "; ".join(problems))
+        return raw
+
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        return Draft202012Validator(json.loads(json.dumps(self.parameters)))
+
+
+def function_schema(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A Chat Completions function tool whose parameters also ask for rationale and confidence."""
+    properties = dict(parameters.get("properties", {}))
+    properties.update(_DECISION_FIELDS)
+    required = [*parameters.get("required", []), RATIONALE_FIELD, CONFIDENCE_FIELD]
+    schema = {k: v for k, v in parameters.items() if k not in ("properties", "required", "title")}
+    schema.update({"type": "object", "properties": properties, "required": required})
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": schema},
+    }
