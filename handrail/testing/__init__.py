@@ -1,1 +1,56 @@
-"""Test helpers shipped with Handrail: a scripted OpenAI-compatible model server."""
+"""The testing kit users import to test their own agents on Handrail.
+
+- ``FunctionModel``: a model answering from plain Python, in process;
+- ``ScriptedModelServer``: a real HTTP server speaking Chat Completions, for the OpenAI adapter;
+- ``Scenario``, ``ToolCallReply``, ``TextReply``, ``ErrorReply``: what either one replies;
+- ``dev_server``, ``agent_worker``, ``settings_for_test``: a real Temporal dev server and a worker
+  with your tools (``handrail.testing.kit``); ``handrail.testing.fixtures`` as pytest fixtures.
+
+Imported lazily: the store example's worker uses the scripted server without loading the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handrail.testing.function_model import FunctionModel
+    from handrail.testing.kit import agent_worker, dev_server, settings_for_test
+    from handrail.testing.scripted_model import (
+        ErrorReply,
+        Scenario,
+        ScriptedModelServer,
+        TextReply,
+        ToolCallReply,
+    )
+
+_EXPORTS = {
+    "FunctionModel": "handrail.testing.function_model",
+    "agent_worker": "handrail.testing.kit",
+    "dev_server": "handrail.testing.kit",
+    "settings_for_test": "handrail.testing.kit",
+    "ErrorReply": "handrail.testing.scripted_model",
+    "Scenario": "handrail.testing.scripted_model",
+    "ScriptedModelServer": "handrail.testing.scripted_model",
+    "TextReply": "handrail.testing.scripted_model",
+    "ToolCallReply": "handrail.testing.scripted_model",
+}
+__all__ = [
+    "ErrorReply",
+    "FunctionModel",
+    "Scenario",
+    "ScriptedModelServer",
+    "TextReply",
+    "ToolCallReply",
+    "agent_worker",
+    "dev_server",
+    "settings_for_test",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'handrail.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
