@@ -20,6 +20,7 @@ from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.model import ModelAdapter, ModelRequest
 from handrail.tools import ToolRegistry
+from handrail.tools.lookup import ToolLookup
 
 
 def _opening_messages(opening: Opening) -> list[tuple[int, Message]]:
@@ -46,18 +47,24 @@ class LlmActivities:
     """Model calls through a ``ModelAdapter`` (``handrail.model``), built once by the worker."""
 
     def __init__(
-        self, model: ModelAdapter, conversations: ConversationStore, registry: ToolRegistry
+        self,
+        model: ModelAdapter,
+        conversations: ConversationStore,
+        tools: ToolRegistry | ToolLookup,
     ) -> None:
         self._model = model
         self._conversations = conversations
-        self._registry = registry
+        self._tools = tools
 
     @activity.defn(name="decide")
     async def decide(self, request: DecideRequest) -> Decision:
         """Ask the model for the next step of ``request.conversation_id``."""
         tools = {}
         for name in request.tools:
-            spec = self._registry.get(name)
+            if isinstance(self._tools, ToolLookup):
+                spec = await self._tools.get(name, request.profile)
+            else:
+                spec = self._tools.get(name)
             if spec is None:
                 raise ApplicationError(
                     f"tool {name!r} is not registered on this worker",

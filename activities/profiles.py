@@ -1,4 +1,5 @@
-"""The ``load_profile`` activity: reads a profile file so that the run records what it used."""
+"""The ``load_profile`` activity: reads a profile file so that the run records what it used,
+with every tool bound to the facts the workflow needs (declared tools and MCP servers' tools)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,51 @@ from temporalio.exceptions import ApplicationError
 
 from handrail.contracts import LoadProfileRequest, Profile, ToolBinding, ToolRule
 from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
-from handrail.profile_catalog import ProfileCatalog
+from handrail.profile_catalog import ProfileCatalog, ProfileFile
 from handrail.tools import ToolRegistry
+from handrail.tools.lookup import ToolLookup
+from handrail.tools.spec import ToolSpec
+
+
+def _declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
+    # Unlisted tools: reads run on their own, anything else is supervised.
+    default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
+    return ToolBinding(
+        name=spec.name,
+        read_only=spec.read_only,
+        compensation=spec.compensation,
+        irreversible=spec.irreversible,
+        parameters=spec.parameters,
+        amount_field=spec.amount_field,
+        rule=rule or default_rule,
+        sensitive=list(spec.sensitive),
+        summary=spec.summary,
+    )
+
+
+def _mcp_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
+    """An MCP tool's facts come from the profile's rule; with none it is irreversible and
+    supervised: never unreviewed, and only at the commit point."""
+    rule = rule or ToolRule(autonomy="supervised")
+    effect = rule.effect or "irreversible"
+    return ToolBinding(
+        name=spec.name,
+        read_only=effect == "read_only",
+        compensation=rule.compensation if effect == "compensated" else None,
+        irreversible=effect == "irreversible",
+        parameters=spec.parameters,
+        rule=rule,
+        activity=spec.activity_name,
+        summary=spec.summary,
+    )
 
 
 class ProfileActivities:
-    def __init__(self, catalog: ProfileCatalog, registry: ToolRegistry, default_model: str) -> None:
+    def __init__(
+        self, catalog: ProfileCatalog, tools: ToolRegistry | ToolLookup, default_model: str
+    ) -> None:
         self._catalog = catalog
-        self._registry = registry
+        self._lookup = tools if isinstance(tools, ToolLookup) else ToolLookup(tools, catalog)
         self._default_model = default_model
 
     @activity.defn(name="load_profile")
@@ -30,31 +68,7 @@ class ProfileActivities:
             raise ApplicationError(
                 str(error), type=ErrorType.INVALID_PROFILE, non_retryable=True
             ) from None
-        bindings = []
-        for name in file.tools:
-            spec = self._registry.get(name)
-            if spec is None:
-                raise ApplicationError(
-                    f"profile {file.name!r} names tool {name!r}, which is not registered "
-                    f"(registered: {', '.join(self._registry.names)})",
-                    type=ErrorType.INVALID_PROFILE,
-                    non_retryable=True,
-                )
-            # Unlisted tools: reads run on their own, anything else is supervised.
-            default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
-            bindings.append(
-                ToolBinding(
-                    name=name,
-                    read_only=spec.read_only,
-                    compensation=spec.compensation,
-                    irreversible=spec.irreversible,
-                    parameters=spec.parameters,
-                    amount_field=spec.amount_field,
-                    rule=file.rules.get(name, default_rule),
-                    sensitive=list(spec.sensitive),
-                    summary=spec.summary,
-                )
-            )
+        bindings = [*self._declared(file), *await self._from_mcp(file)]
         return Profile(
             name=file.name,
             description=file.description,
@@ -67,4 +81,28 @@ class ProfileActivities:
             review_tiers=file.review_tiers,
             final_answer=file.final_answer,
             max_consecutive_refusals=file.max_consecutive_refusals,
+            mcp_servers=file.mcp_servers,
         )
+
+    def _declared(self, file: ProfileFile) -> list[ToolBinding]:
+        registry = self._lookup.registry
+        bindings = []
+        for name in file.tools:
+            spec = registry.get(name)
+            if spec is None:
+                raise ApplicationError(
+                    f"profile {file.name!r} names tool {name!r}, which is not registered "
+                    f"(registered: {', '.join(registry.names)})",
+                    type=ErrorType.INVALID_PROFILE,
+                    non_retryable=True,
+                )
+            bindings.append(_declared_binding(spec, file.rules.get(name)))
+        return bindings
+
+    async def _from_mcp(self, file: ProfileFile) -> list[ToolBinding]:
+        # Listing a server may fail for a moment (it is starting): Temporal retries this activity.
+        bindings = []
+        for server in file.mcp_servers:
+            for spec in await self._lookup.server_specs(server):
+                bindings.append(_mcp_binding(spec, file.rules.get(spec.name)))
+        return bindings

@@ -36,6 +36,7 @@ from handrail.activities.ledger import RunRecorder
 from handrail.activities.llm import LlmActivities
 from handrail.activities.notify import ReviewerNotifier
 from handrail.activities.profiles import ProfileActivities
+from handrail.contracts import McpServer
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
 from handrail.profile_catalog import ProfileCatalog
@@ -44,6 +45,7 @@ from handrail.settings import HandrailSettings
 from handrail.storage.journal import EffectJournal
 from handrail.telemetry import Telemetry
 from handrail.tools.declare import Compensation, Tool
+from handrail.tools.lookup import ToolLookup
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.runner import FaultHook, ToolActivities, no_faults
 from handrail.tools.spec import ToolSpec
@@ -78,13 +80,31 @@ def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[st
             if spec is None:
                 problems.append(f"profile {name!r} names tool {tool!r}, which is not registered")
                 continue
-            wanted = spec.compensation
-            if wanted is not None and registry.compensation(wanted) is None:
+            if spec.compensation is not None and registry.compensation(spec.compensation) is None:
                 problems.append(
-                    f"profile {name!r}: tool {tool!r} is compensated by {wanted!r}, "
+                    f"profile {name!r}: tool {tool!r} is compensated by {spec.compensation!r}, "
+                    "which is not registered"
+                )
+        for tool, rule in profile.rules.items():  # an MCP tool's compensation, from its rule
+            if rule.compensation is not None and registry.compensation(rule.compensation) is None:
+                problems.append(
+                    f"profile {name!r}: rules.{tool} names compensation {rule.compensation!r}, "
                     "which is not registered"
                 )
     return problems
+
+
+def mcp_servers(catalog: ProfileCatalog) -> list[McpServer]:
+    """Every MCP server the catalog's profiles name, once; one name must mean one server."""
+    servers: dict[str, McpServer] = {}
+    for name in catalog.names():
+        for server in catalog.load(name).mcp_servers:
+            known = servers.setdefault(server.name, McpServer.model_validate(server.model_dump()))
+            if known.model_dump() != server.model_dump():
+                raise ConfigurationError(
+                    f"MCP server {server.name!r} is configured differently in two profiles"
+                )
+    return list(servers.values())
 
 
 class HandrailPlugin(SimplePlugin):
@@ -116,8 +136,17 @@ class HandrailPlugin(SimplePlugin):
         telemetry = telemetry or Telemetry()
         conversations = ConversationStore(settings.state_db_path)
         journal = EffectJournal(settings.state_db_path)
-        decide = LlmActivities(model, conversations, self.registry)
-        profile_loader = ProfileActivities(self.catalog, self.registry, settings.model)
+        servers = mcp_servers(self.catalog)
+        mcp_activities: list[Callable[..., Any]] = []
+        mcp = None
+        if servers:
+            from handrail.mcp.tools import McpTools  # the mcp SDK is an optional dependency
+
+            mcp = McpTools(journal, settings.mcp_tokens)
+            mcp_activities = [mcp.call_activity(server) for server in servers]
+        lookup = ToolLookup(self.registry, self.catalog, mcp)
+        decide = LlmActivities(model, conversations, lookup)
+        profile_loader = ProfileActivities(self.catalog, lookup, settings.model)
         notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
         recorder = RunRecorder(
             RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]
@@ -128,6 +157,7 @@ class HandrailPlugin(SimplePlugin):
             notifier.notify_reviewers,
             recorder.record_run,
             *ToolActivities(self.registry, journal, faults).activities(),
+            *mcp_activities,
             *extra_activities,
         ]
         super().__init__(

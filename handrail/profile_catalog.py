@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handrail.contracts import FinalAnswerRule, ReviewTier, ToolRule
+from handrail.contracts import FinalAnswerRule, McpServer, ReviewTier, ToolRule
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -28,6 +28,10 @@ class _TierFile(ReviewTier):
 
 
 class _FinalAnswerFile(FinalAnswerRule):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _McpServerFile(McpServer):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -82,15 +86,32 @@ class ProfileFile(BaseModel):
     max_consecutive_refusals: int = Field(
         default=3, ge=1, description="Refused steps in a row before the task escalates."
     )
+    mcp_servers: list[_McpServerFile] = Field(
+        default_factory=list, description="MCP servers whose tools the profile may call."
+    )
     autonomy: AutonomyBar = Field(
         default_factory=AutonomyBar, description="Bars for earned-autonomy recommendations."
     )
 
     @model_validator(mode="after")
     def _rules_name_enabled_tools(self) -> ProfileFile:
-        stray = sorted(set(self.rules) - set(self.tools))
+        # An MCP server's tools are known only once it is listed: their rules are checked then.
+        stray = sorted(set(self.rules) - set(self.tools)) if not self.mcp_servers else []
         if stray:
             raise ValueError(f"rules for tools not in `tools`: {', '.join(stray)}")
+        names = [server.name for server in self.mcp_servers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"MCP server names repeat: {', '.join(names)}")
+        for name, rule in self.rules.items():
+            if name in self.tools and (rule.effect or rule.compensation):
+                raise ValueError(
+                    f"rules.{name}: `effect` and `compensation` are for MCP tools; a declared "
+                    "tool states its own"
+                )
+            if (rule.effect == "compensated") != (rule.compensation is not None):
+                raise ValueError(
+                    f"rules.{name}: effect 'compensated' and a `compensation` go together"
+                )
         return self
 
 

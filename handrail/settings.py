@@ -67,6 +67,13 @@ class HandrailSettings(BaseSettings):
         "profiles_dirs); `promote`/`demote` edit the files of the first folder.",
     )
 
+    # --- MCP ------------------------------------------------------------------------------
+    mcp_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Bearer tokens of MCP servers by server name, as a JSON object; sent as "
+        "the Authorization header (HTTP) or MCP_TOKEN (stdio), never put in history.",
+    )
+
     # --- Review ---------------------------------------------------------------------------
     review_webhook_url: str | None = Field(
         default=None, description="POST review notices here as JSON; unset: a log line."

@@ -163,6 +163,8 @@ class AgentWorkflow:
                     step=step,
                     model=profile.model,
                     tools=profile.tool_names,
+                    # Lets a worker that has not listed the profile's MCP servers find them.
+                    profile=profile.name if profile.mcp_servers else None,
                     opening=Opening(
                         system_prompt=profile.system_prompt, goal=task.goal, context=task.context
                     )
@@ -361,11 +363,14 @@ class AgentWorkflow:
             step=record.index,
             idempotency_key=key,
             arguments=arguments,
+            # An MCP server's one call activity serves all its tools: it needs the name.
+            tool=binding.name if binding.activity else None,
         )
+        activity_name = binding.activity or binding.name
         summary = steps.describe_call(binding, arguments)
         if binding.read_only:
             outcome = await call_activity(
-                binding.name,
+                activity_name,
                 call,
                 ToolOutcome,
                 local=True,
@@ -384,7 +389,7 @@ class AgentWorkflow:
                     )
                 )
             outcome = await call_activity(
-                binding.name,
+                activity_name,
                 call,
                 ToolOutcome,
                 start_to_close_timeout=options.ACTION_TIMEOUT,

@@ -65,5 +65,10 @@ class DecideRequest(_Contract):
     step: int = Field(ge=0)
     model: str
     tools: list[str]
+    profile: str | None = Field(
+        default=None,
+        description="The profile's name, so that a worker which has not listed the profile's "
+        "MCP servers yet can find their tools.",
+    )
     opening: Opening | None = None
     observation: Observation | None = None

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from handrail.contracts._base import _Contract
 
@@ -33,6 +33,16 @@ class ToolRule(_Contract):
     )
     task_limit: Decimal | None = Field(
         default=None, ge=0, description="Refused when this task's total for the tool would pass it."
+    )
+    effect: Literal["read_only", "compensated", "irreversible"] | None = Field(
+        default=None,
+        description="For a tool the worker did not declare (an MCP tool): what it does to the "
+        "world. Unset for such a tool: irreversible, so it never runs unreviewed or before "
+        "the commit point. Declared tools state their own effect.",
+    )
+    compensation: str | None = Field(
+        default=None,
+        description="With effect 'compensated': the registered compensation that undoes it.",
     )
     review_sample: float = Field(
         default=0.0, ge=0, le=1, description="Share of autonomous actions sent to review anyway."
@@ -65,6 +75,11 @@ class ToolBinding(_Contract):
     sensitive: list[str] = Field(
         default_factory=list, description="Arguments redacted in traces, logs and exports."
     )
+    activity: str | None = Field(
+        default=None,
+        description="The activity that runs the tool when it is not the tool's own name "
+        "(an MCP server's `<server>-call-tool`).",
+    )
     summary: str = Field(
         default="",
         description="One-line description template, e.g. '{amount} on order {order_id}'.",
@@ -89,6 +104,38 @@ class FinalAnswerRule(_Contract):
         default=False,
         description="Every final answer of a task that changed the world needs a reviewer.",
     )
+
+
+class McpServer(_Contract):
+    """An MCP server a profile takes tools from: a stdio command or a streamable-HTTP URL.
+
+    No credentials here (a profile is recorded in workflow history): a server's token comes
+    from the worker's settings (``HANDRAIL_MCP_TOKENS``) by the server's ``name``.
+    """
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="Stable id: names the server's activities (`<name>-call-tool`).",
+    )
+    command: list[str] = Field(
+        default_factory=list, description="stdio: the command line that starts the server."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="stdio: environment variables for the server (settings, not secrets).",
+    )
+    url: str | None = Field(default=None, description="streamable HTTP: the endpoint URL.")
+    prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,16}$",
+        description="Prepended to the server's tool names, to keep two servers' tools apart.",
+    )
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if bool(self.command) == bool(self.url):
+            raise ValueError(f"MCP server {self.name!r}: give exactly one of `command` and `url`")
+        return self
 
 
 class ReviewTier(_Contract):
@@ -116,6 +163,9 @@ class Profile(_Contract):
         default_factory=list, description="Escalation ladder; none means review fails safe."
     )
     final_answer: FinalAnswerRule = Field(default_factory=FinalAnswerRule)
+    mcp_servers: list[McpServer] = Field(
+        default_factory=list, description="MCP servers whose tools this profile may call."
+    )
     max_consecutive_refusals: int = Field(
         default=3,
         ge=1,

@@ -22,6 +22,10 @@ class ToolCall(_Contract):
         "continue-as-new."
     )
     arguments: dict[str, Any] = Field(default_factory=dict)
+    tool: str | None = Field(
+        default=None,
+        description="The tool's name, when its activity serves several (an MCP server's).",
+    )
 
 
 class ToolOutcome(_Contract):

@@ -1,0 +1,44 @@
+"""The tools a task may use: the worker's declared tools plus those of the MCP servers its
+profile names. The ``decide`` and ``load_profile`` activities ask here, so an MCP tool is found
+by a worker that has not listed its server yet (another host, a restart)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handrail.profile_catalog import ProfileCatalog
+from handrail.tools.registry import ToolRegistry
+from handrail.tools.spec import ToolSpec
+
+if TYPE_CHECKING:  # the mcp SDK is an optional dependency
+    from handrail.contracts import McpServer
+    from handrail.mcp.tools import McpTools
+
+
+class ToolLookup:
+    """Declared tools by name, then the MCP servers' tools of a named profile."""
+
+    def __init__(
+        self, registry: ToolRegistry, catalog: ProfileCatalog, mcp: McpTools | None = None
+    ) -> None:
+        self.registry = registry
+        self._catalog = catalog
+        self._mcp = mcp
+
+    async def server_specs(self, server: McpServer) -> list[ToolSpec]:
+        if self._mcp is None:
+            raise LookupError(
+                f"MCP server {server.name!r} is named by a profile, but this worker has no MCP "
+                "support (install handrail[mcp])"
+            )
+        return await self._mcp.specs(server)
+
+    async def get(self, name: str, profile: str | None) -> ToolSpec | None:
+        spec = self.registry.get(name)
+        if spec is not None or profile is None:
+            return spec
+        for server in self._catalog.load(profile).mcp_servers:
+            for listed in await self.server_specs(server):
+                if listed.name == name:
+                    return listed
+        return None

@@ -1,0 +1,1 @@
+"""MCP servers written with the SDK's own server class, for the tests (run over stdio and HTTP)."""
