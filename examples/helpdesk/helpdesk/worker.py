@@ -26,16 +26,22 @@ from helpdesk.tickets import TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 
 
-def build_plugin(settings: HandrailSettings, tickets: TicketSystem) -> HandrailPlugin:
-    """Handrail with the helpdesk's tools, profile and an OpenAI-compatible model."""
+def openai_client(settings: HandrailSettings) -> AsyncOpenAI:
+    """The model endpoint from settings; close it when the worker stops."""
     key = settings.openai_api_key
-    model_client = AsyncOpenAI(
+    return AsyncOpenAI(
         # A local server (Ollama, vLLM) needs no key, but the client refuses to start without one.
         api_key=key.get_secret_value() if key else "no-key",
         base_url=settings.openai_base_url,
         max_retries=0,  # Temporal owns retries
         timeout=settings.llm_timeout_seconds,
     )
+
+
+def build_plugin(
+    settings: HandrailSettings, tickets: TicketSystem, model_client: AsyncOpenAI
+) -> HandrailPlugin:
+    """Handrail with the helpdesk's tools and profile, on an OpenAI-compatible model."""
     return HandrailPlugin(
         settings,
         tools=helpdesk_tools(tickets),
@@ -59,11 +65,15 @@ async def connect(settings: HandrailSettings, plugin: HandrailPlugin) -> Client:
 
 async def main() -> None:
     settings = HandrailSettings()
-    plugin = build_plugin(settings, TicketSystem(settings.data_dir / "tickets.db"))
-    client = await connect(settings, plugin)
-    worker = Worker(client, task_queue=settings.task_queue)
-    logging.info("helpdesk worker on task queue %s", settings.task_queue)
-    await worker.run()
+    if settings.openai_api_key is None and not settings.openai_base_url:
+        raise SystemExit("set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local model server)")
+    tickets = TicketSystem(settings.data_dir / "tickets.db")
+    async with openai_client(settings) as model_client:
+        plugin = build_plugin(settings, tickets, model_client)
+        client = await connect(settings, plugin)
+        worker = Worker(client, task_queue=settings.task_queue)
+        logging.info("helpdesk worker on task queue %s", settings.task_queue)
+        await worker.run()
 
 
 if __name__ == "__main__":

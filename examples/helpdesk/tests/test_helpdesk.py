@@ -7,7 +7,6 @@ journal (the ``effect_journal`` table in the settings' state database).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from helpdesk import PROFILE, PROFILES
+from helpdesk.scripted import answer_from_lookup, call
 from helpdesk.tickets import Closure, TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
@@ -23,19 +23,7 @@ from temporalio.client import Client
 from handrail import HandrailSettings, TaskResult, Trace
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
 
-WHY = {"rationale": "the goal says so", "confidence": 0.9}
 Entry = ToolCallReply | Callable[[dict[str, Any]], ToolCallReply]
-
-
-def call(tool: str, **arguments: Any) -> ToolCallReply:
-    return ToolCallReply(tool, {**arguments, **WHY})
-
-
-def last_tool_result(request: dict[str, Any]) -> dict[str, Any]:
-    """What the last tool answered, as the model read it."""
-    content = [m["content"] for m in request["messages"] if m.get("role") == "tool"][-1]
-    result: dict[str, Any] = json.loads(content)
-    return result
 
 
 @dataclass(frozen=True)
@@ -94,12 +82,6 @@ async def tickets(tmp_path: Path) -> TicketSystem:
 async def test_a_read_only_tool_result_reaches_the_answer(
     handrail_client: Client, tmp_path: Path, tickets: TicketSystem
 ) -> None:
-    def answer_from_lookup(request: dict[str, Any]) -> ToolCallReply:
-        found = last_tool_result(request)
-        return call(
-            "final_answer", answer=f"#{found['ticket_id']} {found['title']}: {found['status']}"
-        )
-
     run = await run_task(
         handrail_client, tmp_path, tickets, [call("lookup_ticket", ticket_id=1), answer_from_lookup]
     )
