@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from handrail import search_attributes as sa
     from handrail.contracts import (
         IgnoredReview,
-        NoticeResult,
         PendingReview,
         Profile,
         ReviewDecision,
@@ -30,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import gate
-    from handrail.workflows import options
+    from handrail.redaction import redact
+    from handrail.workflows import steps, stubs
 
 Via = str  # "signal" | "update"
 
@@ -119,6 +119,46 @@ class ReviewDesk:
             received = received.model_dump(mode="json")
         self.ignored.append(IgnoredReview(decision=received, reason=reason, at=workflow.now()))
 
+    async def ask(
+        self, profile: Profile, record: StepRecord, on_status: Callable[[bool], None]
+    ) -> ReviewDecision | None:
+        """Ask reviewers about ``record``'s proposal (an action or a final answer) and wait for
+        a decision; ``on_status(True)`` while waiting. None: no decision before the last
+        deadline, or no reviewers at all (the caller fails safe)."""
+        reason = record.gate.reason if record.gate else ""
+        tool, arguments = steps.proposal(record.decision)
+        binding = profile.binding(tool)
+        if binding is not None:
+            summary = steps.describe_call(binding, arguments)
+        else:  # a final answer: its text is what the reviewer judges
+            summary = steps.one_line(f"{tool}: {arguments.get('answer', '')}")
+
+        def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
+            now = workflow.now()
+            return PendingReview(
+                step=record.index + 1,
+                tool=tool,
+                arguments=redact(arguments, binding.sensitive if binding else []),
+                reason=reason,
+                tier=tier.name,
+                reviewers=reviewers,
+                requested_at=now,
+                deadline_at=now + tier.deadline,
+                summary=summary,
+            )
+
+        if not profile.review_tiers:
+            record.note = "needs review, but the profile names no reviewers: fail safe"
+            return None
+        on_status(True)
+        review = await self.wait(profile, record, pending_for)
+        on_status(False)
+        if review is not None:
+            record.note = f"{review.verdict} by {review.reviewer}"
+        else:
+            record.note = f"no decision before the last deadline ({', '.join(record.escalations)})"
+        return review
+
     async def wait(
         self,
         profile: Profile,
@@ -185,13 +225,9 @@ class ReviewDesk:
         # A notice that cannot be delivered must not fail the task: the pending review is
         # visible in the UI and through `starter.py pending` anyway.
         try:
-            await workflow.execute_activity(
-                "notify_reviewers",
+            await stubs.notify_reviewers(
                 ReviewNotice(task_id=workflow.info().workflow_id, pending=pending),
-                result_type=NoticeResult,
-                start_to_close_timeout=options.NOTIFY_TIMEOUT,
-                retry_policy=options.NOTIFY_RETRY,
-                summary=f"notify {pending.tier}: {pending.summary}",
+                f"notify {pending.tier}: {pending.summary}",
             )
         except ActivityError as error:
             workflow.logger.warning("reviewers of step %d not notified: %s", pending.step, error)

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         CompensationRequest,
         PendingCompensation,
     )
-    from handrail.workflows import options
+    from handrail.workflows import stubs
 
 
 class Saga:
@@ -63,13 +63,10 @@ class Saga:
                 task_id=task_id, idempotency_key=entry.idempotency_key, tool=entry.tool
             )
             try:
-                outcome = await workflow.execute_activity(
+                outcome = await stubs.compensate(
                     entry.compensation,
                     request,
-                    result_type=CompensationOutcome,
-                    start_to_close_timeout=options.COMPENSATION_TIMEOUT,
-                    retry_policy=options.COMPENSATION_RETRY,
-                    summary=f"{entry.compensation} for step {entry.step + 1} ({entry.tool})",
+                    f"{entry.compensation} for step {entry.step + 1} ({entry.tool})",
                 )
             except ActivityError as error:
                 cause = error.cause

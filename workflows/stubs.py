@@ -1,0 +1,116 @@
+"""Typed stubs for every activity the workflow calls: each pairs the activity's name, its input
+and output types, and its timeouts and retry policy, in one place.
+
+Workflow code (deterministic). A stub that fails for good fails the task with the activity's own
+message and type (``calls.call_activity``), except where noted.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from handrail.contracts import (
+        CompensationOutcome,
+        CompensationRequest,
+        DecideRequest,
+        Decision,
+        LoadProfileRequest,
+        NoticeResult,
+        Profile,
+        RecordedRun,
+        ReviewNotice,
+        RunRecord,
+        ToolBinding,
+        ToolCall,
+        ToolOutcome,
+    )
+    from handrail.workflows import options
+    from handrail.workflows.calls import call_activity
+
+
+async def load_profile(name: str) -> Profile:
+    return await call_activity(
+        "load_profile",
+        LoadProfileRequest(name=name),
+        Profile,
+        start_to_close_timeout=options.PROFILE_TIMEOUT,
+        retry_policy=options.PROFILE_RETRY,
+        summary=f"profile {name}",
+    )
+
+
+async def decide(request: DecideRequest, model: str) -> Decision:
+    return await call_activity(
+        "decide",
+        request,
+        Decision,
+        start_to_close_timeout=options.DECIDE_TIMEOUT,
+        retry_policy=options.DECIDE_RETRY,
+        summary=f"decide step {request.step + 1} ({model})",
+    )
+
+
+async def run_tool(binding: ToolBinding, call: ToolCall, summary: str) -> ToolOutcome:
+    """A tool's activity: its own name, or the activity serving it (an MCP server's). Reads run
+    as local activities: short and idempotent, one round trip to the server less per step."""
+    activity = binding.activity or binding.name
+    if binding.read_only:
+        return await call_activity(
+            activity,
+            call,
+            ToolOutcome,
+            local=True,
+            start_to_close_timeout=options.READ_TOOL_TIMEOUT,
+            retry_policy=options.READ_TOOL_RETRY,
+            summary=summary,
+        )
+    return await call_activity(
+        activity,
+        call,
+        ToolOutcome,
+        start_to_close_timeout=options.ACTION_TIMEOUT,
+        retry_policy=options.ACTION_RETRY,
+        summary=summary,
+    )
+
+
+async def compensate(name: str, request: CompensationRequest, summary: str) -> CompensationOutcome:
+    """A compensation. Raises ``ActivityError`` when it fails for good: the saga records it and
+    goes on undoing the rest."""
+    result: CompensationOutcome = await workflow.execute_activity(
+        name,
+        request,
+        result_type=CompensationOutcome,
+        start_to_close_timeout=options.COMPENSATION_TIMEOUT,
+        retry_policy=options.COMPENSATION_RETRY,
+        summary=summary,
+    )
+    return result
+
+
+async def notify_reviewers(notice: ReviewNotice, summary: str) -> NoticeResult:
+    """Best effort: raises ``ActivityError`` when the notice cannot be delivered."""
+    result: NoticeResult = await workflow.execute_activity(
+        "notify_reviewers",
+        notice,
+        result_type=NoticeResult,
+        start_to_close_timeout=options.NOTIFY_TIMEOUT,
+        retry_policy=options.NOTIFY_RETRY,
+        summary=summary,
+    )
+    return result
+
+
+async def record_run(record: RunRecord) -> RecordedRun:
+    """A local activity: its input, the whole trace, stays out of history. Raises
+    ``ActivityError`` when it fails for good (the caller logs it; a task never fails for it)."""
+    result: RecordedRun = await workflow.execute_local_activity(
+        "record_run",
+        record,
+        result_type=RecordedRun,
+        start_to_close_timeout=options.RECORD_TIMEOUT,
+        retry_policy=options.RECORD_RETRY,
+        summary="record run",
+    )
+    return result
