@@ -28,12 +28,12 @@ CREATE TABLE IF NOT EXISTS tickets (
     requester TEXT NOT NULL,
     status    TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed'))
 );
--- One row per close, under the key of the call that closed the ticket.
+-- One row per close, under the key of the call that closed the ticket (the key starts with the
+-- task's id, so it also says which task did it).
 CREATE TABLE IF NOT EXISTS closures (
     id              INTEGER PRIMARY KEY,
     ticket_id       INTEGER NOT NULL REFERENCES tickets (id),
     resolution      TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE
 );
 -- Messages to requesters, drained by a mail relay: a row here counts as sent.
@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS outbox (
     ticket_id       INTEGER NOT NULL REFERENCES tickets (id),
     to_address      TEXT NOT NULL,
     message         TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE
 );
 """
@@ -120,7 +119,7 @@ class TicketSystem:
 
         return await self._run(work)
 
-    async def close(self, ticket_id: int, resolution: str, *, task_id: str, key: str) -> Closure:
+    async def close(self, ticket_id: int, resolution: str, *, key: str) -> Closure:
         """Close a ticket, once per ``key``: a second call with the same key returns the first
         call's closure."""
 
@@ -138,9 +137,8 @@ class TicketSystem:
             if ticket["status"] == "closed":
                 raise TicketError(f"ticket #{ticket_id} is already closed")
             cursor = connection.execute(
-                "INSERT INTO closures (ticket_id, resolution, task_id, idempotency_key)"
-                " VALUES (?, ?, ?, ?)",
-                (ticket_id, resolution, task_id, key),
+                "INSERT INTO closures (ticket_id, resolution, idempotency_key) VALUES (?, ?, ?)",
+                (ticket_id, resolution, key),
             )
             connection.execute("UPDATE tickets SET status = 'closed' WHERE id = ?", (ticket_id,))
             return Closure(
@@ -166,7 +164,7 @@ class TicketSystem:
 
         return await self._run(work)
 
-    async def notify(self, ticket_id: int, message: str, *, task_id: str, key: str) -> int:
+    async def notify(self, ticket_id: int, message: str, *, key: str) -> int:
         """Queue a message to the ticket's requester, once per ``key``; returns its outbox id."""
 
         def work(connection: sqlite3.Connection) -> int:
@@ -177,9 +175,9 @@ class TicketSystem:
                 raise TicketError(f"no ticket #{ticket_id}")
             # The UNIQUE key, not a lookup first, is what keeps a retry from sending twice.
             connection.execute(
-                "INSERT INTO outbox (ticket_id, to_address, message, task_id, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-                (ticket_id, ticket["requester"], message, task_id, key),
+                "INSERT INTO outbox (ticket_id, to_address, message, idempotency_key)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                (ticket_id, ticket["requester"], message, key),
             )
             row = connection.execute(
                 "SELECT id FROM outbox WHERE idempotency_key = ?", (key,)

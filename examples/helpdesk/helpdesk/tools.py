@@ -59,26 +59,17 @@ def helpdesk_tools(tickets: TicketSystem) -> list[Tool]:
     async def close_ticket(args: CloseTicketArgs, ctx: ToolContext) -> dict[str, Any]:
         """Close a ticket as resolved, with the resolution."""
         try:
-            closure = await tickets.close(
-                args.ticket_id, args.resolution, task_id=ctx.task_id, key=ctx.idempotency_key
-            )
+            closure = await tickets.close(args.ticket_id, args.resolution, key=ctx.idempotency_key)
         except TicketError as error:
             raise ToolRefused(str(error)) from None
         return {"ticket_id": closure.ticket_id, "status": "closed", "closure_id": closure.id}
 
-    @tool(
-        irreversible=True,
-        # Free text to a person: kept out of traces, logs, the ledger and exports.
-        sensitive=("message",),
-        summary="to the requester of ticket {ticket_id}",
-    )
+    # The message is free text to a person: sensitive keeps it out of traces, logs and exports.
+    @tool(irreversible=True, sensitive=("message",), summary="notify ticket {ticket_id}")
     async def notify_requester(args: NotifyRequesterArgs, ctx: ToolContext) -> dict[str, Any]:
-        """Email the ticket's requester. Cannot be unsent: it goes out when the task
-        completes successfully."""
+        """Email the ticket's requester. Sent when the task commits: it cannot be unsent."""
         try:
-            sent = await tickets.notify(
-                args.ticket_id, args.message, task_id=ctx.task_id, key=ctx.idempotency_key
-            )
+            sent = await tickets.notify(args.ticket_id, args.message, key=ctx.idempotency_key)
         except TicketError as error:
             raise ToolRefused(str(error)) from None
         return {"ticket_id": args.ticket_id, "message_id": sent}

@@ -39,14 +39,14 @@ def openai_client(settings: HandrailSettings) -> AsyncOpenAI:
 
 
 def build_plugin(
-    settings: HandrailSettings, tickets: TicketSystem, model_client: AsyncOpenAI
+    settings: HandrailSettings, tickets: TicketSystem, model: AsyncOpenAI
 ) -> HandrailPlugin:
     """Handrail with the helpdesk's tools and profile, on an OpenAI-compatible model."""
     return HandrailPlugin(
         settings,
         tools=helpdesk_tools(tickets),
         compensations=helpdesk_compensations(tickets),
-        model=OpenAIChatModel(model_client),
+        model=OpenAIChatModel(model),
         profiles=[PROFILES],
     )
 
@@ -71,9 +71,8 @@ async def main() -> None:
     async with openai_client(settings) as model_client:
         plugin = build_plugin(settings, tickets, model_client)
         client = await connect(settings, plugin)
-        worker = Worker(client, task_queue=settings.task_queue)
         logging.info("helpdesk worker on task queue %s", settings.task_queue)
-        await worker.run()
+        await Worker(client, task_queue=settings.task_queue).run()
 
 
 if __name__ == "__main__":
