@@ -21,6 +21,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,38 +68,43 @@ class JournalEntry:
 
 
 class EffectJournal:
-    """The journal in one SQLite file (WAL, so other processes read beside the writer)."""
+    """The journal in one SQLite file (WAL, so other processes read beside the writer).
+
+    One connection, used only by one dedicated thread: it sits on every action's path, and
+    opening a connection per call cost more than the queries themselves.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="effect-journal")
+        self._connection: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        return connection
+        if self._connection is None:  # on the journal's own thread only
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+            self._connection = connection
+        return self._connection
 
     def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # BEGIN IMMEDIATE takes the write lock before reading: an action's record and its
-        # compensation's tombstone cannot both see "no row yet".
+        # compensation's tombstone (from another worker process, say) cannot both see "no row".
         connection = self._connect()
+        connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return result
-        finally:
-            connection.close()
+            result = work(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return result
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._transact, work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transact, work)
 
     async def lookup(self, idempotency_key: str) -> JournalEntry | None:
         def work(connection: sqlite3.Connection) -> JournalEntry | None:
