@@ -85,3 +85,56 @@ def test_workflow_code_imports_no_client_telemetry_sdk_or_model_client() -> None
     heavy = ("handrail.client", "handrail.telemetry", "opentelemetry.sdk", "openai", "subprocess")
     assert [m for m in loaded if m.startswith(heavy)] == []
     assert "handrail.workflows.agent" in loaded
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The handrail modules ``path`` imports when it is imported (module level, passed-through
+    workflow imports included; ``TYPE_CHECKING`` and function-level imports are not)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        nodes = ast.walk(node) if isinstance(node, ast.With) else [node]
+        for sub in nodes:
+            if isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module:
+                found.add(sub.module)
+            elif isinstance(sub, ast.Import):
+                found.update(alias.name for alias in sub.names)
+    return {name for name in found if name.startswith("handrail")}
+
+
+def test_no_import_cycle_among_handrail_modules() -> None:
+    package = ROOT / "handrail"
+    modules = {}
+    for path in package.glob("**/*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+
+    def owner(name: str) -> str | None:  # `from handrail.x import y`: y may be a name in x
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {
+        name: {m for m in map(owner, _module_imports(path)) if m and m != name}
+        for name, path in modules.items()
+    }
+
+    def related(a: str, b: str) -> bool:  # a package and its own modules may import each other
+        return a.startswith(b + ".") or b.startswith(a + ".")
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], {start}
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph.get(node, ()):
+                if related(node, nxt):
+                    continue
+                if nxt == start:
+                    return [*trail, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    cycles = [c for c in map(cycle_from, sorted(graph)) if c]
+    assert cycles == []
