@@ -95,7 +95,8 @@ def _module_imports(path: Path) -> set[str]:
         nodes = ast.walk(node) if isinstance(node, ast.With) else [node]
         for sub in nodes:
             if isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module:
-                found.add(sub.module)
+                # `from handrail import x`: x may be a module; owner() falls back if it is not.
+                found.update(f"{sub.module}.{alias.name}" for alias in sub.names)
             elif isinstance(sub, ast.Import):
                 found.update(alias.name for alias in sub.names)
     return {name for name in found if name.startswith("handrail")}
