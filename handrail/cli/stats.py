@@ -32,6 +32,8 @@ from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts, recorded_facts
 from handrail.settings import HandrailSettings
+from handrail.store.tools import STORE_TOOL_SPECS
+from handrail.tools import ToolRegistry
 
 DEFAULT_PROFILE = "store_actions"
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")
@@ -59,9 +61,12 @@ def _since(text: str) -> datetime:
 
 
 def _tool_facts(settings: HandrailSettings, ledger: RunLedger) -> ToolFacts:
-    # No worker, so no tool registry, here: what the profile files and the recorded runs say
-    # (a tool without a rule starts at a level that depends on whether it only reads).
-    return recorded_facts(ledger, settings.profile_folders)
+    # This CLI is the ready runtime's, whose registry is the store example's: its declared
+    # facts first, then what the profile files and the recorded runs say of other tools (a
+    # tool without a rule starts at a level that depends on whether it only reads).
+    recorded = recorded_facts(ledger, settings.profile_folders)
+    runtime = ToolFacts.from_registry(ToolRegistry(STORE_TOOL_SPECS), recorded.keys())
+    return runtime.merged(recorded)
 
 
 async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
