@@ -80,6 +80,12 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
             ]
         ),
     ),
+    # Recorded after tools were declared once and ran through Handrail's effect journal, and
+    # the workflow was split into loop, effects and typed stubs.
+    "declared_tools_committed": (
+        "Please refund 10.00 EUR on order 1001 and email the customer.",
+        StoreClerk(),
+    ),
     "refusals_escalated": (
         "Refund order 1001.",
         Scenario([ToolCallReply("drop_tables", {**_WHY})] * 3),

@@ -35,6 +35,7 @@ def test_histories_are_committed() -> None:
         "review_rejected_rolled_back",
         "plain_answer_reviewed_rejected",
         "refusals_escalated",
+        "declared_tools_committed",
     }
 
 
