@@ -4,6 +4,15 @@
 agents with no Docker and no download. :func:`embedded_server` starts it only when nothing listens
 on the configured loopback address, and stops only a server it started itself: a server someone
 else runs (another terminal, Docker, Temporal Cloud) is used as it is and never touched.
+
+Why not ``temporalio.testing.WorkflowEnvironment.start_local`` (the tests' server, see
+``tests/conftest.py``): it takes the binary, db file, UI port and extra arguments, but its process
+handling (sdk-core's ``EphemeralServer``) does not fit a server under a terminal's worker or demo.
+Its child stays in our process group, so Ctrl-C or a closed terminal kills the server under a
+worker that is still draining; it stops with SIGKILL, not SIGTERM; it inherits our stdout (no log
+to quote) and misses a child that dies at start-up (a UI port in use: "connection refused" after
+the whole timeout); it probes 127.0.0.1 whatever the ``ip`` (no ``[::1]``) and hides the PID. So
+the process is spawned here, with asyncio's subprocess support, in its own session.
 """
 
 from __future__ import annotations
@@ -16,12 +25,10 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 from temporalio.client import Client
@@ -39,7 +46,6 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 _READY_POLL_INTERVAL: Final = 0.1
-_STOP_POLL_INTERVAL: Final = 0.05
 _LOG_TAIL_LINES: Final = 20
 
 
@@ -89,9 +95,7 @@ def split_address(address: str) -> tuple[str, int]:
         # An unbracketed IPv6 host cannot be told apart from its port.
         problem = "an IPv6 host needs brackets, e.g. [::1]:7233"
         host = ""
-    port = -1
-    if port_text.isdigit():
-        port = int(port_text)
+    port = int(port_text) if port_text.isdigit() else -1
     if not sep or not host or not 0 < port < 65536:
         raise ValueError(f"invalid Temporal address {address!r}: {problem}")
     return host, port
@@ -108,10 +112,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _free_port(host: str) -> int:
     # Port 0 lets the kernel choose; the small race until the server binds it is accepted, and
     # a lost race shows up as an early exit with the bind error in the log.
@@ -122,20 +122,12 @@ def _free_port(host: str) -> int:
         return port
 
 
-async def _wait_for_exit(process: subprocess.Popen[bytes], timeout: float | None) -> bool:
-    # Polled, not process.wait(): that would block the event loop for the ~1.4 s the server
-    # takes to shut down, and a thread running wait() could not be cancelled.
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(_STOP_POLL_INTERVAL)
-
-
 class DevServer:
-    """One ``temporal server start-dev`` process that this object started and will stop."""
+    """One ``temporal server start-dev`` process that this object started and will stop.
+
+    ``ui_port=None`` runs it headless; ``log_file`` (default: the db file's name with ``.log``)
+    receives its output, appended; ``binary`` defaults to :func:`find_temporal_binary`.
+    """
 
     def __init__(
         self,
@@ -148,19 +140,15 @@ class DevServer:
         log_file: Path | None = None,
         binary: Path | None = None,
     ) -> None:
-        self.db_file = db_file
-        self.host = host
-        self.port = port
-        self.ui_port = ui_port
-        self.namespace = namespace
+        self.db_file, self.host, self.port, self.ui_port = db_file, host, port, ui_port
+        self.namespace, self.binary = namespace, binary
         self.log_file = log_file if log_file is not None else db_file.with_suffix(".log")
-        self._binary = binary
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._log_offset = 0
 
     @property
     def address(self) -> str:
-        return _format_address(self.host, self.port)
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -169,81 +157,53 @@ class DevServer:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.returncode is None
 
-    def _command(self, binary: Path) -> list[str]:
-        command = [
-            str(binary),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(self.db_file),
-            "--ip",
-            self.host,
-            "--port",
-            str(self.port),
-            "--namespace",
-            self.namespace,
+    def _arguments(self) -> list[str]:
+        arguments = [
+            *("server", "start-dev", "--db-filename", str(self.db_file)),
+            *("--ip", self.host, "--port", str(self.port), "--namespace", self.namespace),
             # Pinned: left alone the server opens random ports that may collide with ours later.
-            "--http-port",
-            str(_free_port(self.host)),
-            "--metrics-port",
-            str(_free_port(self.host)),
-            "--ui-disable-news-fetch",
-            "--log-level",
-            "warn",
+            *("--http-port", str(_free_port(self.host))),
+            *("--metrics-port", str(_free_port(self.host))),
+            *("--ui-disable-news-fetch", "--log-level", "warn"),
         ]
-        if self.ui_port is None:
-            command.append("--headless")
-        else:
-            command += ["--ui-port", str(self.ui_port)]
+        arguments += ["--headless"] if self.ui_port is None else ["--ui-port", str(self.ui_port)]
         for name, kind in SEARCH_ATTRIBUTES.items():
-            command += ["--search-attribute", f"{name}={kind}"]
-        return command
+            arguments += ["--search-attribute", f"{name}={kind}"]
+        return arguments
 
-    def _spawn(self) -> None:
-        binary = self._binary if self._binary is not None else find_temporal_binary()
+    async def _spawn(self) -> None:
+        binary = self.binary if self.binary is not None else find_temporal_binary()
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        command = self._command(binary)
+        arguments = self._arguments()
         # Appended, not truncated, so an earlier run's log survives; the offset lets a failure
-        # report quote only this run's lines.
+        # report quote only this run's lines. The child keeps its own copy of the descriptor.
         with self.log_file.open("ab") as log:
-            log.write(f"--- handrail: {' '.join(command)}\n".encode())
+            log.write(f"--- handrail: {binary} {' '.join(arguments)}\n".encode())
             log.flush()
             self._log_offset = log.tell()
-            # Own process group: Ctrl-C in the terminal reaches only us, so the server is stopped
-            # by our context manager (cleanly, after the worker) instead of dying underneath it.
             try:
-                self._process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
+                # Own session: Ctrl-C or a closed terminal reaches only us, so the server is
+                # stopped by our context manager (cleanly, after the worker), not underneath it.
+                self._process = await asyncio.create_subprocess_exec(
+                    binary,
+                    *arguments,
+                    stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
-                    stderr=subprocess.STDOUT,
+                    stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,
                 )
             except OSError as error:
-                raise ConfigurationError(
-                    f"cannot run the Temporal dev server {binary}: {error}"
-                ) from error
-        # The child holds its own copy of the log descriptor; ours is closed on leaving `with`.
+                raise ConfigurationError(f"cannot run the Temporal dev server: {error}") from error
 
     def _log_tail(self) -> str:
         try:
-            with self.log_file.open("rb") as log:
-                log.seek(self._log_offset)
-                text = log.read().decode(errors="replace")
+            text = self.log_file.read_bytes()[self._log_offset :].decode(errors="replace")
         except OSError as error:
             return f"(cannot read {self.log_file}: {error})"
-        lines = text.strip().splitlines()[-_LOG_TAIL_LINES:]
-        return "\n".join(lines) if lines else "(the log is empty)"
-
-    async def _fail(self, reason: str) -> ConfigurationError:
-        await self.stop()
-        return ConfigurationError(
-            f"the embedded Temporal dev server on {self.address} {reason}; "
-            f"last lines of {self.log_file}:\n{self._log_tail()}"
-        )
+        return "\n".join(text.strip().splitlines()[-_LOG_TAIL_LINES:]) or "(the log is empty)"
 
     async def start(self, timeout: float = 30.0) -> None:
         """Spawn the server; return once a client connects, else raise ConfigurationError."""
@@ -255,95 +215,73 @@ class DevServer:
             raise ConfigurationError(
                 f"cannot start the embedded Temporal dev server: {self.address} is already in use"
             )
-        started = time.monotonic()
-        self._spawn()
-        logger.debug("spawned temporal dev server pid %s for %s", self.pid, self.address)
-        deadline = started + timeout
+        deadline = time.monotonic() + timeout
+        await self._spawn()
         try:
-            while not await self._ready(deadline):
+            # Our process must still be alive, so that the answer came from it and not a rival.
+            while not (await self._serving(deadline) and self.running):
+                if not self.running:
+                    code = self._process.returncode if self._process else None
+                    raise self._failure(f"exited during start-up with code {code}")
                 if time.monotonic() >= deadline:
-                    raise await self._fail(f"was not ready after {timeout:.1f} s")
+                    raise self._failure(f"was not ready after {timeout:.1f} s")
                 await asyncio.sleep(_READY_POLL_INTERVAL)
         except BaseException:
             # Failed, cancelled or interrupted: never leave an orphan server behind.
             await self.stop()
             raise
-        logger.debug(
-            "temporal dev server ready on %s in %.2f s (pid %s, db %s)",
-            self.address,
-            time.monotonic() - started,
-            self.pid,
-            self.db_file,
-        )
 
-    async def _ready(self, deadline: float) -> bool:
-        process = self._process
-        if process is None or process.poll() is not None:
-            code = process.returncode if process is not None else None
-            raise await self._fail(f"exited during start-up with code {code}")
+    async def _serving(self, deadline: float) -> bool:
         # A cheap TCP probe first: the gRPC connect is only tried once the port is open.
-        if not is_listening(self.host, self.port, timeout=_READY_POLL_INTERVAL):
+        if not await asyncio.to_thread(is_listening, self.host, self.port, _READY_POLL_INTERVAL):
             return False
-        try:
+        remaining = max(deadline - time.monotonic(), _READY_POLL_INTERVAL)
+        # Port open but frontend not serving yet: expected for a moment, retried.
+        with contextlib.suppress(RuntimeError, RPCError, TimeoutError):
             await asyncio.wait_for(
-                Client.connect(self.address, namespace=self.namespace),
-                timeout=max(deadline - time.monotonic(), _READY_POLL_INTERVAL),
+                Client.connect(self.address, namespace=self.namespace), remaining
             )
-        except (RuntimeError, RPCError, TimeoutError) as error:
-            # Port open but frontend not serving yet: expected for a moment, retried.
-            logger.debug("temporal dev server on %s not ready yet: %s", self.address, error)
-            return False
-        # Our process must still be alive, so that the answer came from it and not a rival.
-        return process.poll() is None
+            return True
+        return False
+
+    def _failure(self, reason: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"the embedded Temporal dev server on {self.address} {reason}; "
+            f"last lines of {self.log_file}:\n{self._log_tail()}"
+        )
 
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; waits for the exit. Safe to call twice."""
         process = self._process
         if process is None:
             return
-        started = time.monotonic()
-        if process.poll() is None:
-            self._signal(process, signal.SIGTERM)
-            if not await _wait_for_exit(process, timeout):
+        if process.returncode is None:
+            _signal_group(process, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
                 logger.warning(
-                    "temporal dev server pid %s ignored SIGTERM for %.1f s; killing it",
-                    process.pid,
-                    timeout,
+                    "temporal dev server pid %s ignored SIGTERM; killing it", process.pid
                 )
-                self._signal(process, signal.SIGKILL)
-                await _wait_for_exit(process, None)
+                _signal_group(process, signal.SIGKILL)
+                await process.wait()
         # Cleared only once reaped, so a cancelled stop can be retried.
         self._process = None
-        logger.debug(
-            "temporal dev server on %s stopped in %.2f s (pid %s, exit code %s)",
-            self.address,
-            time.monotonic() - started,
-            process.pid,
-            process.returncode,
-        )
-
-    @staticmethod
-    def _signal(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
-        # The whole group, which holds only what we spawned (it has its own session). The process
-        # is not reaped yet (poll() was None), so its PID cannot have been reused.
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            process.send_signal(signum)
+        logger.debug("temporal dev server pid %s exited with %s", process.pid, process.returncode)
 
     async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
+    # The whole group, which holds only what we spawned (it has its own session). The process is
+    # not reaped yet (returncode was None), so its PID cannot have been reused.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 @contextlib.asynccontextmanager
@@ -357,30 +295,18 @@ async def embedded_server(
 ) -> AsyncIterator[DevServer | None]:
     """Start a dev server on ``address`` if none is there; yield it, or ``None`` if not ours."""
     host, port = split_address(address)
-    if not enabled:
-        logger.info("embedded Temporal server disabled; using %s", address)
+    if not enabled or not is_loopback(host) or await asyncio.to_thread(is_listening, host, port):
+        # Disabled, remote, or already running (someone else's): used as it is, never touched.
+        logger.info("using the Temporal server at %s (embedded: %s)", address, enabled)
         yield None
         return
-    if not is_loopback(host):
-        logger.info("Temporal address %s is not loopback; using the server there", address)
-        yield None
-        return
-    if await asyncio.to_thread(is_listening, host, port):
-        logger.info("a Temporal server already listens on %s; using it", address)
-        yield None
-        return
-    server = DevServer(db_file=db_file, host=host, port=port, ui_port=ui_port, namespace=namespace)
     started = time.monotonic()
-    await server.start()
-    logger.info(
-        "started the embedded Temporal dev server on %s in %.2f s (pid %s, db %s, ui %s)",
-        server.address,
-        time.monotonic() - started,
-        server.pid,
-        db_file,
-        "off" if ui_port is None else f"http://{host}:{ui_port}",
-    )
-    try:
+    async with DevServer(
+        db_file=db_file, host=host, port=port, ui_port=ui_port, namespace=namespace
+    ) as server:
+        logger.info(
+            "started the embedded Temporal dev server on %s in %.2f s (pid %s, db %s, ui %s)",
+            *(server.address, time.monotonic() - started, server.pid, db_file),
+            "off" if ui_port is None else f"http://{host}:{ui_port}",
+        )
         yield server
-    finally:
-        await server.stop()

@@ -175,6 +175,18 @@ async def test_start_stop_restart_keeps_runs(tmp_path: Path, cleanup: list[DevSe
     assert_port_free(port)
 
 
+async def test_server_runs_in_its_own_session(tmp_path: Path) -> None:
+    # Ctrl-C or a closed terminal signals the terminal's process group: the server must not be
+    # in ours, so that only we get the signal and stop it after the worker (the SDK's
+    # WorkflowEnvironment.start_local spawns it in our group, hence DevServer).
+    async with DevServer(
+        db_file=tmp_path / "temporal.db", port=free_port(), ui_port=None
+    ) as server:
+        assert server.pid is not None
+        assert os.getsid(server.pid) == server.pid
+        assert os.getpgid(server.pid) != os.getpgid(0)
+
+
 async def test_ui_answers_and_embedded_server_uses_running_server(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     async with DevServer(db_file=tmp_path / "temporal.db", port=port, ui_port=ui_port) as server:
