@@ -33,9 +33,14 @@ class Run:
     settings: HandrailSettings
 
     def journal(self) -> list[sqlite3.Row]:
-        """Handrail's journal rows of this task."""
+        """Handrail's journal rows of this task (none if the journal was never written: Handrail
+        creates its table on first use)."""
         with sqlite3.connect(self.settings.state_db_path) as connection:
             connection.row_factory = sqlite3.Row
+            if not connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'effect_journal'"
+            ).fetchone():
+                return []
             return connection.execute(
                 "SELECT * FROM effect_journal WHERE task_id = ?", (self.result.task_id,)
             ).fetchall()
