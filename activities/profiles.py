@@ -49,8 +49,14 @@ def _mcp_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
 
 class ProfileActivities:
     def __init__(
-        self, catalog: ProfileCatalog, tools: ToolRegistry | ToolLookup, default_model: str
+        self,
+        catalog: ProfileCatalog,
+        tools: ToolRegistry | ToolLookup,
+        default_model: str,
+        *,
+        continue_after_events: int | None = None,
     ) -> None:
+        self._continue_after_events = continue_after_events
         self._catalog = catalog
         self._lookup = tools if isinstance(tools, ToolLookup) else ToolLookup(tools, catalog)
         self._default_model = default_model
@@ -82,6 +88,7 @@ class ProfileActivities:
             final_answer=file.final_answer,
             max_consecutive_refusals=file.max_consecutive_refusals,
             mcp_servers=file.mcp_servers,
+            continue_after_events=self._continue_after_events,
         )
 
     def _declared(self, file: ProfileFile) -> list[ToolBinding]:

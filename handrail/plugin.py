@@ -146,7 +146,12 @@ class HandrailPlugin(SimplePlugin):
             mcp_activities = [mcp.call_activity(server) for server in servers]
         lookup = ToolLookup(self.registry, self.catalog, mcp)
         decide = LlmActivities(model, conversations, lookup)
-        profile_loader = ProfileActivities(self.catalog, lookup, settings.model)
+        profile_loader = ProfileActivities(
+            self.catalog,
+            lookup,
+            settings.model,
+            continue_after_events=settings.continue_as_new_after_events,
+        )
         notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
         recorder = RunRecorder(
             RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]

@@ -67,6 +67,14 @@ class HandrailSettings(BaseSettings):
         "profiles_dirs); `promote`/`demote` edit the files of the first folder.",
     )
 
+    # --- Long tasks -----------------------------------------------------------------------
+    continue_as_new_after_events: int | None = Field(
+        default=None,
+        ge=100,
+        description="Continue a task as new between steps once a run's history has this many "
+        "events (unset: when Temporal suggests it, at about 4 MiB or 4,096 events).",
+    )
+
     # --- MCP ------------------------------------------------------------------------------
     mcp_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,

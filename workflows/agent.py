@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType, describe_validation_error
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.redaction import redact_step
-    from handrail.workflows import steps, stubs
+    from handrail.workflows import stubs
     from handrail.workflows.loop import TaskRun
 
 _OBSERVABILITY_PATCH = "observability-v1"
@@ -67,7 +67,9 @@ class AgentWorkflow:
         run = self._run
         try:
             status, answer = await run.work()
-            if status == "answered":
+            if run.continuation is not None:
+                pass  # continued below, outside this try: it must not count as a failure
+            elif status == "answered":
                 await run.effects.commit(run.action_key)
                 result = self._finish(status, answer)
                 await self._record_run()
@@ -88,6 +90,11 @@ class AgentWorkflow:
                     non_retryable=True,
                 ) from error
             raise
+        if run.continuation is not None:
+            workflow.set_current_details(
+                f"Continuing as new at step {run.continuation.next_step + 1}"
+            )
+            workflow.continue_as_new(task.model_copy(update={"continued": run.continuation}))
         # Escalated or out of budget: fail safe, leave the world as the task found it.
         try:
             await self._roll_back()
@@ -115,7 +122,12 @@ class AgentWorkflow:
             answer=run.answer,
             steps=self._visible_steps(),
             compensations=run.effects.saga.records,
+            earlier_steps=self._earlier_steps(),
         )
+
+    def _earlier_steps(self) -> int:
+        carried = self._task.continued
+        return carried.earlier_steps if carried else 0
 
     def _visible_steps(self) -> list[StepRecord]:
         """The steps with sensitive arguments redacted: what traces, results and the ledger
@@ -129,7 +141,7 @@ class AgentWorkflow:
                 [
                     sa.PROFILE.value_set(self._task.profile),
                     sa.STATUS.value_set(self._run.status),
-                    sa.TOKENS.value_set(steps.tokens(self._run.steps)),
+                    sa.TOKENS.value_set(self._run.tokens()),
                 ]
             )
 
@@ -212,4 +224,5 @@ class AgentWorkflow:
             error=run.error,
             pending_review=run.desk.pending,
             ignored_reviews=run.desk.ignored,
+            earlier_steps=self._earlier_steps(),
         )

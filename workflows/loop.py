@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from handrail.contracts import (
         AgentTask,
+        Continuation,
         DecideRequest,
         Decision,
         GateVerdict,
@@ -29,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
     )
     from handrail.policy import gate_decision, gate_final_answer, when_to_run
-    from handrail.workflows import steps, stubs
+    from handrail.workflows import continuation, steps, stubs
     from handrail.workflows.effects import Effects
     from handrail.workflows.review import ReviewDesk
 
@@ -59,6 +61,10 @@ class TaskRun:
         self.effects = Effects()
         self.desk = ReviewDesk()
         self.run_scoped = False
+        self.continuation: Continuation | None = None
+        """Set when this run stops to continue as new; the workflow then does."""
+        self._carried = task.continued
+        self._first_step = task.continued.next_step if task.continued else 0
         self._publish_status = publish_status
 
     def action_key(self, step: int) -> str:
@@ -72,17 +78,37 @@ class TaskRun:
         return f"{info.workflow_id}/{step}"  # runs recorded before run-scoped keys
 
     async def work(self) -> Ending:
-        task = self.task
+        task, carried = self.task, self._carried
         info = workflow.info()
         started = workflow.now()
-        workflow.set_current_details(f"Loading profile {task.profile!r}")
-        profile = self.profile = await stubs.load_profile(task.profile)
+        observation: Observation | None = None
+        refusals = 0  # refused steps in a row
+        if carried is None:
+            workflow.set_current_details(f"Loading profile {task.profile!r}")
+            profile = self.profile = await stubs.load_profile(task.profile)
+        else:  # a continued run: one profile per task, and the state the last run carried
+            profile = self.profile = carried.profile
+            self.steps = continuation.restore(carried, self.effects)
+            self.desk.ignored = list(carried.ignored_reviews)
+            observation, refusals = carried.observation, carried.refusals
         # The first run's id keeps the conversation apart from an earlier task that reused
         # this workflow id, and stays the same across continue-as-new.
         conversation_id = f"{info.workflow_id}/{info.first_execution_run_id}"
-        observation: Observation | None = None
-        refusals = 0  # refused steps in a row
-        for step in range(profile.max_steps):
+        for step in range(self._first_step, profile.max_steps):
+            if step > self._first_step and continuation.due(profile):
+                self.continuation = continuation.carry(
+                    profile=profile,
+                    previous=carried,
+                    all_steps=self.steps,
+                    effects=self.effects,
+                    first_step=self._first_step,
+                    next_step=step,
+                    observation=observation,
+                    refusals=refusals,
+                    started=started,
+                    ignored=self.desk.ignored,
+                )
+                return "running", None
             if self._over_budget(profile, started):
                 return "budget_exhausted", None
             workflow.set_current_details(
@@ -129,7 +155,7 @@ class TaskRun:
                 verdict = gate_decision(
                     profile,
                     decision,
-                    spent=steps.money_spent(profile, self.steps),
+                    spent=self._money(profile),
                     sample_key=key,
                 )
             else:  # a run recorded before the gate existed replays as it ran
@@ -200,7 +226,10 @@ class TaskRun:
             record.note = "answered"
             return "answered", answer
         record.gate = gate_final_answer(
-            profile, record.decision, changed_world=steps.changed_world(profile, self.steps)
+            profile,
+            record.decision,
+            changed_world=steps.changed_world(profile, self.steps)
+            or bool(self._carried and self._carried.changed_world),
         )
         if record.gate.action == "auto":
             record.note = "answered"
@@ -221,15 +250,27 @@ class TaskRun:
             return "answered", str(review.arguments["answer"])
         return "answered", answer
 
+    def tokens(self) -> int:
+        """Tokens spent by the whole task, earlier runs included."""
+        return steps.tokens(self.steps) + (self._carried.tokens if self._carried else 0)
+
+    def _money(self, profile: Profile) -> dict[str, Decimal]:
+        spent = steps.money_spent(profile, self.steps)
+        for tool, amount in (self._carried.money if self._carried else {}).items():
+            spent[tool] = spent.get(tool, Decimal(0)) + amount
+        return spent
+
     def _over_budget(self, profile: Profile, started: datetime) -> bool:
-        tokens = steps.tokens(self.steps)
+        tokens = self.tokens()
         if profile.max_tokens is not None and tokens >= profile.max_tokens:
             self.error = f"token budget spent: {tokens} of {profile.max_tokens}"
             return True
         # The time budget bounds the agent's own work: time spent waiting for people does not
         # count, or every review longer than the budget would roll the task back.
-        waited = steps.people_wait(profile, self.steps)
+        this_run = [record for record in self.steps if record.index >= self._first_step]
+        waited = steps.people_wait(profile, this_run)
         elapsed = (workflow.now() - started).total_seconds() - waited
+        elapsed += self._carried.agent_seconds if self._carried else 0.0
         if profile.max_duration_seconds is not None and elapsed >= profile.max_duration_seconds:
             self.error = f"time budget spent: {elapsed:.0f} s of {profile.max_duration_seconds:g}"
             return True

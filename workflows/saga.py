@@ -33,6 +33,15 @@ class Saga:
         self._stack.append(entry)
 
     @property
+    def stack(self) -> list[PendingCompensation]:
+        """What would be undone, oldest first (carried across continue-as-new)."""
+        return list(self._stack)
+
+    def restore(self, stack: list[PendingCompensation], records: list[CompensationRecord]) -> None:
+        """Resume a saga a previous run of the task carried."""
+        self._stack, self.records = list(stack), list(records)
+
+    @property
     def pending(self) -> int:
         return len(self._stack)
 

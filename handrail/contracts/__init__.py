@@ -17,6 +17,7 @@ One concern per module, every public name re-exported here (import from ``handra
 - ``task``: a task's input, status, result, trace and ledger record.
 """
 
+from handrail.contracts.continuation import RECENT_STEPS_KEPT, Continuation, DeferredAction
 from handrail.contracts.decisions import DecideRequest, Decision, DecisionKind, Observation, Opening
 from handrail.contracts.profile import (
     Autonomy,
@@ -69,15 +70,18 @@ __all__ = [
     "MAX_CONTEXT_BYTES",
     "MAX_GOAL_CHARS",
     "MAX_TASK_ID_CHARS",
+    "RECENT_STEPS_KEPT",
     "AgentTask",
     "Autonomy",
     "CompensationOutcome",
     "CompensationRecord",
     "CompensationRequest",
     "CompensationStatus",
+    "Continuation",
     "DecideRequest",
     "Decision",
     "DecisionKind",
+    "DeferredAction",
     "FinalAnswerRule",
     "GateAction",
     "GateVerdict",

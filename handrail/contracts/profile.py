@@ -166,6 +166,12 @@ class Profile(_Contract):
     mcp_servers: list[McpServer] = Field(
         default_factory=list, description="MCP servers whose tools this profile may call."
     )
+    continue_after_events: int | None = Field(
+        default=None,
+        ge=100,
+        description="Continue as new between steps once a run's history has this many events "
+        "(the worker's setting), or when Temporal suggests it, whichever comes first.",
+    )
     max_consecutive_refusals: int = Field(
         default=3,
         ge=1,

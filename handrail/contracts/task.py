@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, computed_field, field_validator
 # Imported at run time, not under TYPE_CHECKING: pydantic resolves these annotations from this
 # module's namespace when it builds the models.
 from handrail.contracts._base import _Contract
+from handrail.contracts.continuation import Continuation
 from handrail.contracts.review import IgnoredReview, PendingReview
 from handrail.contracts.steps import StepRecord
 from handrail.contracts.tools import CompensationRecord
@@ -57,6 +58,10 @@ class AgentTask(_Contract):
         description="Idempotency key: starting the same task id twice runs it once. "
         "It becomes the workflow id; a fresh one is made when absent.",
     )
+    continued: Continuation | None = Field(
+        default=None,
+        description="Set by Handrail when a long task continues as new; never by a caller.",
+    )
 
     @field_validator("goal")
     @classmethod
@@ -100,6 +105,11 @@ class TaskResult(_Contract):
     compensations: list[CompensationRecord] = Field(
         default_factory=list, description="What was undone when the task did not commit."
     )
+    earlier_steps: int = Field(
+        default=0,
+        description="Steps of a long task not listed in `steps` (it continued as new; the "
+        "newest steps are listed, the run ledger has every run's).",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -129,6 +139,7 @@ class Trace(_Contract):
     error: str | None = Field(default=None, description="Why the task failed, in words.")
     pending_review: PendingReview | None = None
     ignored_reviews: list[IgnoredReview] = Field(default_factory=list)
+    earlier_steps: int = Field(default=0, description="Steps not listed (see TaskResult).")
 
 
 class RunRecord(Trace):
