@@ -11,7 +11,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from handrail.activities.openai_model import OpenAIChatModel
     from handrail.client import HandrailClient, connect_temporal, parse_task
+    from handrail.connect import ensure_search_attributes
     from handrail.contracts import (
         AgentTask,
         Decision,
@@ -26,12 +28,16 @@ if TYPE_CHECKING:
         HandrailError,
         InvalidProfileError,
         InvalidTaskError,
+        ReviewRefusedError,
         RunError,
         TaskFailedError,
         UnknownProfileError,
         UserError,
     )
+    from handrail.model import ModelAdapter, ModelReply, ModelRequest
     from handrail.names import TASK_ID_PREFIX, TRACE_QUERY, WORKFLOW_TYPE
+    from handrail.plugin import HandrailPlugin
+    from handrail.profile_catalog import ProfileCatalog
     from handrail.settings import HandrailSettings
     from handrail.text_types import PlainText, SingleLine
     from handrail.tools import (
@@ -53,11 +59,18 @@ _EXPORTS: dict[str, str] = {
     "Decision": "handrail.contracts",
     "HandrailClient": "handrail.client",
     "HandrailError": "handrail.errors",
+    "HandrailPlugin": "handrail.plugin",
     "HandrailSettings": "handrail.settings",
     "InvalidProfileError": "handrail.errors",
     "InvalidTaskError": "handrail.errors",
+    "ModelAdapter": "handrail.model",
+    "ModelReply": "handrail.model",
+    "ModelRequest": "handrail.model",
+    "OpenAIChatModel": "handrail.activities.openai_model",
     "PlainText": "handrail.text_types",
     "Profile": "handrail.contracts",
+    "ProfileCatalog": "handrail.profile_catalog",
+    "ReviewRefusedError": "handrail.errors",
     "RunError": "handrail.errors",
     "SingleLine": "handrail.text_types",
     "StepRecord": "handrail.contracts",
@@ -78,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "WORKFLOW_TYPE": "handrail.names",
     "compensation": "handrail.tools",
     "connect_temporal": "handrail.client",
+    "ensure_search_attributes": "handrail.connect",
     "parse_task": "handrail.client",
     "tool": "handrail.tools",
 }
@@ -100,11 +114,18 @@ __all__ = [
     "Decision",
     "HandrailClient",
     "HandrailError",
+    "HandrailPlugin",
     "HandrailSettings",
     "InvalidProfileError",
     "InvalidTaskError",
+    "ModelAdapter",
+    "ModelReply",
+    "ModelRequest",
+    "OpenAIChatModel",
     "PlainText",
     "Profile",
+    "ProfileCatalog",
+    "ReviewRefusedError",
     "RunError",
     "SingleLine",
     "StepRecord",
@@ -122,6 +143,7 @@ __all__ = [
     "UserError",
     "compensation",
     "connect_temporal",
+    "ensure_search_attributes",
     "parse_task",
     "tool",
 ]

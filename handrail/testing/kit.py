@@ -88,5 +88,10 @@ async def agent_worker(
         profiles=profiles,
         **plugin_options,
     )
-    async with Worker(client, task_queue=settings.task_queue, plugins=[plugin]):
-        yield HandrailClient(client, settings, profiles=plugin.catalog)
+    # On the client, not just the worker: a plugin's data converter (pydantic payloads, with the
+    # caller's codec kept) applies through the client, and the worker inherits the plugin.
+    config = client.config()
+    config["plugins"] = [*config.get("plugins", []), plugin]
+    with_plugin = Client(**config)
+    async with Worker(with_plugin, task_queue=settings.task_queue):
+        yield HandrailClient(with_plugin, settings, profiles=plugin.catalog)
