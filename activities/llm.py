@@ -19,6 +19,7 @@ from handrail.activities.conversation_store import (
 from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.model import ModelAdapter, ModelRequest
+from handrail.names import MAX_STEP_PAYLOAD_BYTES
 from handrail.tools import ToolRegistry
 from handrail.tools.lookup import ToolLookup
 
@@ -41,6 +42,42 @@ def _observation_message(observation: Observation) -> Message:
         "tool_call_id": observation.tool_call_id,
         "content": observation.content,
     }
+
+
+def _require_whole(messages: list[Message], request: DecideRequest) -> None:
+    """Never decide on a truncated conversation. Step n must see the system prompt, the goal
+    and, for every earlier step, the model's reply and what came of it: a worker that reads
+    another host's empty or partial store would otherwise go on with a lone tool message, and
+    the model would answer something without an error anywhere."""
+    expected = 2 + 2 * request.step
+    opened = len(messages) >= 2 and messages[0].get("role") == "system"
+    if len(messages) < expected or not opened:
+        raise ApplicationError(
+            f"conversation of task {request.conversation_id} at step {request.step + 1} is "
+            f"incomplete in Handrail's state store: {len(messages)} message(s), {expected} "
+            "expected. Every worker of a task queue must share one state store "
+            "(HANDRAIL_STATE_URL).",
+            type=ErrorType.CONVERSATION_INCOMPLETE,
+            non_retryable=True,
+        )
+
+
+def _bounded(decision: Decision) -> Decision:
+    """A decision too big for history becomes an invalid one the model is told about (it can
+    try again smaller), instead of failing the workflow task."""
+    size = len(decision.model_dump_json())
+    if size <= MAX_STEP_PAYLOAD_BYTES:
+        return decision
+    return Decision(
+        kind="invalid",
+        tool=decision.tool,
+        tool_call_id=decision.tool_call_id,
+        model=decision.model,
+        tokens_in=decision.tokens_in,
+        tokens_out=decision.tokens_out,
+        problem=f"the reply is {size:,} bytes, above the {MAX_STEP_PAYLOAD_BYTES:,} a step may "
+        "carry: answer or call the tool with less",
+    )
 
 
 class LlmActivities:
@@ -83,6 +120,7 @@ class LlmActivities:
         messages = await self._conversations.messages_before_reply(
             request.conversation_id, request.step
         )
+        _require_whole(messages, request)
 
         started = time.monotonic()
         reply = await self._model.complete(
@@ -102,4 +140,5 @@ class LlmActivities:
             decision.tokens_out,
         )
         attempt = activity.info().attempt
+        decision = _bounded(decision)
         return decision.model_copy(update={"latency_ms": latency_ms, "attempt": attempt})

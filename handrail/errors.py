@@ -92,6 +92,8 @@ class ErrorType:
     UNKNOWN_TOOL: Final = "UnknownTool"
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
+    PAYLOAD_TOO_LARGE: Final = "PayloadTooLarge"
+    CONVERSATION_INCOMPLETE: Final = "ConversationIncomplete"
     # Why the ``review`` update refused a decision: one type per reason, so that a client (any
     # SDK, the CLI) can tell "someone else decided first" from "you may not" without parsing.
     REVIEW_STALE: Final = "ReviewStale"

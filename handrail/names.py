@@ -22,3 +22,8 @@ FINAL_ANSWER_TOOL: Final = "final_answer"
 
 ESCALATE_TOOL: Final = "escalate"
 """The control tool a model hands the task to a person with."""
+
+MAX_STEP_PAYLOAD_BYTES: Final = 1024 * 1024
+"""The most a tool result or a model decision may carry into workflow history: half Temporal's
+2 MiB payload limit, so one step can never fail its workflow task for size. A larger one is a
+clear, non-retryable failure of that step, never an endless retry."""

@@ -22,7 +22,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCall, ToolOutcome
-from handrail.errors import describe_validation_error
+from handrail.errors import ErrorType, describe_validation_error
+from handrail.names import MAX_STEP_PAYLOAD_BYTES
 from handrail.storage.journal import EffectJournal
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
 from handrail.tools.registry import ToolRegistry
@@ -92,7 +93,16 @@ class ToolActivities:
             attempt=activity.info().attempt,
         )
         if spec.read_only:
-            return await self._call(tool, args, context, call.arguments)
+            outcome = await self._call(tool, args, context, call.arguments)
+            size = len(outcome.model_dump_json())
+            if size > MAX_STEP_PAYLOAD_BYTES:  # nothing happened: the model may ask for less
+                return ToolOutcome(
+                    ok=False,
+                    error=f"the result is {size:,} bytes, above the {MAX_STEP_PAYLOAD_BYTES:,} "
+                    "a step may carry: ask for less",
+                    summary=f"{spec.name}: result too large",
+                )
+            return outcome
 
         key = call.idempotency_key
         seen = await self._journal.lookup(key)
@@ -108,6 +118,16 @@ class ToolActivities:
         outcome = await self._call(tool, args, context, call.arguments)
         if not outcome.ok:
             return outcome  # a refusal changed nothing: nothing to record
+        size = len(outcome.model_dump_json())
+        if size > MAX_STEP_PAYLOAD_BYTES:
+            # The effect took place: fail the step for good, so the task rolls back (its
+            # compensation was pushed before it ran) rather than retrying forever.
+            raise ApplicationError(
+                f"{spec.name} took effect but returned {size:,} bytes, above the "
+                f"{MAX_STEP_PAYLOAD_BYTES:,} a step may carry in history",
+                type=ErrorType.PAYLOAD_TOO_LARGE,
+                non_retryable=True,
+            )
         self._faults("before_commit", spec.name, key)
         recorded = await self._journal.record_applied(
             key, tool=spec.name, task_id=call.task_id, result=outcome.model_dump(mode="json")
