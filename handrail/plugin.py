@@ -21,9 +21,10 @@ missing one stops the worker at start with its name, not at rollback after twent
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from handrail.model import ModelAdapter
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger, ledger_path
 from handrail.settings import HandrailSettings
+from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
 from handrail.telemetry import Telemetry
 from handrail.tools.declare import Compensation, Tool
@@ -134,8 +136,11 @@ class HandrailPlugin(SimplePlugin):
         for name, paths in self.catalog.shadowed().items():
             log.warning("profile %r is taken from %s (it shadows %s)", name, paths[0], paths[1:])
         telemetry = telemetry or Telemetry()
+        # One state database (HANDRAIL_STATE_URL) behind every store; its schema is upgraded
+        # on first use, and its pooled connections closed when a worker built with this ends.
+        self.state = StateDatabase(settings.state_database_url)
         conversations = ConversationStore(settings.state_db_path)
-        journal = EffectJournal(settings.state_db_path)
+        journal = EffectJournal(self.state)
         servers = mcp_servers(self.catalog)
         mcp_activities: list[Callable[..., Any]] = []
         mcp = None
@@ -171,4 +176,13 @@ class HandrailPlugin(SimplePlugin):
             activities=activities,
             workflows=[AgentWorkflow],
             interceptors=telemetry.worker_interceptors(),
+            run_context=self._state_open,
         )
+
+    @contextlib.asynccontextmanager
+    async def _state_open(self) -> AsyncIterator[None]:
+        await self.state.ready()  # a worker on an older schema upgrades it before it polls
+        try:
+            yield
+        finally:
+            await self.state.aclose()

@@ -66,6 +66,13 @@ class HandrailSettings(BaseSettings):
         description="One profile folder searched first (older single-folder form of "
         "profiles_dirs); `promote`/`demote` edit the files of the first folder.",
     )
+    state_url: SecretStr | None = Field(
+        default=None,
+        description="Handrail's state database (journal, conversations, ledger, autonomy "
+        "audit) as a SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
+        "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB; unset: "
+        "sqlite+aiosqlite:///<data_dir>/handrail.db. Secret: it may hold a password.",
+    )
 
     # --- Long tasks -----------------------------------------------------------------------
     continue_as_new_after_events: int | None = Field(
@@ -150,8 +157,15 @@ class HandrailSettings(BaseSettings):
 
     @property
     def state_db_path(self) -> Path:
-        """Handrail's own state: conversations kept outside workflow history."""
+        """The default state database's SQLite file (when ``state_url`` is unset)."""
         return self.data_dir / "handrail.db"
+
+    @property
+    def state_database_url(self) -> str:
+        """Handrail's state database URL (a secret: show it only redacted)."""
+        if self.state_url is not None:
+            return self.state_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.state_db_path}"
 
     @property
     def temporal_db_path(self) -> Path:

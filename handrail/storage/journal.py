@@ -13,33 +13,32 @@ written after the tool's effect, in its own transaction. A tool that crashes bet
 and the journal write is called again with the same idempotency key, so a tool must make its
 effect idempotent by that key: store it with the effect under a unique constraint (the store
 example), or pass it to an outside API that deduplicates by it (Stripe-style).
+
+The journal is a table of Handrail's state database (``handrail.storage.engine``: SQLite or
+PostgreSQL by one URL). Every write is one statement that cannot lose a race: the applied
+record is ``INSERT ... ON CONFLICT DO NOTHING`` (a row already there, tombstone or earlier
+attempt, wins and is read back in the same transaction), the undo is an upsert that never
+overwrites an earlier undo. On SQLite the transaction also takes the write lock first (BEGIN
+IMMEDIATE), as before; on PostgreSQL the unique key makes a concurrent insert wait for the
+other's commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-T = TypeVar("T")
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS effect_journal (
-    idempotency_key TEXT PRIMARY KEY,
-    tool            TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
-    result          TEXT,
-    applied_at      TEXT,
-    compensation    TEXT,
-    compensated_at  TEXT
-);
-"""
+from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.schema import effect_journal as table
+
+T = TypeVar("T")
 
 
 def _now() -> str:
@@ -66,58 +65,41 @@ class JournalEntry:
     def compensated(self) -> bool:
         return self.compensated_at is not None
 
+    @classmethod
+    def of(cls, row: Row[Any]) -> JournalEntry:
+        fields = dict(row._mapping)
+        fields["result"] = json.loads(fields["result"]) if fields["result"] else None
+        return cls(**fields)
+
 
 class EffectJournal:
-    """The journal in one SQLite file (WAL, so other processes read beside the writer).
+    """The journal in Handrail's state database.
 
-    One connection, used only by one dedicated thread: it sits on every action's path, and
-    opening a connection per call cost more than the queries themselves.
+    ``state`` is a :class:`StateDatabase`, its URL, or a SQLite file's path. The schema is
+    brought up to date on first use; :meth:`aclose` closes the pooled connections.
     """
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="effect-journal")
-        self._connection: sqlite3.Connection | None = None
+    def __init__(self, state: str | Path | StateDatabase) -> None:
+        self.database = StateDatabase.of(state)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:  # on the journal's own thread only
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-            self._connection = connection
-        return self._connection
+    async def _transact(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        await self.database.ready()
+        engine = self.database.async_engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        async with engine.begin() as connection:  # commits, or rolls back on error
+            return await work(connection)
 
-    def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        # BEGIN IMMEDIATE takes the write lock before reading: an action's record and its
-        # compensation's tombstone (from another worker process, say) cannot both see "no row".
-        connection = self._connect()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-        return result
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transact, work)
+    async def aclose(self) -> None:
+        await self.database.aclose()
 
     async def lookup(self, idempotency_key: str) -> JournalEntry | None:
-        def work(connection: sqlite3.Connection) -> JournalEntry | None:
-            row = connection.execute(
-                "SELECT * FROM effect_journal WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchone()
-            if row is None:
-                return None
-            fields = dict(row)
-            fields["result"] = json.loads(row["result"]) if row["result"] else None
-            return JournalEntry(**fields)
+        async def work(connection: AsyncConnection) -> JournalEntry | None:
+            found = await connection.execute(
+                select(table).where(table.c.idempotency_key == idempotency_key)
+            )
+            row = found.first()
+            return None if row is None else JournalEntry.of(row)
 
-        return await self._run(work)
+        return await self._transact(work)
 
     async def record_applied(
         self, idempotency_key: str, *, tool: str, task_id: str, result: dict[str, Any]
@@ -125,53 +107,61 @@ class EffectJournal:
         """Record that the action took effect with ``result``. False if its compensation got
         there first (a tombstone): the effect happened after its undo and must be undone now."""
 
-        def work(connection: sqlite3.Connection) -> bool:
-            row = connection.execute(
-                "SELECT compensated_at FROM effect_journal WHERE idempotency_key = ?",
-                (idempotency_key,),
-            ).fetchone()
-            if row is not None:
-                return row["compensated_at"] is None  # recorded by an earlier attempt: fine
-            connection.execute(
-                "INSERT INTO effect_journal (idempotency_key, tool, task_id, result, applied_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (idempotency_key, tool, task_id, json.dumps(result, default=str), _now()),
+        async def work(connection: AsyncConnection) -> bool:
+            inserted = await connection.execute(
+                self.database.insert(table)
+                .values(
+                    idempotency_key=idempotency_key,
+                    tool=tool,
+                    task_id=task_id,
+                    result=json.dumps(result, default=str),
+                    applied_at=_now(),
+                )
+                .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
             )
-            return True
+            if inserted.rowcount == 1:
+                return True
+            found = await connection.execute(
+                select(table.c.compensated_at).where(table.c.idempotency_key == idempotency_key)
+            )
+            # Recorded by an earlier attempt: fine. A tombstone: the undo came first.
+            return found.scalar_one() is None
 
-        return await self._run(work)
+        return await self._transact(work)
 
     async def record_compensated(
         self, idempotency_key: str, *, tool: str, task_id: str, compensation: str
     ) -> None:
         """Record the undo; with no row yet this is the tombstone that stops a late attempt."""
 
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT INTO effect_journal"
-                " (idempotency_key, tool, task_id, compensation, compensated_at)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (idempotency_key) DO UPDATE SET"
-                " compensation = excluded.compensation, compensated_at = excluded.compensated_at"
-                " WHERE effect_journal.compensated_at IS NULL",
-                (idempotency_key, tool, task_id, compensation, _now()),
+        async def work(connection: AsyncConnection) -> None:
+            statement = self.database.insert(table).values(
+                idempotency_key=idempotency_key,
+                tool=tool,
+                task_id=task_id,
+                compensation=compensation,
+                compensated_at=_now(),
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[table.c.idempotency_key],
+                    set_={
+                        "compensation": statement.excluded.compensation,
+                        "compensated_at": statement.excluded.compensated_at,
+                    },
+                    where=table.c.compensated_at.is_(None),
+                )
             )
 
-        await self._run(work)
+        await self._transact(work)
 
     async def entries(self, task_id: str) -> list[JournalEntry]:
         """Every row of one task, oldest key first (for audits and tests)."""
 
-        def work(connection: sqlite3.Connection) -> list[JournalEntry]:
-            rows = connection.execute(
-                "SELECT * FROM effect_journal WHERE task_id = ? ORDER BY idempotency_key",
-                (task_id,),
-            ).fetchall()
-            return [
-                JournalEntry(
-                    **{**dict(r), "result": json.loads(r["result"]) if r["result"] else None}
-                )
-                for r in rows
-            ]
+        async def work(connection: AsyncConnection) -> list[JournalEntry]:
+            found = await connection.execute(
+                select(table).where(table.c.task_id == task_id).order_by(table.c.idempotency_key)
+            )
+            return [JournalEntry.of(row) for row in found]
 
-        return await self._run(work)
+        return await self._transact(work)

@@ -1,0 +1,178 @@
+"""Handrail's state database: one URL, SQLite by default, PostgreSQL in production.
+
+A :class:`StateDatabase` owns the SQLAlchemy engines for one URL (``HANDRAIL_STATE_URL``) and
+brings the schema to the newest Alembic revision the first time anything uses it, so a worker
+that starts on an older schema upgrades it in place. Every store speaks SQLAlchemy Core through
+it: the same statements on both databases, where the two differ only in the driver, and in a
+few lines here (SQLite's pragmas and how it begins a transaction).
+
+Two engines share the URL. The hot path (effect journal, conversations) is async: ``aiosqlite``
+or ``psycopg`` in async mode, pooled. The run ledger and the autonomy audit are read by
+synchronous code (``stats``, ``export``, ``promote``), so they use the sync engine of the same
+URL (``pysqlite`` or ``psycopg``), with a connection per session as before (no pool to close).
+
+URLs carry passwords: only :attr:`StateDatabase.redacted` ever reaches a message or a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+
+from handrail.errors import ConfigurationError
+
+BUSY_TIMEOUT_MS: Final = 30_000
+"""How long a SQLite writer waits for another process's lock before failing."""
+
+BEGIN_OPTION: Final = "handrail_begin"
+"""Execution option naming how a SQLite transaction begins (``IMMEDIATE`` for writers)."""
+
+_ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
+_SYNC_DRIVERS: Final = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+
+
+def sqlite_url(path: Path) -> str:
+    """The async SQLite URL of a file (the default state URL is this of ``handrail.db``)."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def redact(url: str) -> str:
+    """``url`` with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: say nothing of it
+        return "<unparsable state URL>"
+
+
+def _with_driver(url: URL, drivers: dict[str, str]) -> URL:
+    backend = url.get_backend_name()
+    if backend not in drivers:
+        raise ConfigurationError(
+            f"HANDRAIL_STATE_URL must be a sqlite or postgresql URL, not {backend!r} "
+            f"({redact(url.render_as_string(hide_password=False))})"
+        )
+    return url.set(drivername=f"{backend}+{drivers[backend]}")
+
+
+def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The driver's own transaction handling is switched off (it would not begin before DDL,
+    # nor take the write lock early): the "begin" listener below says BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL: readers (another worker, the stats CLI) do not block the writer, nor it them.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A writer's transaction takes the write lock before it reads (BEGIN IMMEDIATE), so two
+    # processes' read-then-write transactions cannot both act on what they read.
+    mode = connection.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_events(engine: Engine) -> None:
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+
+
+class StateDatabase:
+    """Engines for one state URL, and the schema brought up to date once per process."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self._async_url = _with_driver(parsed, _ASYNC_DRIVERS)
+        self._sync_url = _with_driver(parsed, _SYNC_DRIVERS)
+        self.dialect: Final[str] = parsed.get_backend_name()
+        self.redacted: Final[str] = redact(url)
+        """The URL without its password: the only form of it that may be shown."""
+        self.sqlite_path: Final[Path | None] = (
+            Path(parsed.database) if self.dialect == "sqlite" and parsed.database else None
+        )
+        """The SQLite file, if this is one (``None`` for PostgreSQL or in-memory SQLite)."""
+        self._async_engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None
+        self._upgraded = False
+        self._upgrade_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"StateDatabase({self.redacted!r})"
+
+    @classmethod
+    def of(cls, target: str | Path | StateDatabase) -> StateDatabase:
+        """A database from a URL, a SQLite file's path, or itself."""
+        if isinstance(target, StateDatabase):
+            return target
+        if isinstance(target, Path):
+            return cls(sqlite_url(target))
+        return cls(target)
+
+    def _prepare_file(self) -> None:
+        if self.sqlite_path is not None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The synchronous engine (ledger, audit, migrations): a connection per session."""
+        if self._sync_engine is None:
+            self._prepare_file()
+            engine = create_engine(self._sync_url, poolclass=NullPool)
+            if self.dialect == "sqlite":
+                _sqlite_events(engine)
+            self._sync_engine = engine
+        return self._sync_engine
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        """The asynchronous engine (journal, conversations), pooled: close it with
+        :meth:`aclose`."""
+        if self._async_engine is None:
+            self._prepare_file()
+            engine = create_async_engine(self._async_url)
+            if self.dialect == "sqlite":
+                _sqlite_events(engine.sync_engine)
+            self._async_engine = engine
+        return self._async_engine
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT for this dialect, with ``on_conflict_do_nothing`` / ``_do_update`` (the
+        same API on SQLite and PostgreSQL)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision, once per process (blocking)."""
+        with self._upgrade_lock:
+            if self._upgraded:
+                return
+            from handrail.storage.migrate import upgrade  # alembic loads only when needed
+
+            upgrade(self.sync_engine)
+            self._upgraded = True
+
+    async def ready(self) -> None:
+        """:meth:`upgrade` from async code, off the event loop."""
+        if not self._upgraded:
+            await asyncio.to_thread(self.upgrade)
+
+    # --- closing ----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (the engines open new ones if used again)."""
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()

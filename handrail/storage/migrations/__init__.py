@@ -1,0 +1,1 @@
+"""Alembic migrations of Handrail's state database (run by ``handrail.storage.migrate``)."""
