@@ -1,0 +1,64 @@
+"""A 3,000-step task runs to completion (slow: ``pytest -m slow tests/test_long_task.py``): every
+run of its continue-as-new chain keeps its history under the threshold, and its result stays
+bounded, with the newest steps listed and the rest counted."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from handrail.client import HandrailClient
+from handrail.contracts import RECENT_STEPS_KEPT
+from handrail.runtime import running_worker
+from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.store.database import create_store
+from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from tests.review_helpers import WHY
+
+STEPS = 3_000
+THRESHOLD = 2_000  # events per run before it continues as new
+
+
+@pytest.mark.slow
+async def test_a_3000_step_task_finishes_in_bounded_runs(
+    client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "profiles"
+    shutil.copytree(PACKAGED_PROFILES, profiles)
+    support = profiles / "store_support.toml"
+    support.write_text(support.read_text().replace("max_steps = 6", f"max_steps = {STEPS + 5}"))
+    long = settings.model_copy(
+        update={"profiles_dir": profiles, "continue_as_new_after_events": THRESHOLD}
+    )
+    create_store(long.store_db_path)
+    lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
+    replies: list[Reply] = [lookup] * STEPS
+    replies.append(ToolCallReply("final_answer", {"answer": "34.50 EUR", **WHY}))
+    model_server.brain = Scenario(replies)
+
+    async with running_worker(client, long):
+        handrail = HandrailClient(client, long)
+        handle = await handrail.start_task({"goal": "Headlamp price, many times"})
+        result = await handrail.get_result(handle.id)
+        runs, run_id = [], None
+        while True:  # the chain, newest first, through each run's continued-from link
+            history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+            runs.append(history)
+            started = history.events[0].workflow_execution_started_event_attributes
+            if not started.continued_execution_run_id:
+                break
+            run_id = started.continued_execution_run_id
+
+    assert result.status == "answered"
+    assert result.earlier_steps + len(result.steps) == STEPS + 1
+    assert len(result.steps) < RECENT_STEPS_KEPT + THRESHOLD // 5
+    assert len(result.model_dump_json()) < 512 * 1024  # Temporal warns above 512 KiB
+    assert len(runs) >= STEPS * 5 // THRESHOLD  # several runs, each under the threshold
+    assert max(len(h.events) for h in runs) < THRESHOLD + 50
+    print(
+        f"{STEPS} steps in {len(runs)} runs; largest run {max(len(h.events) for h in runs)} "
+        f"events; result {len(result.model_dump_json()):,} bytes"
+    )
