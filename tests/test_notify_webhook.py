@@ -20,7 +20,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from handrail.activities.notify import ReviewerNotifier, webhook_client
 from handrail.contracts import NoticeResult, PendingReview, ReviewNotice
-from workflows import options
+from handrail.workflows import options
 
 NEVER = -1
 """A scripted "status" for a webhook that reads the request and never answers."""
