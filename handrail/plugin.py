@@ -139,7 +139,7 @@ class HandrailPlugin(SimplePlugin):
         # One state database (HANDRAIL_STATE_URL) behind every store; its schema is upgraded
         # on first use, and its pooled connections closed when a worker built with this ends.
         self.state = StateDatabase(settings.state_database_url)
-        conversations = ConversationStore(settings.state_db_path)
+        conversations = ConversationStore(self.state)
         journal = EffectJournal(self.state)
         servers = mcp_servers(self.catalog)
         mcp_activities: list[Callable[..., Any]] = []

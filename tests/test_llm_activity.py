@@ -52,6 +52,7 @@ async def llm(
         yield LlmActivities(OpenAIChatModel(client), store, ToolRegistry(STORE_TOOLS)), store
     finally:
         await client.close()
+        await store.aclose()
 
 
 async def _failure(activities: LlmActivities, request: DecideRequest) -> ApplicationError:
@@ -115,6 +116,7 @@ async def test_timeouts_and_refused_connections_are_retryable(tmp_path: Path) ->
         finally:
             await refused.close()
             await slow.close()
+            await store.aclose()
 
 
 async def test_an_unregistered_tool_fails_without_retry(

@@ -118,14 +118,12 @@ async def activities(
 ) -> AsyncIterator[LlmActivities]:
     brain = model_server.brain
     client = AsyncOpenAI(base_url=model_server.base_url, api_key="x", max_retries=0, timeout=2)
+    store = ConversationStore(tmp_path / "state.db")
     try:
-        yield LlmActivities(
-            OpenAIChatModel(client),
-            ConversationStore(tmp_path / "state.db"),
-            ToolRegistry(STORE_TOOLS),
-        )
+        yield LlmActivities(OpenAIChatModel(client), store, ToolRegistry(STORE_TOOLS))
     finally:
         await client.close()
+        await store.aclose()
         model_server.brain = brain  # the session's server is shared: leave it as found
 
 

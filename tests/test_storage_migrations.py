@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from handrail.activities.conversation_store import ConversationStore
 from handrail.errors import ConfigurationError
 from handrail.storage.engine import StateDatabase, redact
 from handrail.storage.journal import EffectJournal
@@ -69,15 +70,25 @@ async def test_a_state_file_from_before_migrations_is_adopted(tmp_path: Path) ->
         db.execute(
             "INSERT INTO effect_journal VALUES ('k', 'send_email', 't', '{}', 'x', NULL, NULL)"
         )
+        db.execute(  # and what the conversation store created
+            "CREATE TABLE conversation_messages (conversation_id TEXT NOT NULL,"
+            " step INTEGER NOT NULL, slot INTEGER NOT NULL, message TEXT NOT NULL,"
+            " PRIMARY KEY (conversation_id, step, slot)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO conversation_messages VALUES ('c', 0, 1, '{\"content\": \"hi\"}')")
     db.close()
     journal = EffectJournal(path)
+    conversations = ConversationStore(path)
     try:
         assert await journal.record_applied("k", tool="send_email", task_id="t", result={"a": 1})
         entry = await journal.lookup("k")
+        messages = await conversations.messages_before_reply("c", 1)
     finally:
         await journal.aclose()
+        await conversations.aclose()
     assert entry is not None
-    assert entry.result == {}  # the old row, kept
+    assert entry.result == {}  # the old rows, kept
+    assert messages == [{"content": "hi"}]
     assert current_revision(StateDatabase.of(path).sync_engine) == head_revision()
 
 

@@ -11,7 +11,7 @@ before this layer held them, so comparing text compares times on both databases.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, Table, Text
+from sqlalchemy import Column, Integer, MetaData, Table, Text
 
 metadata = MetaData()
 
@@ -27,3 +27,14 @@ effect_journal = Table(
     Column("compensated_at", Text),
 )
 """The effect journal (``handrail.storage.journal``): one row per idempotency key."""
+
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("conversation_id", Text, primary_key=True),
+    Column("step", Integer, primary_key=True, autoincrement=False),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("message", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Conversations kept outside workflow history (``handrail.activities.conversation_store``)."""
