@@ -1,4 +1,19 @@
 # Handrail worker image. Built by docker-compose.yml (`docker compose build worker`).
+#
+# Two stages: the first builds Handrail's wheel from the sources it needs (the package, with the
+# workflows/ and activities/ folders its symlinks point at); the second installs that wheel and
+# the entry points, and nothing else from the checkout.
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# pyproject names README.md as the package's readme, so the build needs it.
+COPY pyproject.toml README.md ./
+COPY handrail ./handrail
+COPY workflows ./workflows
+COPY activities ./activities
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,9 +23,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# .dockerignore keeps the venv, local data, caches, .git and any .env (secrets) out of the image.
-COPY . .
-RUN pip install --no-cache-dir .
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
+
+# The entry points: thin wrappers over the installed package (handrail.cli.worker and
+# handrail.cli.main), the same as the handrail-worker and handrail console scripts.
+COPY worker.py starter.py ./
 
 # Run as an unprivileged user. /data is created here, owned by that user, so a fresh named volume
 # mounted on it inherits the ownership.
@@ -20,4 +38,5 @@ RUN groupadd --system --gid 10001 handrail \
     && chown handrail:handrail /data
 USER handrail:handrail
 
+# Exec form: SIGTERM from `docker stop` reaches Python, which drains the worker and exits.
 CMD ["python", "worker.py"]
