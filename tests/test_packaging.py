@@ -90,7 +90,7 @@ def test_workflow_code_imports_no_client_telemetry_sdk_or_model_client() -> None
 def _module_imports(path: Path) -> set[str]:
     """The handrail modules ``path`` imports when it is imported (module level, passed-through
     workflow imports included; ``TYPE_CHECKING`` and function-level imports are not)."""
-    found = set()
+    found: set[str] = set()
     for node in ast.parse(path.read_text()).body:
         nodes = ast.walk(node) if isinstance(node, ast.With) else [node]
         for sub in nodes:
