@@ -41,7 +41,7 @@ from handrail.contracts import McpServer
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
 from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
@@ -158,9 +158,7 @@ class HandrailPlugin(SimplePlugin):
             continue_after_events=settings.continue_as_new_after_events,
         )
         notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
-        recorder = RunRecorder(
-            RunLedger(ledger_path(settings)), observers=[telemetry.task_metrics().observe]
-        )
+        recorder = RunRecorder(RunLedger(self.state), observers=[telemetry.task_metrics().observe])
         activities: list[Callable[..., Any]] = [
             decide.decide,
             profile_loader.load_profile,

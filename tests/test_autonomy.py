@@ -27,7 +27,7 @@ from handrail.reports.autonomy import (
     assess_profile,
     read_log,
 )
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.promotion import apply_change
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts
@@ -313,7 +313,7 @@ async def test_the_promote_and_demote_commands(
     tmp_path: Path, profiles: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data", profiles_dir=profiles)
-    RunLedger(ledger_path(settings)).write_many(reviewed_refunds(_verdicts(25)))
+    RunLedger(ledger_url(settings)).write_many(reviewed_refunds(_verdicts(25)))
 
     args = _parser().parse_args(["promote", "issue_refund", "--why", "25 of 25"])
     with pytest.raises(UserError, match="--as NAME"):
@@ -370,7 +370,7 @@ async def test_a_tool_of_another_profile_is_reported_and_promoted(
         compensations=[undone(1, "close_ticket", "reopen_ticket")],
     )
     reviews = reviewed_refunds(_verdicts(20), profile="helpdesk", prefix="hd", tool="close_ticket")
-    RunLedger(ledger_path(settings)).write_many([rolled_back, *reviews])
+    RunLedger(ledger_url(settings)).write_many([rolled_back, *reviews])
 
     args = _parser().parse_args(["stats", "--json", "--profile", "helpdesk"])
     assert await args.handler(settings, args) == 0

@@ -14,7 +14,7 @@ import pytest
 
 from handrail.cli.stats import register
 from handrail.reports.export import KEYS, SCHEMA, export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.settings import HandrailSettings
 from tests.ledger_factory import (
     REDACTED,
@@ -127,7 +127,7 @@ def test_every_key_is_documented() -> None:
 
 async def test_the_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data")
-    RunLedger(ledger_path(settings)).write_many(reviewed_refunds(["approve", "approve"]))
+    RunLedger(ledger_url(settings)).write_many(reviewed_refunds(["approve", "approve"]))
     out = tmp_path / "train.jsonl"
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command", required=True))

@@ -1,25 +1,25 @@
-"""The run ledger on a real SQLite file: idempotent writes, outcome categories, reads, and the
-``record_run`` activity calling its observers once per stored run."""
+"""The run ledger on both backends (a SQLite file, PostgreSQL): idempotent writes, outcome
+categories, reads, and the ``record_run`` activity calling its observers once per stored run."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from sqlalchemy import Float, Integer, Text, text
 from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.ledger import RunRecorder
 from handrail.contracts import RunRecord
-from handrail.reports.ledger import RunLedger, ledger_path
-from handrail.reports.ledger_rows import DDL as _DDL
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.ledger_rows import as_utc_text
 from handrail.settings import HandrailSettings
+from handrail.storage.engine import StateDatabase
+from handrail.storage.schema import run_steps, runs
 from handrail.telemetry_metrics import TaskMetrics
 from tests.ledger_factory import (
     T0,
@@ -35,13 +35,13 @@ from tests.ledger_factory import (
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> RunLedger:
-    return RunLedger(tmp_path / "data" / "ledger.db")
+def ledger(state_url: str) -> RunLedger:
+    return RunLedger(StateDatabase(state_url))
 
 
 def _rows(ledger: RunLedger, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(ledger.path) as db:
-        return db.execute(sql).fetchall()
+    with ledger.database.sync_engine.connect() as db:
+        return [tuple(row) for row in db.execute(text(sql))]
 
 
 def _every_category() -> RunRecord:
@@ -161,18 +161,17 @@ def test_times_are_stored_in_utc_text_that_sorts() -> None:
     assert as_utc_text(T0) < as_utc_text(later)
 
 
-def test_the_ledger_lives_in_the_data_dir(tmp_path: Path) -> None:
+def test_the_ledger_lives_in_the_state_database(tmp_path: Path) -> None:
     settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "d")
-    assert ledger_path(settings) == tmp_path / "d" / "ledger.db"
+    assert ledger_url(settings) == f"sqlite+aiosqlite:///{tmp_path / 'd' / 'handrail.db'}"
+    assert RunLedger(ledger_url(settings)).path == tmp_path / "d" / "handrail.db"
 
 
-def test_the_ddl_is_portable_sql() -> None:
-    """No SQLite-only syntax in the schema, so it runs on PostgreSQL as is."""
-    ddl = "\n".join(_DDL).upper()
-    for sqlite_only in ("AUTOINCREMENT", "WITHOUT ROWID", "STRICT", "OR IGNORE", "OR REPLACE"):
-        assert sqlite_only not in ddl
-    types = set(re.findall(r"^\s+\w+ (\w+)", ddl, flags=re.MULTILINE)) - {"KEY"}
-    assert types <= {"TEXT", "INTEGER", "REAL"}, types
+def test_the_schema_uses_portable_types() -> None:
+    """Text, integers and floats only: the same columns on SQLite and PostgreSQL."""
+    for table in (runs, run_steps):
+        for column in table.columns:
+            assert type(column.type) in {Text, Integer, Float}, (table.name, column.name)
 
 
 async def test_record_run_calls_observers_only_for_a_new_run(ledger: RunLedger) -> None:

@@ -15,7 +15,7 @@ import pytest
 from handrail.cli.stats import register
 from handrail.client import HandrailClient
 from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
@@ -223,7 +223,7 @@ async def test_the_stats_command_prints_a_table_and_writes_html(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data")
-    _known(RunLedger(ledger_path(settings)))
+    _known(RunLedger(ledger_url(settings)))
     args = _parser().parse_args(["stats"])
     assert await args.handler(settings, args) == 0
     shown = capsys.readouterr().out
@@ -262,7 +262,7 @@ async def test_stats_from_a_ledger_filled_by_real_runs(
     )
     assert (await handrail.get_result(reviewed.id)).status == "answered"
 
-    ledger = RunLedger(ledger_path(settings))
+    ledger = RunLedger(ledger_url(settings))
     for _ in range(100):  # recorded before each result returns; allow a moment regardless
         if ledger.count() == 3:
             break

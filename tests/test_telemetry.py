@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from handrail.client import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
 from handrail.reports.export import export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
@@ -202,7 +202,7 @@ async def test_no_secret_or_redacted_value_in_spans_logs_trace_or_export(
     async with running_worker(client, settings):  # a closed run's query replays on a worker
         trace = await HandrailClient(client, settings).get_trace(result.task_id)
     export = settings.data_dir / "export.jsonl"
-    export_jsonl(RunLedger(ledger_path(settings)), export)
+    export_jsonl(RunLedger(ledger_url(settings)), export)
 
     span_text = json.dumps(
         [dict(s.attributes or {}) | {"name": s.name} for s in recorded.spans.get_finished_spans()],

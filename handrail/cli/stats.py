@@ -6,7 +6,7 @@ promote  move a tool one autonomy level up in a profile, recorded with who and w
 demote   move a tool one autonomy level down
 export   every recorded decision as JSONL training data (docs/training-data.md)
 
-All read ``<data_dir>/ledger.db`` (``handrail.reports.ledger.ledger_path``); nothing here replays a
+All read the run ledger in the state database (``HANDRAIL_STATE_URL``); nothing here replays a
 workflow or needs a Temporal server. Promotions and demotions go to
 ``<data_dir>/autonomy_log.jsonl``.
 """
@@ -25,7 +25,7 @@ from handrail.errors import UserError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.autonomy import AUDIT_LOG_FILE, AutonomyChange, Direction, assess_profile
 from handrail.reports.export import export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_path
+from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.promotion import apply_change
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
@@ -71,7 +71,7 @@ def _tool_facts(settings: HandrailSettings, ledger: RunLedger) -> ToolFacts:
 
 async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
     profile = ProfileCatalog(settings.profile_folders).load(args.profile)
-    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
     tools = await asyncio.to_thread(_tool_facts, settings, ledger)
     report = await asyncio.to_thread(
         compute_stats,
@@ -101,7 +101,7 @@ async def _change(
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
     profile = ProfileCatalog(settings.profile_folders).load(args.profile)
     log_path = audit_log_path(settings)
-    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
     tools = await asyncio.to_thread(_tool_facts, settings, ledger)
     assessments = await asyncio.to_thread(assess_profile, ledger, profile, log_path, tools=tools)
     assessment = next((a for a in assessments if a.tool == args.tool), None)
@@ -139,7 +139,7 @@ async def cmd_demote(settings: HandrailSettings, args: argparse.Namespace) -> in
 
 
 async def cmd_export(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    ledger = await asyncio.to_thread(RunLedger, ledger_path(settings))
+    ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
     out = cast(Path, args.out)
     written = await asyncio.to_thread(export_jsonl, ledger, out, since=args.since)
     print(f"wrote {written} decision(s) to {out} (schema: docs/training-data.md)")
@@ -151,7 +151,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     stats = commands.add_parser(
         "stats",
         help="rates, latency, cost, review agreement and autonomy advice, from the run ledger",
-        description="Reads the run ledger (<data_dir>/ledger.db): no workflow is replayed. "
+        description="Reads the run ledger (in HANDRAIL_STATE_URL): no workflow is replayed. "
         "Prints a table (or JSON) and writes an HTML report.",
     )
     stats.add_argument("--json", action="store_true", help="the report as JSON on stdout")

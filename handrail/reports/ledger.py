@@ -5,39 +5,52 @@ The ``record_run`` activity (``activities/ledger.py``) writes one :class:`RunRec
 task. A write is idempotent by ``(task_id, run_id)``: a retried activity stores the run once, and
 says so (``write`` returns ``False``), so whatever counts runs downstream counts each once.
 
-The schema, and how a record becomes rows, is in ``handrail.reports.ledger_rows``; this module
-owns the file: opening it, writing, and the reads ``stats``, ``export`` and autonomy need.
+The ledger is two tables of Handrail's state database (``handrail.storage``: SQLite by default,
+PostgreSQL by ``HANDRAIL_STATE_URL``); how a record becomes rows is in
+``handrail.reports.ledger_rows``. This module writes, and answers the reads ``stats``, ``export``
+and autonomy need, in SQLAlchemy Core through the database's synchronous engine: those callers
+are synchronous, and a connection per call (no pool) lets a worker's threads and a CLI share the
+database as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+
 from handrail.contracts import RunRecord
 from handrail.reports.ledger_rows import (
-    DDL,
-    INSERT_RUN,
-    INSERT_STEP,
-    SCHEMA_VERSION,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
     as_utc_text,
     run_row,
     step_rows,
 )
 from handrail.settings import HandrailSettings
+from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.schema import run_steps, runs
 
-LEDGER_FILE: Final = "ledger.db"
 DECIDE_KIND: Final = "decide"  # the step kind of the model call, beside each tool's own
 
 
-def ledger_path(settings: HandrailSettings) -> Path:
-    """Where the ledger lives: ``<data_dir>/ledger.db``."""
-    return settings.data_dir / LEDGER_FILE
+def ledger_url(settings: HandrailSettings) -> str:
+    """Where the ledger lives: Handrail's state database (a secret URL: never show it)."""
+    return settings.state_database_url
 
 
 @dataclass
@@ -65,31 +78,21 @@ class LedgerAggregates:
 
 
 class RunLedger:
-    """The ledger in one SQLite file. Each call opens its own connection (short-lived, so the
-    worker's threads and a CLI reading at the same time never share one)."""
+    """The ledger in Handrail's state database: ``state`` is a :class:`StateDatabase`, its URL,
+    or a SQLite file's path. The schema is brought up to date on first use."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._session() as db:
-            db.execute("BEGIN IMMEDIATE")
-            for statement in DDL:
-                db.execute(statement)
-            db.execute(
-                "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                ("schema_version", str(SCHEMA_VERSION)),
-            )
-            db.execute("COMMIT")
+    def __init__(self, state: str | Path | StateDatabase) -> None:
+        self.database = StateDatabase.of(state)
+        self.path: Path = self.database.sqlite_path or Path("handrail-state")
+        """The SQLite file; on PostgreSQL a name in the working directory, used only to place
+        files that once lived beside the ledger (an old autonomy log)."""
 
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit mode: transactions are explicit (BEGIN ... COMMIT) below.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        # SQLite-only: readers do not block the writer, nor it them.
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
-
-    def _session(self) -> _Session:
-        return _Session(self._connect())
+    def _connect(self, *, write: bool = False) -> Connection:
+        self.database.upgrade()  # once per process
+        connection = self.database.sync_engine.connect()
+        if write:
+            return connection.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        return connection
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -105,88 +108,115 @@ class RunLedger:
         """Store many runs in one transaction (backfills, benchmarks); returns how many were
         new."""
         recorded_at = as_utc_text(datetime.now(UTC))
+        insert_run = (
+            self.database.insert(runs)
+            .on_conflict_do_nothing(index_elements=[runs.c.task_id, runs.c.run_id])
+            # Without this, psycopg's cursor is closed before it says how many rows went in.
+            .execution_options(preserve_rowcount=True)
+        )
+        insert_steps = run_steps.insert()
         stored = 0
-        with self._session() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for record in records:
-                    cursor = db.execute(INSERT_RUN, run_row(record, recorded_at))
-                    if cursor.rowcount != 1:
-                        continue  # already there: its steps are too
-                    db.executemany(INSERT_STEP, step_rows(record))
-                    stored += 1
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._connect(write=True) as db, db.begin():
+            for record in records:
+                row = dict(zip(RUN_COLUMNS, run_row(record, recorded_at), strict=True))
+                inserted = db.execute(insert_run, row)
+                if inserted.rowcount != 1:
+                    continue  # already there: its steps are too
+                steps = [dict(zip(STEP_COLUMNS, row, strict=True)) for row in step_rows(record)]
+                if steps:
+                    db.execute(insert_steps, steps)
+                stored += 1
         return stored
 
     # --- reading ----------------------------------------------------------------------------
 
     def count(self, *, since: datetime | None = None) -> int:
-        where, params = _since("finished_at", since)
-        with self._session() as db:
-            (total,) = db.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()
+        with self._connect() as db:
+            total = db.execute(
+                select(func.count()).select_from(runs).where(*_since(runs.c.finished_at, since))
+            ).scalar_one()
         return int(total)
 
     def aggregates(self, *, since: datetime | None = None) -> LedgerAggregates:
         """Everything ``stats`` reads, in one read transaction (one consistent snapshot)."""
-        where, params = _since("finished_at", since)
+        in_runs = _since(runs.c.finished_at, since)
+        in_steps = _since(run_steps.c.finished_at, since)
+        reviewed = [*in_steps, run_steps.c.verdict.is_not(None)]
         found = LedgerAggregates()
-        with self._session() as db:
-            db.execute("BEGIN")
-            (
-                found.tasks,
-                needed,
-                escalated,
-                either,
-                found.first_finished,
-                found.last_finished,
-            ) = db.execute(
-                "SELECT COUNT(*), SUM(needed_review), SUM(escalated), "
-                "SUM(CASE WHEN needed_review = 1 OR escalated = 1 THEN 1 ELSE 0 END), "
-                f"MIN(finished_at), MAX(finished_at) FROM runs{where}",
-                params,
-            ).fetchone()
-            found.needed_review, found.escalated = int(needed or 0), int(escalated or 0)
-            found.review_or_escalated = int(either or 0)
-            found.statuses = db.execute(
-                f"SELECT status, COUNT(*) FROM runs{where} GROUP BY status ORDER BY status",
-                params,
-            ).fetchall()
-            found.task_tokens = db.execute(
-                f"SELECT model, tokens_in, tokens_out FROM runs{where}", params
-            ).fetchall()
-            found.outcomes = db.execute(
-                f"SELECT action, outcome, COUNT(*) FROM run_steps{where} "
-                "GROUP BY action, outcome ORDER BY action, outcome",
-                params,
-            ).fetchall()
-            decide: list[float] = []
-            tools: dict[str, list[float]] = {}
-            for action, decide_ms, tool_ms in db.execute(
-                f"SELECT action, decide_ms, tool_ms FROM run_steps{where}", params
-            ):
-                decide.append(decide_ms)
-                if tool_ms is not None:
-                    tools.setdefault(action, []).append(tool_ms)
-            if decide:
-                found.latencies_ms[DECIDE_KIND] = decide
-            found.latencies_ms.update(sorted(tools.items()))
-            reviewed = " AND " if where else " WHERE "
-            found.verdicts = db.execute(
-                f"SELECT profile, action, verdict, COUNT(*) FROM run_steps{where}"
-                f"{reviewed}verdict IS NOT NULL GROUP BY profile, action, verdict "
-                "ORDER BY profile, action, verdict",
-                params,
-            ).fetchall()
-            for profile, action, wait in db.execute(
-                f"SELECT profile, action, review_wait_s FROM run_steps{where}"
-                f"{reviewed}verdict IS NOT NULL",
-                params,
-            ):
-                found.review_waits.setdefault((profile, action), []).append(wait)
-            db.execute("COMMIT")
+        with self._connect() as db:
+            if self.database.dialect == "postgresql":  # SQLite's transaction is a snapshot
+                db = db.execution_options(isolation_level="REPEATABLE READ")
+            with db.begin():
+                either = case((or_(runs.c.needed_review == 1, runs.c.escalated == 1), 1), else_=0)
+                totals = db.execute(
+                    select(
+                        func.count(),
+                        func.sum(runs.c.needed_review),
+                        func.sum(runs.c.escalated),
+                        func.sum(either),
+                        func.min(runs.c.finished_at),
+                        func.max(runs.c.finished_at),
+                    ).where(*in_runs)
+                ).one()
+                tasks, needed, escalated, both, found.first_finished, found.last_finished = totals
+                found.tasks = int(tasks)
+                found.needed_review, found.escalated = int(needed or 0), int(escalated or 0)
+                found.review_or_escalated = int(both or 0)
+                found.statuses = [
+                    (status, int(n))
+                    for status, n in db.execute(
+                        select(runs.c.status, func.count())
+                        .where(*in_runs)
+                        .group_by(runs.c.status)
+                        .order_by(runs.c.status)
+                    )
+                ]
+                found.task_tokens = [
+                    (model, int(tokens_in), int(tokens_out))
+                    for model, tokens_in, tokens_out in db.execute(
+                        select(runs.c.model, runs.c.tokens_in, runs.c.tokens_out).where(*in_runs)
+                    )
+                ]
+                found.outcomes = [
+                    (action, outcome, int(n))
+                    for action, outcome, n in db.execute(
+                        select(run_steps.c.action, run_steps.c.outcome, func.count())
+                        .where(*in_steps)
+                        .group_by(run_steps.c.action, run_steps.c.outcome)
+                        .order_by(run_steps.c.action, run_steps.c.outcome)
+                    )
+                ]
+                decide: list[float] = []
+                tools: dict[str, list[float]] = {}
+                latencies = select(
+                    run_steps.c.action, run_steps.c.decide_ms, run_steps.c.tool_ms
+                ).where(*in_steps)
+                for action, decide_ms, tool_ms in db.execute(latencies):
+                    decide.append(decide_ms)
+                    if tool_ms is not None:
+                        tools.setdefault(action, []).append(tool_ms)
+                if decide:
+                    found.latencies_ms[DECIDE_KIND] = decide
+                found.latencies_ms.update(sorted(tools.items()))
+                found.verdicts = [
+                    (profile, action, verdict, int(n))
+                    for profile, action, verdict, n in db.execute(
+                        select(
+                            run_steps.c.profile,
+                            run_steps.c.action,
+                            run_steps.c.verdict,
+                            func.count(),
+                        )
+                        .where(*reviewed)
+                        .group_by(run_steps.c.profile, run_steps.c.action, run_steps.c.verdict)
+                        .order_by(run_steps.c.profile, run_steps.c.action, run_steps.c.verdict)
+                    )
+                ]
+                waits = select(
+                    run_steps.c.profile, run_steps.c.action, run_steps.c.review_wait_s
+                ).where(*reviewed)
+                for profile, action, wait in db.execute(waits):
+                    found.review_waits.setdefault((profile, action), []).append(wait)
         return found
 
     def recent_verdicts(
@@ -194,55 +224,72 @@ class RunLedger:
     ) -> list[str]:
         """The verdicts reviewers gave ``tool`` in ``profile``'s runs, newest first: those
         decided after ``after`` (e.g. the tool's last autonomy change), at most ``limit``."""
-        sql = (
-            "SELECT verdict FROM run_steps WHERE profile = ? AND action = ? AND verdict IS NOT NULL"
+        s = run_steps.c
+        query = select(s.verdict).where(
+            s.profile == profile, s.action == tool, s.verdict.is_not(None)
         )
-        params: list[Any] = [profile, tool]
         if after is not None:
-            sql += " AND reviewed_at > ?"
-            params.append(as_utc_text(after))
-        sql += " ORDER BY reviewed_at DESC, task_id, step"
+            query = query.where(s.reviewed_at > as_utc_text(after))
+        query = query.order_by(s.reviewed_at.desc(), s.task_id, s.step)
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._session() as db:
-            return [verdict for (verdict,) in db.execute(sql, params)]
+            query = query.limit(limit)
+        with self._connect() as db:
+            return [verdict for (verdict,) in db.execute(query)]
 
     def tool_evidence(self, rolled_back: Sequence[str]) -> list[tuple[str, bool, bool, bool]]:
         """Per tool the runs called: (tool, ever deferred, ever undone, ever ran, succeeded and
         stayed in a run whose status is one of ``rolled_back``), read by
         ``handrail.reports.tool_facts``, which says what each one proves."""
-        marks = ", ".join("?" for _ in rolled_back) or "NULL"
-        with self._session() as db:
-            rows = db.execute(
-                "SELECT s.action, MAX(s.deferred), MAX(s.compensated), "
-                f"MAX(CASE WHEN r.status IN ({marks}) AND s.ok = 1 AND s.deferred = 0 "
-                "AND s.compensated = 0 THEN 1 ELSE 0 END) "
-                "FROM run_steps s JOIN runs r ON r.task_id = s.task_id AND r.run_id = s.run_id "
-                "WHERE s.kind = 'tool_call' GROUP BY s.action ORDER BY s.action",
-                tuple(rolled_back),
-            ).fetchall()
-        return [(tool, bool(d), bool(c), bool(r)) for tool, d, c, r in rows]
+        s, r = run_steps.c, runs.c
+        stayed = and_(
+            r.status.in_(list(rolled_back)), s.ok == 1, s.deferred == 0, s.compensated == 0
+        )
+        query = (
+            select(
+                s.action,
+                func.max(s.deferred),
+                func.max(s.compensated),
+                func.max(case((stayed, 1), else_=0)),
+            )
+            .select_from(run_steps.join(runs, and_(r.task_id == s.task_id, r.run_id == s.run_id)))
+            .where(s.kind == "tool_call")
+            .group_by(s.action)
+            .order_by(s.action)
+        )
+        with self._connect() as db:
+            rows = db.execute(query).all()
+        return [(tool, bool(d), bool(c), bool(ran)) for tool, d, c, ran in rows]
 
     def actions(self) -> list[tuple[str, str]]:
         """Every (profile, action) the recorded runs hold: the tools runs actually called, for
         whoever needs more than the profile files name."""
-        with self._session() as db:
-            return db.execute(
-                "SELECT DISTINCT profile, action FROM run_steps ORDER BY profile, action"
-            ).fetchall()
+        columns = (run_steps.c.profile, run_steps.c.action)
+        query = select(*columns).distinct().order_by(*columns)
+        with self._connect() as db:
+            return [(profile, action) for profile, action in db.execute(query)]
 
     def record_json(self, *, since: datetime | None = None, batch: int = 500) -> Iterator[str]:
-        """Each stored run's redacted record as JSON, oldest first, read in batches."""
-        where, params = _since("finished_at", since)
-        with self._session() as db:
-            cursor = db.execute(
-                f"SELECT record_json FROM runs{where} ORDER BY finished_at, task_id, run_id",
-                params,
-            )
-            while rows := cursor.fetchmany(batch):
-                for (text,) in rows:
-                    yield text
+        """Each stored run's redacted record as JSON, oldest first, read in batches.
+
+        Each batch is its own query, after the last key of the one before (no cursor is held
+        open between them, so a reader that stops early leaves nothing behind)."""
+        order = (runs.c.finished_at, runs.c.task_id, runs.c.run_id)
+        query = (
+            select(runs.c.record_json, *order)
+            .where(*_since(runs.c.finished_at, since))
+            .order_by(*order)
+            .limit(batch)
+        )
+        after: tuple[Any, ...] | None = None
+        while True:
+            page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
+            with self._connect() as db:
+                rows = db.execute(page).all()
+            for text, *_ in rows:
+                yield text
+            if len(rows) < batch:
+                return
+            after = tuple(rows[-1][1:])
 
     def records(self, *, since: datetime | None = None) -> Iterator[RunRecord]:
         """Each stored run, parsed back into a :class:`RunRecord`."""
@@ -250,20 +297,5 @@ class RunLedger:
             yield RunRecord.model_validate_json(text)
 
 
-def _since(column: str, since: datetime | None) -> tuple[str, tuple[str, ...]]:
-    if since is None:
-        return "", ()
-    return f" WHERE {column} >= ?", (as_utc_text(since),)
-
-
-class _Session:
-    """A connection that is closed (not merely committed) when the block ends."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.db
-
-    def __exit__(self, *exc: object) -> None:
-        self.db.close()
+def _since(column: Any, since: datetime | None) -> list[ColumnElement[bool]]:
+    return [] if since is None else [column >= as_utc_text(since)]

@@ -1,6 +1,7 @@
-"""The run ledger's schema, and a :class:`RunRecord` as the rows it is stored in.
+"""How a :class:`RunRecord` becomes the run ledger's rows.
 
-Two tables, plus a one-row-per-key ``ledger_meta``:
+Two tables (``handrail.storage.schema``: ``runs`` and ``run_steps``, made by the Alembic
+migrations in ``handrail/storage/migrations``):
 
 - ``runs``: one row per finished run: profile, model, status, timings, tokens, whether it needed
   a reviewer or escalated, and the whole redacted record as JSON (``record_json``, which export
@@ -10,93 +11,20 @@ Two tables, plus a one-row-per-key ``ledger_meta``:
   gate's verdict and the reviewer's. ``profile`` and ``finished_at`` are copied from the run so
   that stats filter and group without a join.
 
-The DDL is plain SQL (``TEXT``, ``INTEGER``, ``REAL``; ``CREATE ... IF NOT EXISTS``;
-``INSERT ... ON CONFLICT DO NOTHING``, which SQLite has had since 3.24) and runs unchanged on
-PostgreSQL. Where the two differ, outside the DDL:
-
-- placeholders: ``?`` here (``sqlite3``), ``%s`` with psycopg;
-- the connection pragmas in ``RunLedger._connect`` (WAL, busy timeout) are SQLite's; and
-  ``REAL`` is a 4-byte float on PostgreSQL (6 significant digits: plenty for milliseconds and
-  confidences; ``DOUBLE PRECISION`` works on both if more is ever needed). ``record_json`` could
-  be ``JSONB`` there.
-
 Times are stored as ISO 8601 text in UTC with a fixed width (``2025-01-31T09:05:00.000000Z``), so
-that comparing the text compares the times, on both databases.
+that comparing the text compares the times, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from handrail.contracts import RunRecord
 from handrail.reports.outcomes import action_of, compensated_steps, step_outcome
 
-SCHEMA_VERSION: Final = 1
-
-DDL: Final[tuple[str, ...]] = (
-    """CREATE TABLE IF NOT EXISTS ledger_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        task_id TEXT NOT NULL,
-        run_id TEXT NOT NULL,
-        profile TEXT NOT NULL,
-        model TEXT NOT NULL,
-        status TEXT NOT NULL,
-        goal TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT NOT NULL,
-        duration_ms REAL NOT NULL,
-        steps INTEGER NOT NULL,
-        tokens_in INTEGER NOT NULL,
-        tokens_out INTEGER NOT NULL,
-        reviews INTEGER NOT NULL,
-        needed_review INTEGER NOT NULL,
-        escalated INTEGER NOT NULL,
-        compensations INTEGER NOT NULL,
-        recorded_at TEXT NOT NULL,
-        record_json TEXT NOT NULL,
-        PRIMARY KEY (task_id, run_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS run_steps (
-        task_id TEXT NOT NULL,
-        run_id TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        profile TEXT NOT NULL,
-        finished_at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        action TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        confidence REAL,
-        tokens_in INTEGER NOT NULL,
-        tokens_out INTEGER NOT NULL,
-        decide_ms REAL NOT NULL,
-        tool_ms REAL,
-        ok INTEGER,
-        gate TEXT,
-        verdict TEXT,
-        reviewer TEXT,
-        review_tier TEXT,
-        review_wait_s REAL,
-        reviewed_at TEXT,
-        tier_escalations INTEGER NOT NULL,
-        deferred INTEGER NOT NULL,
-        compensated INTEGER NOT NULL,
-        PRIMARY KEY (task_id, run_id, step),
-        FOREIGN KEY (task_id, run_id) REFERENCES runs (task_id, run_id)
-    )""",
-    # What stats filter and group by.
-    "CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_profile ON runs (profile, finished_at)",
-    "CREATE INDEX IF NOT EXISTS steps_by_action ON run_steps (action, outcome)",
-    "CREATE INDEX IF NOT EXISTS steps_by_finished ON run_steps (finished_at)",
-    "CREATE INDEX IF NOT EXISTS steps_by_review ON run_steps (profile, action, reviewed_at)",
-)
-
-# Column order of the rows below; the DDL above is the authority on their types.
+# Column order of the rows below; handrail.storage.schema is the authority on their types.
 RUN_COLUMNS: Final = (
     "task_id", "run_id", "profile", "model", "status", "goal", "started_at", "finished_at",
     "duration_ms", "steps", "tokens_in", "tokens_out", "reviews", "needed_review", "escalated",
@@ -108,18 +36,6 @@ STEP_COLUMNS: Final = (
     "reviewer", "review_tier", "review_wait_s", "reviewed_at", "tier_escalations", "deferred",
     "compensated",
 )  # fmt: skip
-
-
-def _insert(table: str, columns: Sequence[str], *, conflict: str = "") -> str:
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"
-
-
-# The shared upsert: "ON CONFLICT DO NOTHING" is the same on SQLite and PostgreSQL.
-INSERT_RUN: Final = _insert(
-    "runs", RUN_COLUMNS, conflict=" ON CONFLICT (task_id, run_id) DO NOTHING"
-)
-INSERT_STEP: Final = _insert("run_steps", STEP_COLUMNS)
 
 
 def as_utc_text(moment: datetime) -> str:

@@ -118,6 +118,8 @@ class EffectJournal:
                     applied_at=_now(),
                 )
                 .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+                # Without this, psycopg's cursor is closed before it says how many rows went in.
+                .execution_options(preserve_rowcount=True)
             )
             if inserted.rowcount == 1:
                 return True

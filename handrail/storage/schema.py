@@ -11,7 +11,7 @@ before this layer held them, so comparing text compares times on both databases.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Float, ForeignKeyConstraint, Index, Integer, MetaData, Table, Text
 
 metadata = MetaData()
 
@@ -38,3 +38,64 @@ conversation_messages = Table(
     sqlite_with_rowid=False,
 )
 """Conversations kept outside workflow history (``handrail.activities.conversation_store``)."""
+
+# --- the run ledger (handrail.reports.ledger; rows from handrail.reports.ledger_rows) ---------
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("task_id", Text, primary_key=True),
+    Column("run_id", Text, primary_key=True),
+    Column("profile", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("goal", Text, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("steps", Integer, nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("reviews", Integer, nullable=False),
+    Column("needed_review", Integer, nullable=False),
+    Column("escalated", Integer, nullable=False),
+    Column("compensations", Integer, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+    Column("record_json", Text, nullable=False),
+    Index("runs_by_finished", "finished_at"),
+    Index("runs_by_profile", "profile", "finished_at"),
+)
+"""One row per finished run, its redacted record as JSON beside the columns stats read."""
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("task_id", Text, primary_key=True),
+    Column("run_id", Text, primary_key=True),
+    Column("step", Integer, primary_key=True, autoincrement=False),
+    Column("profile", Text, nullable=False),
+    Column("finished_at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("confidence", Float),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("decide_ms", Float, nullable=False),
+    Column("tool_ms", Float),
+    Column("ok", Integer),
+    Column("gate", Text),
+    Column("verdict", Text),
+    Column("reviewer", Text),
+    Column("review_tier", Text),
+    Column("review_wait_s", Float),
+    Column("reviewed_at", Text),
+    Column("tier_escalations", Integer, nullable=False),
+    Column("deferred", Integer, nullable=False),
+    Column("compensated", Integer, nullable=False),
+    ForeignKeyConstraint(["task_id", "run_id"], ["runs.task_id", "runs.run_id"]),
+    Index("steps_by_action", "action", "outcome"),
+    Index("steps_by_finished", "finished_at"),
+    Index("steps_by_review", "profile", "action", "reviewed_at"),
+)
+"""One row per step; ``profile`` and ``finished_at`` copied from the run so stats need no join."""
