@@ -157,7 +157,9 @@ class HandrailPlugin(SimplePlugin):
             settings.model,
             continue_after_events=settings.continue_as_new_after_events,
         )
-        notifier = ReviewerNotifier(settings.review_webhook_url, settings.ui_url("{task_id}"))
+        notifier = self._notifier = ReviewerNotifier(
+            settings.review_webhook_url, settings.ui_url("{task_id}")
+        )
         recorder = RunRecorder(RunLedger(self.state), observers=[telemetry.task_metrics().observe])
         activities: list[Callable[..., Any]] = [
             decide.decide,
@@ -174,13 +176,18 @@ class HandrailPlugin(SimplePlugin):
             activities=activities,
             workflows=[AgentWorkflow],
             interceptors=telemetry.worker_interceptors(),
-            run_context=self._state_open,
+            run_context=self._worker_resources,
         )
 
     @contextlib.asynccontextmanager
-    async def _state_open(self) -> AsyncIterator[None]:
-        await self.state.ready()  # a worker on an older schema upgrades it before it polls
+    async def _worker_resources(self) -> AsyncIterator[None]:
+        """For a worker's life: the state schema upgraded before it polls; the state pool and
+        the webhook client closed when it stops."""
+        await self.state.ready()
         try:
             yield
         finally:
-            await self.state.aclose()
+            try:
+                await self._notifier.aclose()
+            finally:
+                await self.state.aclose()
