@@ -88,15 +88,23 @@ class ConversationStore:
         }
         await self._write([row], replace=True)
 
-    async def messages_before_reply(self, conversation_id: str, step: int) -> list[Message]:
-        """Everything the model should see when it decides ``step``."""
+    async def messages_before_reply(
+        self, conversation_id: str, step: int, *, window: int | None = None
+    ) -> list[Message]:
+        """What the model should see when it decides ``step``: the opening (system prompt and
+        goal) and, with ``window``, only the newest ``window`` steps' replies and observations
+        (every observation kept with the reply it answers), so that a long task neither
+        outgrows the model's context nor reads its whole conversation at every step."""
         await self.database.ready()
+        first = 0 if window is None else max(0, step - window)
+        shown = or_(
+            and_(table.c.step == 0, table.c.slot < REPLY_SLOT),  # the opening
+            and_(table.c.step >= first, table.c.step < step, table.c.slot == REPLY_SLOT),
+            and_(table.c.step > first, table.c.step <= step, table.c.slot == OBSERVATION_SLOT),
+        )
         query = (
             select(table.c.message)
-            .where(
-                table.c.conversation_id == conversation_id,
-                or_(table.c.step < step, and_(table.c.step == step, table.c.slot < REPLY_SLOT)),
-            )
+            .where(table.c.conversation_id == conversation_id, shown)
             .order_by(table.c.step, table.c.slot)
         )
         async with self.database.async_engine.connect() as connection:

@@ -19,7 +19,7 @@ from handrail.activities.conversation_store import (
 from handrail.contracts import DecideRequest, Decision, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.model import ModelAdapter, ModelRequest
-from handrail.names import MAX_STEP_PAYLOAD_BYTES
+from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
 from handrail.tools import ToolRegistry
 from handrail.tools.lookup import ToolLookup
 
@@ -44,12 +44,15 @@ def _observation_message(observation: Observation) -> Message:
     }
 
 
-def _require_whole(messages: list[Message], request: DecideRequest) -> None:
+DEFAULT_CONTEXT_STEPS = 100
+
+
+def _require_whole(messages: list[Message], request: DecideRequest, window: int) -> None:
     """Never decide on a truncated conversation. Step n must see the system prompt, the goal
     and, for every earlier step, the model's reply and what came of it: a worker that reads
     another host's empty or partial store would otherwise go on with a lone tool message, and
     the model would answer something without an error anywhere."""
-    expected = 2 + 2 * request.step
+    expected = 2 + 2 * min(request.step, window)
     opened = len(messages) >= 2 and messages[0].get("role") == "system"
     if len(messages) < expected or not opened:
         raise ApplicationError(
@@ -88,7 +91,12 @@ class LlmActivities:
         model: ModelAdapter,
         conversations: ConversationStore,
         tools: ToolRegistry | ToolLookup,
+        *,
+        context_steps: int = DEFAULT_CONTEXT_STEPS,
     ) -> None:
+        """``context_steps``: how many of the newest steps the model sees (besides the system
+        prompt and the goal)."""
+        self._context_steps = context_steps
         self._model = model
         self._conversations = conversations
         self._tools = tools
@@ -118,9 +126,13 @@ class LlmActivities:
         if inputs:
             await self._conversations.add_inputs(request.conversation_id, request.step, inputs)
         messages = await self._conversations.messages_before_reply(
-            request.conversation_id, request.step
+            request.conversation_id, request.step, window=self._context_steps
         )
-        _require_whole(messages, request)
+        _require_whole(messages, request, self._context_steps)
+        omitted = request.step - self._context_steps
+        if omitted > 0:  # say so, or the model takes the window for the whole story
+            note = OMITTED_STEPS_NOTE.format(count=omitted)
+            messages = [*messages[:2], {"role": "user", "content": note}, *messages[2:]]
 
         started = time.monotonic()
         reply = await self._model.complete(

@@ -27,3 +27,6 @@ MAX_STEP_PAYLOAD_BYTES: Final = 1024 * 1024
 """The most a tool result or a model decision may carry into workflow history: half Temporal's
 2 MiB payload limit, so one step can never fail its workflow task for size. A larger one is a
 clear, non-retryable failure of that step, never an endless retry."""
+
+OMITTED_STEPS_NOTE: Final = "[{count} earlier step(s) of this task are not shown here.]"
+"""What the model is told in place of the steps outside its window (``context_steps``)."""

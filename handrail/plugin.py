@@ -150,7 +150,7 @@ class HandrailPlugin(SimplePlugin):
             mcp = McpTools(journal, settings.mcp_tokens)
             mcp_activities = [mcp.call_activity(server) for server in servers]
         lookup = ToolLookup(self.registry, self.catalog, mcp)
-        decide = LlmActivities(model, conversations, lookup)
+        decide = LlmActivities(model, conversations, lookup, context_steps=settings.context_steps)
         profile_loader = ProfileActivities(
             self.catalog,
             lookup,

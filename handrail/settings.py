@@ -75,6 +75,12 @@ class HandrailSettings(BaseSettings):
     )
 
     # --- Long tasks -----------------------------------------------------------------------
+    context_steps: int = Field(
+        default=100,
+        ge=1,
+        description="How many of a task's newest steps the model sees, besides the system "
+        "prompt and the goal (the rest is said to be omitted).",
+    )
     continue_as_new_after_events: int | None = Field(
         default=None,
         ge=100,

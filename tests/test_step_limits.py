@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from handrail import Tool, ToolContext, UndoContext, compensation, tool
 from handrail.errors import TaskFailedError
-from handrail.names import MAX_STEP_PAYLOAD_BYTES
+from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
@@ -131,3 +131,28 @@ async def test_a_worker_without_the_conversation_fails_the_task_naming_it(
     assert "at step 2" in failure
     with sqlite3.connect(second_host.store_db_path) as db:  # the refund ran on the second host
         assert db.execute("SELECT COUNT(*) FROM refunds").fetchone() == (0,)  # and was undone
+
+
+async def test_the_model_sees_a_window_of_the_newest_steps(
+    client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
+) -> None:
+    narrow = settings.model_copy(update={"context_steps": 2})
+    create_store(narrow.store_db_path)
+    lookup = ToolCallReply("get_order", {"order_id": 1001, **WHY})
+    model_server.brain = Scenario([lookup] * 4 + [answer("Order 1001 is shipped.")])
+    async with running_worker(client, narrow):
+        from handrail.client import HandrailClient
+
+        handrail = HandrailClient(client, narrow)
+        handle = await handrail.start_task({"goal": "Order 1001?", "profile": PROFILE})
+        result = await handrail.get_result(handle.id)
+        trace = await handrail.get_trace(handle.id)
+
+    assert result.status == "answered", trace.error
+    last = [r for r in model_server.requests if r["messages"][1]["content"] == "Order 1001?"][-1]
+    roles = [m["role"] for m in last["messages"]]
+    # system, goal, the omission note, then two whole steps: each reply with its tool answer
+    assert roles == ["system", "user", "user", "assistant", "tool", "assistant", "tool"]
+    assert last["messages"][2]["content"] == OMITTED_STEPS_NOTE.format(count=2)
+    calls = {m["tool_calls"][0]["id"] for m in last["messages"] if m["role"] == "assistant"}
+    assert {m["tool_call_id"] for m in last["messages"] if m["role"] == "tool"} == calls

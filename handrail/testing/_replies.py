@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
+
+from handrail.names import OMITTED_STEPS_NOTE
 
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -100,11 +103,26 @@ class Scenario:
         self._replies = tuple(replies)
 
     def __call__(self, request: dict[str, Any]) -> Reply:
-        step = sum(1 for message in messages_of(request) if message.get("role") == "assistant")
+        messages = messages_of(request)
+        step = sum(1 for message in messages if message.get("role") == "assistant")
+        step += omitted_steps(messages)
         entry = self._replies[min(step, len(self._replies) - 1)]
         if isinstance(entry, _REPLY_TYPES):
             return entry
         return entry(request)
+
+
+_OMITTED = re.compile(re.escape(OMITTED_STEPS_NOTE).replace(r"\{count\}", r"(\d+)"))
+
+
+def omitted_steps(messages: list[dict[str, Any]]) -> int:
+    """How many earlier steps the request leaves out (Handrail's note for ``context_steps``),
+    so that a brain counting steps counts those too."""
+    for message in messages[:4]:
+        found = _OMITTED.fullmatch(str(message.get("content") or ""))
+        if message.get("role") == "user" and found:
+            return int(found.group(1))
+    return 0
 
 
 def messages_of(request: dict[str, Any]) -> list[dict[str, Any]]:
