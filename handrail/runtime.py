@@ -90,6 +90,8 @@ def build_worker(
     ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows`` in tests).
     """
     plugin = store_plugin(settings, model_client, faults=faults, telemetry=telemetry)
+    # The settings' concurrency, cache and graceful-shutdown options; a caller's win.
+    options = {**settings.worker_options(), **options}
     return Worker(client, task_queue=settings.task_queue, plugins=[plugin], **options)
 
 

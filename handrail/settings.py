@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -72,6 +73,26 @@ class HandrailSettings(BaseSettings):
         "audit) as a SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB; unset: "
         "sqlite+aiosqlite:///<data_dir>/handrail.db. Secret: it may hold a password.",
+    )
+
+    # --- Worker ---------------------------------------------------------------------------
+    max_concurrent_activities: int | None = Field(
+        default=None, ge=1, description="Activities one worker runs at once (SDK default)."
+    )
+    max_concurrent_workflow_tasks: int | None = Field(
+        default=None, ge=1, description="Workflow tasks one worker runs at once (SDK default)."
+    )
+    max_cached_workflows: int | None = Field(
+        default=None,
+        ge=0,
+        description="Workflows kept in a worker's cache (SDK default 1,000; memory per cached "
+        "workflow in docs/benchmarks.md).",
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="On SIGTERM the worker stops polling and gives running activities this "
+        "long to finish before they are cancelled (and retried by another worker).",
     )
 
     # --- Long tasks -----------------------------------------------------------------------
@@ -144,6 +165,18 @@ class HandrailSettings(BaseSettings):
                 return json.loads(value)
             return [part for part in value.split(os.pathsep) if part]
         return value
+
+    def worker_options(self) -> dict[str, Any]:
+        """``temporalio.worker.Worker`` options from these settings (SDK defaults where unset)."""
+        options: dict[str, Any] = {
+            "graceful_shutdown_timeout": timedelta(seconds=self.graceful_shutdown_seconds)
+        }
+        for name in ("max_concurrent_activities", "max_concurrent_workflow_tasks"):
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
+        if self.max_cached_workflows is not None:
+            options["max_cached_workflows"] = self.max_cached_workflows
+        return options
 
     @property
     def profile_folders(self) -> list[Path]:

@@ -1,0 +1,41 @@
+"""Worker concurrency, cache size and graceful shutdown come from settings (environment), so
+many worker hosts can be tuned without code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client
+
+from handrail.runtime import build_worker, make_openai_client
+from handrail.settings import HandrailSettings
+from handrail.store.database import create_store
+
+
+async def test_worker_options_come_from_the_environment(
+    client: Client, settings: HandrailSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HANDRAIL_MAX_CONCURRENT_ACTIVITIES", "7")
+    monkeypatch.setenv("HANDRAIL_MAX_CONCURRENT_WORKFLOW_TASKS", "3")
+    monkeypatch.setenv("HANDRAIL_MAX_CACHED_WORKFLOWS", "50")
+    monkeypatch.setenv("HANDRAIL_GRACEFUL_SHUTDOWN_SECONDS", "25")
+    tuned = HandrailSettings(_env_file=None, **settings.model_dump(exclude_unset=True))
+    create_store(tuned.store_db_path)
+    model = make_openai_client(tuned)
+    try:
+        config = build_worker(client, tuned, model).config()
+    finally:
+        await model.close()
+    assert config.get("max_concurrent_activities") == 7
+    assert config.get("max_concurrent_workflow_tasks") == 3
+    assert config.get("max_cached_workflows") == 50
+    assert config.get("graceful_shutdown_timeout") == timedelta(seconds=25)
+
+
+def test_bad_worker_settings_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HANDRAIL_MAX_CONCURRENT_ACTIVITIES", "0")
+    with pytest.raises(ValueError, match="max_concurrent_activities"):
+        HandrailSettings(_env_file=None)
