@@ -25,9 +25,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
-from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import conversation_messages as table
 
 SYSTEM_SLOT, GOAL_SLOT, OBSERVATION_SLOT, REPLY_SLOT = 0, 1, 0, 2
@@ -58,9 +58,9 @@ class ConversationStore:
             )
         else:
             statement = statement.on_conflict_do_nothing(index_elements=keys)
-        engine = self.database.async_engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-        async with engine.begin() as connection:  # commits, or rolls back on error
-            await connection.execute(statement, rows)
+        await self.database.run(
+            lambda connection: connection.execute(statement, rows), immediate=True
+        )
 
     async def add_inputs(
         self, conversation_id: str, step: int, messages: list[tuple[int, Message]]
@@ -107,6 +107,8 @@ class ConversationStore:
             .where(table.c.conversation_id == conversation_id, shown)
             .order_by(table.c.step, table.c.slot)
         )
-        async with self.database.async_engine.connect() as connection:
-            found = await connection.execute(query)
-            return [json.loads(message) for (message,) in found]
+
+        def read(connection: Connection) -> list[Message]:
+            return [json.loads(message) for (message,) in connection.execute(query)]
+
+        return await self.database.run(read)

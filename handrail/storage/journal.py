@@ -26,16 +26,15 @@ other's commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, select
 
-from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import effect_journal as table
 
 T = TypeVar("T")
@@ -82,18 +81,15 @@ class EffectJournal:
     def __init__(self, state: str | Path | StateDatabase) -> None:
         self.database = StateDatabase.of(state)
 
-    async def _transact(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        await self.database.ready()
-        engine = self.database.async_engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-        async with engine.begin() as connection:  # commits, or rolls back on error
-            return await work(connection)
+    async def _transact(self, work: Callable[[Connection], T]) -> T:
+        return await self.database.run(work, immediate=True)
 
     async def aclose(self) -> None:
         await self.database.aclose()
 
     async def lookup(self, idempotency_key: str) -> JournalEntry | None:
-        async def work(connection: AsyncConnection) -> JournalEntry | None:
-            found = await connection.execute(
+        def work(connection: Connection) -> JournalEntry | None:
+            found = connection.execute(
                 select(table).where(table.c.idempotency_key == idempotency_key)
             )
             row = found.first()
@@ -107,8 +103,8 @@ class EffectJournal:
         """Record that the action took effect with ``result``. False if its compensation got
         there first (a tombstone): the effect happened after its undo and must be undone now."""
 
-        async def work(connection: AsyncConnection) -> bool:
-            inserted = await connection.execute(
+        def work(connection: Connection) -> bool:
+            inserted = connection.execute(
                 self.database.insert(table)
                 .values(
                     idempotency_key=idempotency_key,
@@ -123,7 +119,7 @@ class EffectJournal:
             )
             if inserted.rowcount == 1:
                 return True
-            found = await connection.execute(
+            found = connection.execute(
                 select(table.c.compensated_at).where(table.c.idempotency_key == idempotency_key)
             )
             # Recorded by an earlier attempt: fine. A tombstone: the undo came first.
@@ -136,7 +132,7 @@ class EffectJournal:
     ) -> None:
         """Record the undo; with no row yet this is the tombstone that stops a late attempt."""
 
-        async def work(connection: AsyncConnection) -> None:
+        def work(connection: Connection) -> None:
             statement = self.database.insert(table).values(
                 idempotency_key=idempotency_key,
                 tool=tool,
@@ -144,7 +140,7 @@ class EffectJournal:
                 compensation=compensation,
                 compensated_at=_now(),
             )
-            await connection.execute(
+            connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=[table.c.idempotency_key],
                     set_={
@@ -160,8 +156,8 @@ class EffectJournal:
     async def entries(self, task_id: str) -> list[JournalEntry]:
         """Every row of one task, oldest key first (for audits and tests)."""
 
-        async def work(connection: AsyncConnection) -> list[JournalEntry]:
-            found = await connection.execute(
+        def work(connection: Connection) -> list[JournalEntry]:
+            found = connection.execute(
                 select(table).where(table.c.task_id == task_id).order_by(table.c.idempotency_key)
             )
             return [JournalEntry.of(row) for row in found]
