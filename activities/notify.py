@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from handrail.contracts import NoticeResult, ReviewNotice
+from handrail.errors import ErrorType
 
 WEBHOOK_TIMEOUT: Final = httpx2.Timeout(5.0)
 """Per request (connect, write, each read); below ``NOTIFY_TIMEOUT``, so the activity's own
@@ -89,4 +90,4 @@ class ReviewerNotifier:
 
 def _failed(reason: str) -> ApplicationError:
     # Retryable: a webhook that is down or slow may be back on the next attempt.
-    return ApplicationError(f"review webhook {reason}", type="WebhookFailed")
+    return ApplicationError(f"review webhook {reason}", type=ErrorType.WEBHOOK_FAILED)

@@ -93,6 +93,8 @@ class ErrorType:
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
     PAYLOAD_TOO_LARGE: Final = "PayloadTooLarge"
+    COMPENSATED_BEFORE_COMMIT: Final = "CompensatedBeforeCommit"
+    WEBHOOK_FAILED: Final = "WebhookFailed"
     CONVERSATION_INCOMPLETE: Final = "ConversationIncomplete"
     # Why the ``review`` update refused a decision: one type per reason, so that a client (any
     # SDK, the CLI) can tell "someone else decided first" from "you may not" without parsing.

@@ -156,7 +156,7 @@ class ToolActivities:
             raise ApplicationError(
                 f"{tool.name} took effect after its task rolled back and has no compensation: "
                 f"repair by hand (key {call.idempotency_key})",
-                type="NeedsManualRecovery",
+                type=ErrorType.NEEDS_MANUAL_RECOVERY,
                 non_retryable=True,
             )
         await undo.function(
@@ -169,7 +169,7 @@ class ToolActivities:
         )
         raise ApplicationError(
             f"{tool.name} was compensated while this attempt ran; its late effect was undone",
-            type="CompensatedBeforeCommit",
+            type=ErrorType.COMPENSATED_BEFORE_COMMIT,
             non_retryable=True,
         )
 
