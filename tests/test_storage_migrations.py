@@ -14,6 +14,7 @@ from sqlalchemy import inspect
 
 from handrail.activities.conversation_store import ConversationStore
 from handrail.errors import ConfigurationError
+from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.engine import StateDatabase, redact
 from handrail.storage.journal import EffectJournal
 from handrail.storage.migrate import alembic_config, current_revision, head_revision, upgrade
@@ -39,6 +40,11 @@ def test_an_empty_database_upgrades_to_the_newest_schema(state_url: str) -> None
     StateDatabase(state_url).upgrade()  # another process: already at the newest revision
 
 
+def _since(start: str, revision: str) -> bool:
+    """Whether a database at ``start`` has what ``revision`` made."""
+    return REVISIONS.index(start) >= REVISIONS.index(revision)
+
+
 @pytest.mark.parametrize("start", REVISIONS[:-1])
 async def test_each_older_revision_upgrades_in_place(state_url: str, start: str) -> None:
     older = StateDatabase(state_url)
@@ -49,6 +55,16 @@ async def test_each_older_revision_upgrades_in_place(state_url: str, start: str)
             "INSERT INTO effect_journal (idempotency_key, tool, task_id, result, applied_at)"
             " VALUES ('t/r/1', 'issue_refund', 't', '{\"n\": 1}', '2025-01-01T00:00:00.000')"
         )
+        if _since(start, "0003"):  # the run ledger's rows, kept by later revisions
+            connection.exec_driver_sql(
+                "INSERT INTO runs VALUES ('t', 'r', 'p', 'm', 'completed', 'g', 'a', 'b', 1.0,"
+                " 1, 0, 0, 0, 0, 0, 0, 'c', '{}')"
+            )
+        if _since(start, "0004"):  # the autonomy audit log's
+            connection.exec_driver_sql(
+                "INSERT INTO autonomy_changes (at, profile, tool, payload)"
+                " VALUES ('2025-01-01T00:00:00.000000Z', 'p', 'issue_refund', '{}')"
+            )
     journal = EffectJournal(StateDatabase(state_url))  # a newer worker starts
     try:
         entry = await journal.lookup("t/r/1")
@@ -57,6 +73,18 @@ async def test_each_older_revision_upgrades_in_place(state_url: str, start: str)
     assert entry is not None
     assert entry.result == {"n": 1}
     assert current_revision(older.sync_engine) == head_revision()
+    with older.sync_engine.connect() as connection:
+        counted = {
+            table: connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
+            for table in ("runs", "autonomy_changes")
+        }
+    assert counted == {
+        "runs": 1 if _since(start, "0003") else 0,
+        "autonomy_changes": 1 if _since(start, "0004") else 0,
+    }
+    log = AutonomyLog(StateDatabase(state_url))  # and the audit log works at the newest schema
+    log.append({"at": "2025-02-01T00:00:00+00:00", "profile": "p", "tool": "t"})
+    assert len(log.entries()) == counted["autonomy_changes"] + 1
 
 
 async def test_a_state_file_from_before_migrations_is_adopted(tmp_path: Path) -> None:

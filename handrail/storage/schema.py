@@ -99,3 +99,17 @@ run_steps = Table(
     Index("steps_by_review", "profile", "action", "reviewed_at"),
 )
 """One row per step; ``profile`` and ``finished_at`` copied from the run so stats need no join."""
+
+autonomy_changes = Table(
+    "autonomy_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("tool", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("autonomy_changes_by_tool", "profile", "tool", "at"),
+    Index("autonomy_changes_by_at", "at"),
+)
+"""The autonomy audit log (``handrail.storage.autonomy_log``): one row per applied change, in
+the order applied; the whole entry as JSON, beside the columns it is looked up by."""
