@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.profiles import ProfileActivities
-from handrail.cli.stats import register
+from handrail.cli.stats import audit_log, register
 from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
 from handrail.errors import InvalidProfileError, UserError
 from handrail.policy import gate
@@ -32,6 +32,7 @@ from handrail.reports.promotion import apply_change
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.storage.autonomy_log import AutonomyLog
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
 from tests.ledger_factory import (
@@ -56,8 +57,9 @@ def profiles(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def log_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "autonomy_log.jsonl"
+def log(tmp_path: Path) -> AutonomyLog:
+    """The audit log, in the state database the tests' ledgers use."""
+    return AutonomyLog(tmp_path / "ledger.db")
 
 
 def _verdicts(approve: int, edit: int = 0, reject: int = 0) -> list[ReviewVerdict]:
@@ -118,18 +120,18 @@ def test_the_bars_come_from_the_profile_file(profiles: Path) -> None:
         ProfileCatalog(profiles).load("store_actions")
 
 
-def test_stats_recommend_from_the_ledger(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+def test_stats_recommend_from_the_ledger(tmp_path: Path, profiles: Path, log: AutonomyLog) -> None:
     ledger = RunLedger(tmp_path / "ledger.db")
     file = ProfileCatalog(profiles).load("store_actions")
 
     ledger.write_many(reviewed_refunds(_verdicts(19)))
-    report = compute_stats(ledger, profile=file, log_path=log_path)
+    report = compute_stats(ledger, profile=file, log=log)
     assert report.recommendations == []  # 19 reviews: not enough yet
     refunds = next(a for a in report.autonomy if a.tool == "issue_refund")
     assert (refunds.advice, refunds.reason) == ("insufficient", "19 of the 20 reviews needed")
 
     ledger.write_many(reviewed_refunds(["approve"], prefix="more", start=T0 + timedelta(hours=1)))
-    [promote] = compute_stats(ledger, profile=file, log_path=log_path).recommendations
+    [promote] = compute_stats(ledger, profile=file, log=log).recommendations
     assert (promote.tool, promote.advice, promote.level, promote.to) == (
         "issue_refund",
         "promote",
@@ -139,21 +141,23 @@ def test_stats_recommend_from_the_ledger(tmp_path: Path, profiles: Path, log_pat
     assert promote.evidence.reviews == 20
     # Another profile's reviews of the same tool do not count for this one.
     other = ProfileCatalog(profiles).load("store_support")
-    assert compute_stats(ledger, profile=other, log_path=log_path).recommendations == []
+    assert compute_stats(ledger, profile=other, log=log).recommendations == []
 
 
-def test_a_recent_drop_recommends_demotion(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+def test_a_recent_drop_recommends_demotion(
+    tmp_path: Path, profiles: Path, log: AutonomyLog
+) -> None:
     ledger = RunLedger(tmp_path / "ledger.db")
     file = ProfileCatalog(profiles).load("store_actions")
     ledger.write_many(reviewed_refunds(_verdicts(200)))  # a long good record...
     later = T0 + timedelta(days=1)  # ...then the newest 100 reviews: 70 approved
     ledger.write_many(reviewed_refunds(_verdicts(70, 20, 10), prefix="late", start=later))
-    refunds = next(a for a in assess_profile(ledger, file, log_path) if a.tool == "issue_refund")
+    refunds = next(a for a in assess_profile(ledger, file, log) if a.tool == "issue_refund")
     assert (refunds.advice, refunds.to, refunds.evidence.reviews) == ("demote", "suggest", 100)
 
 
 def test_promote_edits_the_profile_keeping_comments_and_audits_it(
-    tmp_path: Path, profiles: Path, log_path: Path
+    tmp_path: Path, profiles: Path, log: AutonomyLog
 ) -> None:
     path = profiles / "store_actions.toml"
     before = path.read_text()
@@ -165,7 +169,7 @@ def test_promote_edits_the_profile_keeping_comments_and_audits_it(
         "promote",
         "carol",
         "20 of 20 refunds approved unchanged",
-        log_path=log_path,
+        log=log,
         evidence=evidence,
         recommended=True,
     )
@@ -182,7 +186,7 @@ def test_promote_edits_the_profile_keeping_comments_and_audits_it(
     )
     assert (change.from_level, change.to_level) == ("supervised", "autonomous")
 
-    [entry] = [json.loads(line) for line in log_path.read_text().splitlines()]
+    [entry] = [stored.data() for stored in log.entries()]
     assert entry["who"] == "carol"
     assert entry["why"] == "20 of 20 refunds approved unchanged"
     assert (entry["from"], entry["to"], entry["direction"]) == (
@@ -194,18 +198,16 @@ def test_promote_edits_the_profile_keeping_comments_and_audits_it(
     assert entry["evidence"]["reviews"] == 20
     assert entry["recommended"] is True
     assert entry["at"]
-    assert read_log(log_path) == [change]
+    assert read_log(log) == [change]
 
 
-def test_a_change_restarts_the_count(tmp_path: Path, profiles: Path, log_path: Path) -> None:
+def test_a_change_restarts_the_count(tmp_path: Path, profiles: Path, log: AutonomyLog) -> None:
     """Reviews gathered at the old level do not vouch for the new one."""
     ledger = RunLedger(tmp_path / "ledger.db")
     ledger.write_many(reviewed_refunds(_verdicts(30)))
-    apply_change(
-        profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log_path=log_path
-    )
+    apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log=log)
     file = ProfileCatalog(profiles).load("store_actions")
-    refunds = next(a for a in assess_profile(ledger, file, log_path) if a.tool == "issue_refund")
+    refunds = next(a for a in assess_profile(ledger, file, log) if a.tool == "issue_refund")
     assert (refunds.level, refunds.advice, refunds.evidence.reviews) == (
         "suggest",
         "insufficient",
@@ -213,42 +215,30 @@ def test_a_change_restarts_the_count(tmp_path: Path, profiles: Path, log_path: P
     )
 
 
-def test_demoting_past_suggest_is_refused(profiles: Path, log_path: Path) -> None:
+def test_demoting_past_suggest_is_refused(profiles: Path, log: AutonomyLog) -> None:
     path = profiles / "store_actions.toml"
-    apply_change(
-        profiles, "store_actions", "issue_refund", "demote", "carol", "x", log_path=log_path
-    )
+    apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "x", log=log)
     demoted = path.read_text()
     assert 'autonomy = "suggest"' in demoted
     with pytest.raises(AutonomyLimitError, match="already 'suggest', the lowest level"):
-        apply_change(
-            profiles, "store_actions", "issue_refund", "demote", "carol", "y", log_path=log_path
-        )
+        apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "y", log=log)
     with pytest.raises(AutonomyLimitError, match="already 'autonomous', the highest level"):
-        apply_change(
-            profiles, "store_actions", "send_email", "promote", "carol", "y", log_path=log_path
-        )
+        apply_change(profiles, "store_actions", "send_email", "promote", "carol", "y", log=log)
     assert path.read_text() == demoted
-    assert len(read_log(log_path)) == 1
+    assert len(read_log(log)) == 1
 
 
-def test_a_change_needs_who_why_and_an_enabled_tool(profiles: Path, log_path: Path) -> None:
+def test_a_change_needs_who_why_and_an_enabled_tool(profiles: Path, log: AutonomyLog) -> None:
     with pytest.raises(UserError, match="say why"):
-        apply_change(
-            profiles, "store_actions", "issue_refund", "demote", "c", " ", log_path=log_path
-        )
+        apply_change(profiles, "store_actions", "issue_refund", "demote", "c", " ", log=log)
     with pytest.raises(UserError, match="say who"):
-        apply_change(
-            profiles, "store_actions", "issue_refund", "demote", "", "x", log_path=log_path
-        )
+        apply_change(profiles, "store_actions", "issue_refund", "demote", "", "x", log=log)
     with pytest.raises(UserError, match="does not enable 'issue_refund'"):
-        apply_change(
-            profiles, "store_support", "issue_refund", "demote", "c", "x", log_path=log_path
-        )
-    assert not log_path.exists()
+        apply_change(profiles, "store_support", "issue_refund", "demote", "c", "x", log=log)
+    assert log.entries() == []
 
 
-def test_a_tool_without_a_rule_gets_one(profiles: Path, log_path: Path) -> None:
+def test_a_tool_without_a_rule_gets_one(profiles: Path, log: AutonomyLog) -> None:
     path = profiles / "store_support.toml"
     assert "[rules" not in path.read_text()
     change = apply_change(
@@ -258,7 +248,7 @@ def test_a_tool_without_a_rule_gets_one(profiles: Path, log_path: Path) -> None:
         "demote",
         "carol",
         "check order lookups",
-        log_path=log_path,
+        log=log,
         read_only=True,  # no rule: a read-only tool is autonomous
     )
     assert (change.from_level, change.to_level) == ("autonomous", "supervised")
@@ -276,7 +266,7 @@ async def _load(profiles: Path, name: str) -> Profile:
     return await env.run(activities.load_profile, LoadProfileRequest(name=name))
 
 
-async def test_the_policy_follows_a_change(profiles: Path, log_path: Path) -> None:
+async def test_the_policy_follows_a_change(profiles: Path, log: AutonomyLog) -> None:
     small, large = refund_args("10.00"), refund_args("80.00")
 
     def verdicts(profile: Profile) -> tuple[str, str]:
@@ -286,16 +276,10 @@ async def test_the_policy_follows_a_change(profiles: Path, log_path: Path) -> No
         )
 
     assert verdicts(await _load(profiles, "store_actions")) == ("auto", "review")
-    apply_change(
-        profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log_path=log_path
-    )
+    apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log=log)
     assert verdicts(await _load(profiles, "store_actions")) == ("review", "review")
-    apply_change(
-        profiles, "store_actions", "issue_refund", "promote", "carol", "ok", log_path=log_path
-    )
-    apply_change(
-        profiles, "store_actions", "issue_refund", "promote", "carol", "great", log_path=log_path
-    )
+    apply_change(profiles, "store_actions", "issue_refund", "promote", "carol", "ok", log=log)
+    apply_change(profiles, "store_actions", "issue_refund", "promote", "carol", "great", log=log)
     assert verdicts(await _load(profiles, "store_actions")) == ("auto", "auto")
     # Deny limits hold at every level.
     profile = await _load(profiles, "store_actions")
@@ -324,7 +308,7 @@ async def test_the_promote_and_demote_commands(
     shown = capsys.readouterr().out
     assert "issue_refund in profile store_actions: supervised → autonomous" in shown
     assert "note:" not in shown  # stats recommended it
-    [entry] = read_log(settings.data_dir / "autonomy_log.jsonl")
+    [entry] = read_log(audit_log(settings))
     assert (entry.who, entry.recommended) == ("carol", True)
     assert entry.evidence is not None
     assert entry.evidence.approved == 25
@@ -335,9 +319,7 @@ async def test_the_promote_and_demote_commands(
     shown = capsys.readouterr().out
     assert "apply_discount in profile store_actions: supervised → suggest" in shown
     assert "note: stats did not recommend this (insufficient" in shown
-    assert [
-        (e.who, e.tool, e.recommended) for e in read_log(settings.data_dir / "autonomy_log.jsonl")
-    ] == [
+    assert [(e.who, e.tool, e.recommended) for e in read_log(audit_log(settings))] == [
         ("carol", "issue_refund", True),
         ("dave", "apply_discount", False),
     ]
@@ -391,7 +373,7 @@ async def test_a_tool_of_another_profile_is_reported_and_promoted(
     assert "close_ticket in profile helpdesk: supervised → autonomous" in capsys.readouterr().out
     file = ProfileCatalog(profiles).load("helpdesk")
     assert file.rules["close_ticket"].autonomy == "autonomous"
-    [entry] = read_log(settings.data_dir / "autonomy_log.jsonl")
+    [entry] = read_log(audit_log(settings))
     assert (entry.tool, entry.recommended) == ("close_ticket", True)
 
 

@@ -7,8 +7,9 @@ demote   move a tool one autonomy level down
 export   every recorded decision as JSONL training data (docs/training-data.md)
 
 All read the run ledger in the state database (``HANDRAIL_STATE_URL``); nothing here replays a
-workflow or needs a Temporal server. Promotions and demotions go to
-``<data_dir>/autonomy_log.jsonl``.
+workflow or needs a Temporal server. Promotions and demotions go to the autonomy audit log in the
+same database (an old ``<data_dir>/autonomy_log.jsonl`` is imported once and renamed
+``autonomy_log.jsonl.imported``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts, recorded_facts
 from handrail.settings import HandrailSettings
+from handrail.storage.autonomy_log import AutonomyLog
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.tools import ToolRegistry
 
@@ -40,8 +42,10 @@ _RELATIVE = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def audit_log_path(settings: HandrailSettings) -> Path:
-    return settings.data_dir / AUDIT_LOG_FILE
+def audit_log(settings: HandrailSettings, ledger: RunLedger | None = None) -> AutonomyLog:
+    """The autonomy audit log: in the ledger's state database, importing the old file once."""
+    state = ledger.database if ledger is not None else ledger_url(settings)
+    return AutonomyLog(state, legacy_file=settings.data_dir / AUDIT_LOG_FILE)
 
 
 def _since(text: str) -> datetime:
@@ -78,7 +82,7 @@ async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int
         ledger,
         since=args.since,
         profile=profile,
-        log_path=audit_log_path(settings),
+        log=audit_log(settings, ledger),
         tools=tools,
     )
     html_path: Path = args.html or settings.data_dir / "stats.html"
@@ -100,10 +104,10 @@ async def _change(
     if not who:
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
     profile = ProfileCatalog(settings.profile_folders).load(args.profile)
-    log_path = audit_log_path(settings)
     ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
+    log = audit_log(settings, ledger)
     tools = await asyncio.to_thread(_tool_facts, settings, ledger)
-    assessments = await asyncio.to_thread(assess_profile, ledger, profile, log_path, tools=tools)
+    assessments = await asyncio.to_thread(assess_profile, ledger, profile, log, tools=tools)
     assessment = next((a for a in assessments if a.tool == args.tool), None)
     change: AutonomyChange = await asyncio.to_thread(
         apply_change,
@@ -114,7 +118,7 @@ async def _change(
         direction,
         who,
         args.why,
-        log_path=log_path,
+        log=log,
         evidence=assessment.evidence if assessment else None,
         recommended=assessment.advice == direction if assessment else None,
         tools=tools,
@@ -123,7 +127,7 @@ async def _change(
         f"{change.tool} in profile {change.profile}: {change.from_level} → {change.to_level} "
         f"({direction}d by {change.who}: {change.why})"
     )
-    print(f"  edited {change.file}; recorded in {log_path}")
+    print(f"  edited {change.file}; recorded in {log.where}")
     if assessment is not None and assessment.advice != direction:
         print(f"  note: stats did not recommend this ({assessment.advice}: {assessment.reason})")
     print("  tasks that start from now on load the new level; running tasks keep theirs")
@@ -175,8 +179,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         change = commands.add_parser(
             direction,
             help=f"move a tool one autonomy level {word} in a profile (recorded: who and why)",
-            description=f"Edits [rules.TOOL] autonomy in the profile file (comments kept) and "
-            f"appends who, why and the review evidence to <data_dir>/{AUDIT_LOG_FILE}.",
+            description="Edits [rules.TOOL] autonomy in the profile file (comments kept) and "
+            "records who, why and the review evidence in the autonomy audit log (a table of "
+            "the state database, HANDRAIL_STATE_URL).",
         )
         change.add_argument("tool")
         change.add_argument("--profile", default=DEFAULT_PROFILE)

@@ -21,7 +21,10 @@ that expired undecided are not counted.
 - agreement < ``demote_below`` (default 0.80) → demote one level (unless already at suggest).
 
 **Applying** a recommendation is ``handrail.reports.promotion``'s job; the changes it made are
-read back from the audit log here (:func:`read_log`), to know when each tool last changed.
+read back from the audit log here (:func:`read_log`), to know when each tool last changed. The
+audit log is a table of the state database (``handrail.storage.autonomy_log``); an old
+``<data_dir>/autonomy_log.jsonl`` is imported into it once, on first use, and renamed
+``autonomy_log.jsonl.imported``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
@@ -39,12 +41,14 @@ from handrail.errors import UserError
 from handrail.profile_catalog import AutonomyBar, ProfileFile
 from handrail.reports.ledger import RunLedger
 from handrail.reports.tool_facts import ToolFacts
+from handrail.storage.autonomy_log import LEGACY_LOG_FILE, AutonomyLog
 
-log = logging.getLogger("handrail.autonomy")
+logger = logging.getLogger("handrail.autonomy")
 
 LEVELS: Final[tuple[Autonomy, ...]] = ("suggest", "supervised", "autonomous")
 RECENT_REVIEWS: Final = 100
-AUDIT_LOG_FILE: Final = "autonomy_log.jsonl"
+AUDIT_LOG_FILE: Final = LEGACY_LOG_FILE
+"""The old audit log file's name in ``<data_dir>``: imported into the state database once."""
 
 Direction = Literal["promote", "demote"]
 Advice = Literal["promote", "demote", "hold", "insufficient"]
@@ -116,7 +120,7 @@ class Assessment(BaseModel):
 
 
 class AutonomyChange(BaseModel):
-    """One applied change, as the audit log keeps it (one JSON object per line)."""
+    """One applied change, as the audit log keeps it (one JSON object per change)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -202,26 +206,24 @@ def assess(
 # --- the audit log --------------------------------------------------------------------------
 
 
-def read_log(log_path: Path) -> list[AutonomyChange]:
-    """Every change applied so far, oldest first (a line that does not parse is skipped and
-    logged, so one damaged line does not hide the rest)."""
-    if not log_path.is_file():
-        return []
+def read_log(log: AutonomyLog, *, profile: str | None = None) -> list[AutonomyChange]:
+    """Every change applied so far (to ``profile``'s tools), oldest first (an entry that does
+    not parse is skipped and logged, so one damaged entry does not hide the rest)."""
     changes = []
-    for number, line in enumerate(log_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for entry in log.entries(profile=profile):
         try:
-            changes.append(AutonomyChange.model_validate_json(line))
+            changes.append(AutonomyChange.model_validate_json(entry.payload))
         except ValidationError as error:
-            log.warning("%s line %d is not an autonomy change: %s", log_path, number, error)
+            logger.warning("%s entry %d is not an autonomy change: %s", log.where, entry.id, error)
     return changes
 
 
-def last_changes(log_path: Path) -> dict[tuple[str, str], datetime]:
+def last_changes(
+    log: AutonomyLog, *, profile: str | None = None
+) -> dict[tuple[str, str], datetime]:
     """(profile, tool) → when its autonomy last changed."""
     latest: dict[tuple[str, str], datetime] = {}
-    for change in read_log(log_path):
+    for change in read_log(log, profile=profile):
         key = (change.profile, change.tool)
         if key not in latest or change.at > latest[key]:
             latest[key] = change.at
@@ -231,7 +233,7 @@ def last_changes(log_path: Path) -> dict[tuple[str, str], datetime]:
 def assess_profile(
     ledger: RunLedger,
     file: ProfileFile,
-    log_path: Path,
+    log: AutonomyLog,
     *,
     tools: ToolFacts | None = None,
     window: int = RECENT_REVIEWS,
@@ -240,7 +242,7 @@ def assess_profile(
     since its last change (at most ``window``, newest first). ``tools`` says which tools only
     read (the level of a tool without a rule depends on it: ``handrail.reports.tool_facts``)."""
     facts = tools if tools is not None else ToolFacts()
-    changed = last_changes(log_path)
+    changed = last_changes(log, profile=file.name)
     found = []
     for tool in file.tools:
         since = changed.get((file.name, tool))

@@ -3,8 +3,10 @@
 
 :func:`apply_change` rewrites ``[rules.TOOL] autonomy`` with ``tomlkit`` (comments and layout
 survive), validates the result as a profile before it lands, replaces the file atomically, and
-appends who, why, when, from, to and the evidence to ``autonomy_log.jsonl``. The next task that
-loads the profile runs under the new level; tasks already running keep the profile they loaded.
+records who, why, when, from, to and the evidence in the autonomy audit log, a table of the state
+database (``handrail.storage.autonomy_log``; an old ``autonomy_log.jsonl`` is imported into it
+once). The next task that loads the profile runs under the new level; tasks already running keep
+the profile they loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import tempfile
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from handrail.reports.autonomy import (
     next_level,
 )
 from handrail.reports.tool_facts import ToolFacts
+from handrail.storage.autonomy_log import AutonomyLog
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -73,7 +75,8 @@ def apply_change(
     who: str,
     why: str,
     *,
-    log_path: Path,
+    log: AutonomyLog | None = None,
+    log_path: Path | None = None,
     evidence: Agreement | None = None,
     recommended: bool | None = None,
     tools: ToolFacts | None = None,
@@ -84,12 +87,18 @@ def apply_change(
 
     Refuses (``UserError``) without a name and a reason, for a tool the profile does not
     enable, or past either end of the ladder. The edited file must validate as a profile
-    before it replaces the old one; the audit entry is written before the file is replaced.
+    before it replaces the old one; the audit entry is committed to ``log`` before the file is
+    replaced. ``log_path`` instead of ``log`` names an old ``autonomy_log.jsonl``: the log is
+    then the SQLite state database ``handrail.db`` beside it (``AutonomyLog.beside``).
 
     A tool without a rule starts from its default level, which depends on whether it only
     reads: ``read_only`` if given, else what ``tools`` knows. Not knowing counts as not
     read-only (the loader's default too); the error can only be a more cautious level.
     """
+    if log is None:
+        if log_path is None:
+            raise TypeError("apply_change needs the audit log (log=AutonomyLog(...))")
+        log = AutonomyLog.beside(log_path)
     who, why = who.strip(), why.strip()
     if not who:
         raise UserError("say who decides this change (--as NAME or HANDRAIL_REVIEWER)")
@@ -137,7 +146,7 @@ def apply_change(
     )
     staged = _stage(path, text)
     try:
-        _append(log_path, change.model_dump(mode="json", by_alias=True))
+        log.append(change.model_dump(mode="json", by_alias=True))
         os.replace(staged, path)
     except BaseException:
         staged.unlink(missing_ok=True)
@@ -158,12 +167,3 @@ def _stage(path: Path, text: str) -> Path:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
-
-
-def _append(log_path: Path, entry: dict[str, Any]) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
-    with log_path.open("a", encoding="utf-8") as out:
-        out.write(line)
-        out.flush()
-        os.fsync(out.fileno())

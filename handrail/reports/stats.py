@@ -34,6 +34,7 @@ from handrail.reports.ledger import LedgerAggregates, RunLedger
 from handrail.reports.outcomes import OUTCOMES
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.tool_facts import ToolFacts
+from handrail.storage.autonomy_log import AutonomyLog
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -282,22 +283,28 @@ def compute_stats(
     since: datetime | None = None,
     prices: Mapping[str, Price] | None = None,
     profile: ProfileFile | None = None,
+    log: AutonomyLog | None = None,
     log_path: Path | None = None,
     tools: ToolFacts | None = None,
 ) -> StatsReport:
     """Read the ledger and build the report; with a ``profile``, assess each of its tools for
-    promotion or demotion (changes recorded in ``log_path`` restart a tool's count; ``tools``
-    says which tools only read: ``handrail.reports.tool_facts``).
+    promotion or demotion (changes recorded in the audit ``log`` restart a tool's count;
+    ``tools`` says which tools only read: ``handrail.reports.tool_facts``). Without a ``log``,
+    the audit log is the ledger's state database's, importing the old file ``log_path``
+    (default: ``autonomy_log.jsonl`` beside the ledger's SQLite file) if it is there.
 
     ``since`` narrows the report, not the autonomy evidence, which is always the newest reviews
     since each tool's last change (``handrail.reports.autonomy``)."""
     rows = ledger.aggregates(since=since)
     autonomy: list[Assessment] = []
     if profile is not None:
+        if log is None:
+            old = log_path if log_path is not None else ledger.path.parent / AUDIT_LOG_FILE
+            log = AutonomyLog(ledger.database, legacy_file=old)
         autonomy = assess_profile(
             ledger,
             profile,
-            log_path if log_path is not None else ledger.path.parent / AUDIT_LOG_FILE,
+            log,
             tools=tools,
         )
     return build_report(
