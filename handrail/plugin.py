@@ -45,6 +45,7 @@ from handrail.reports.ledger import RunLedger
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
+from handrail.storage.limits import SharedLimits
 from handrail.telemetry import Telemetry
 from handrail.tools.declare import Compensation, Tool
 from handrail.tools.lookup import ToolLookup
@@ -166,7 +167,9 @@ class HandrailPlugin(SimplePlugin):
             profile_loader.load_profile,
             notifier.notify_reviewers,
             recorder.record_run,
-            *ToolActivities(self.registry, journal, faults).activities(),
+            *ToolActivities(
+                self.registry, journal, faults, limits=SharedLimits(self.state)
+            ).activities(),
             *mcp_activities,
             *extra_activities,
         ]

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from handrail.contracts import (
         PendingCompensation,
+        SharedLimit,
         StepRecord,
         ToolBinding,
         ToolCall,
@@ -27,6 +28,20 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.workflows import steps, stubs
     from handrail.workflows.saga import Saga
+
+
+def shared_limit(binding: ToolBinding) -> SharedLimit | None:
+    """The limit across tasks that the tool activity reserves against, from the tool's rule
+    (``None`` when it sets none: the call is then what it was before shared limits)."""
+    rule = binding.rule
+    if binding.read_only or rule.shared_limit is None or rule.shared_limit_window is None:
+        return None
+    return SharedLimit(
+        limit=rule.shared_limit,
+        window=rule.shared_limit_window,
+        per=rule.shared_limit_per,
+        amount_field=binding.amount_field,
+    )
 
 
 class Effects:
@@ -49,6 +64,7 @@ class Effects:
             arguments=arguments,
             # An MCP server's one call activity serves all its tools: it needs the name.
             tool=binding.name if binding.activity else None,
+            limit=shared_limit(binding),
         )
         if not binding.read_only and binding.compensation is not None:
             self.saga.push(

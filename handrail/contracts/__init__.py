@@ -61,6 +61,7 @@ from handrail.contracts.tools import (
     CompensationRequest,
     CompensationStatus,
     PendingCompensation,
+    SharedLimit,
     ToolCall,
     ToolOutcome,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "ReviewTier",
     "ReviewVerdict",
     "RunRecord",
+    "SharedLimit",
     "StepRecord",
     "TaskResult",
     "TaskStatus",

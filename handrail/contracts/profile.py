@@ -47,6 +47,31 @@ class ToolRule(_Contract):
     review_sample: float = Field(
         default=0.0, ge=0, le=1, description="Share of autonomous actions sent to review anyway."
     )
+    shared_limit: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="Refused when live amounts across ALL tasks (per scope, in the window) "
+        "would pass it; enforced in the state store before the effect.",
+    )
+    shared_limit_per: str | None = Field(
+        default=None,
+        description="The argument whose value scopes the shared limit (e.g. 'order_id'); "
+        "unset: one scope for the tool.",
+    )
+    shared_limit_window: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description="How far back the shared limit looks (ISO 8601 duration, e.g. 'P1D').",
+    )
+
+    @model_validator(mode="after")
+    def _shared_limit_complete(self) -> ToolRule:
+        if self.shared_limit is None:
+            if self.shared_limit_per is not None or self.shared_limit_window is not None:
+                raise ValueError("shared_limit_per and shared_limit_window need a shared_limit")
+        elif self.shared_limit_window is None:
+            raise ValueError("a shared_limit needs a shared_limit_window (e.g. 'P1D')")
+        return self
 
 
 class ToolBinding(_Contract):

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
 
 from handrail.contracts._base import _Contract
+
+
+class SharedLimit(_Contract):
+    """A money limit across all tasks (a profile rule's ``shared_limit``), as the workflow
+    hands it to the tool activity, which reserves the amount before the effect
+    (``handrail.storage.limits``)."""
+
+    limit: Decimal = Field(ge=0, description="Most that live reservations may add up to.")
+    window: timedelta = Field(gt=timedelta(0), description="How far back reservations count.")
+    per: str | None = Field(
+        default=None,
+        description="The argument whose value scopes the limit (None: one scope for the tool).",
+    )
+    amount_field: str | None = Field(
+        default=None, description="The argument that carries the amount (the tool's)."
+    )
 
 
 class ToolCall(_Contract):
@@ -25,6 +42,9 @@ class ToolCall(_Contract):
     tool: str | None = Field(
         default=None,
         description="The tool's name, when its activity serves several (an MCP server's).",
+    )
+    limit: SharedLimit | None = Field(
+        default=None, description="A limit across tasks: the amount is reserved before the effect."
     )
 
 

@@ -113,3 +113,18 @@ autonomy_changes = Table(
 )
 """The autonomy audit log (``handrail.storage.autonomy_log``): one row per applied change, in
 the order applied; the whole entry as JSON, beside the columns it is looked up by."""
+
+limit_reservations = Table(
+    "limit_reservations",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("tool", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("amount", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("reserved_at", Text, nullable=False),
+    Column("released_at", Text),
+    Index("limit_reservations_by_scope", "tool", "scope", "reserved_at"),
+)
+"""Reservations against shared limits (``handrail.storage.limits``): one per action, kept when
+released; amounts are decimal text, summed exactly in Python."""

@@ -6,6 +6,11 @@ Each tool becomes an activity named after it that takes a ``ToolCall`` and retur
 its idempotency key: a retried or re-executed action returns that result without running again,
 and a compensation knows whether its action took effect.
 
+A call that carries a shared limit (``ToolCall.limit``, from the profile's rule) reserves its
+amount across tasks before the effect (``handrail.storage.limits``); over the limit, the action
+is refused as an answer the model reads. The reservation is released when the action is refused
+and when its compensation has run.
+
 ``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
 tool's effect, after the effect but before the journal write, and after the journal write but
 before the activity's completion reaches Temporal); in production it is a no-op.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -25,6 +31,7 @@ from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCal
 from handrail.errors import ErrorType, describe_validation_error
 from handrail.names import MAX_STEP_PAYLOAD_BYTES
 from handrail.storage.journal import EffectJournal
+from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
 from handrail.tools.registry import ToolRegistry
 
@@ -53,11 +60,18 @@ class ToolActivities:
     """The activities of ``registry``'s declared tools and compensations."""
 
     def __init__(
-        self, registry: ToolRegistry, journal: EffectJournal, faults: FaultHook = no_faults
+        self,
+        registry: ToolRegistry,
+        journal: EffectJournal,
+        faults: FaultHook = no_faults,
+        *,
+        limits: SharedLimits | None = None,
     ) -> None:
+        """``limits``: where shared limits are reserved (default: the journal's database)."""
         self._registry = registry
         self._journal = journal
         self._faults = faults
+        self._limits = limits or SharedLimits(journal.database)
 
     def activities(self) -> list[Callable[..., Any]]:
         made: list[Callable[..., Any]] = [self._tool_activity(t) for t in self._registry.tools]
@@ -114,9 +128,15 @@ class ToolActivities:
             )
         if seen is not None and seen.result is not None:
             return ToolOutcome.model_validate(seen.result)  # took effect once already
+        if call.limit is not None:
+            refusal = await self._reserve(spec.name, call)
+            if refusal is not None:
+                return refusal
         self._faults("before_effect", spec.name, key)
         outcome = await self._call(tool, args, context, call.arguments)
         if not outcome.ok:
+            if call.limit is not None:
+                await self._limits.release(key)
             return outcome  # a refusal changed nothing: nothing to record
         size = len(outcome.model_dump_json())
         if size > MAX_STEP_PAYLOAD_BYTES:
@@ -136,6 +156,34 @@ class ToolActivities:
             await self._undo_late_effect(tool, call)
         self._faults("after_commit", spec.name, key)
         return outcome
+
+    async def _reserve(self, name: str, call: ToolCall) -> ToolOutcome | None:
+        """Reserve the call's amount against its shared limit; the refusal, if refused."""
+        limit = call.limit
+        assert limit is not None
+        problem = None
+        amount = Decimal(0)
+        try:
+            amount = Decimal(str(call.arguments[limit.amount_field or ""]))
+        except (KeyError, InvalidOperation):
+            problem = f"{name}: no readable {limit.amount_field!r} for its shared limit"
+        if limit.per is not None and limit.per not in call.arguments:
+            problem = f"{name}: no {limit.per!r} to scope its shared limit by"
+        if problem is None:
+            scope = "" if limit.per is None else str(call.arguments[limit.per])
+            reservation = await self._limits.reserve(
+                limit,
+                tool=name,
+                scope=scope,
+                amount=amount,
+                idempotency_key=call.idempotency_key,
+                task_id=call.task_id,
+            )
+            if reservation.granted:
+                return None
+            problem = reservation.reason
+        activity.logger.info("%s refused: %s", call.idempotency_key, problem)
+        return ToolOutcome(ok=False, error=problem, summary=f"{name}: over its shared limit")
 
     async def _call(
         self, tool: Tool, args: Any, context: ToolContext, raw: Mapping[str, Any]
@@ -167,6 +215,8 @@ class ToolActivities:
                 recorded=None,
             )
         )
+        if call.limit is not None:  # its compensation released it before this attempt took it
+            await self._limits.release(call.idempotency_key)
         raise ApplicationError(
             f"{tool.name} was compensated while this attempt ran; its late effect was undone",
             type=ErrorType.COMPENSATED_BEFORE_COMMIT,
@@ -192,6 +242,8 @@ class ToolActivities:
             await self._journal.record_compensated(
                 key, tool=request.tool, task_id=request.task_id, compensation=undo.name
             )
+            # After the undo, never before: until then the amount still counts against the limit.
+            await self._limits.release(key)
             self._faults("after_commit", undo.name, key)
             activity.logger.info("%s for %s: %s", undo.name, key, "undone" if undone else "none")
             if undone:
