@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from handrail.activities.ledger import RunRecorder
 from handrail.activities.llm import LlmActivities
 from handrail.activities.notify import ReviewerNotifier
 from handrail.activities.profiles import ProfileActivities
-from handrail.contracts import McpServer
+from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
 from handrail.profile_catalog import ProfileCatalog
@@ -88,12 +88,35 @@ def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[st
                     f"profile {name!r}: tool {tool!r} is compensated by {spec.compensation!r}, "
                     "which is not registered"
                 )
+        problems += _shared_limit_problems(name, profile.rules, registry)
         for tool, rule in profile.rules.items():  # an MCP tool's compensation, from its rule
             if rule.compensation is not None and registry.compensation(rule.compensation) is None:
                 problems.append(
                     f"profile {name!r}: rules.{tool} names compensation {rule.compensation!r}, "
                     "which is not registered"
                 )
+    return problems
+
+
+def _shared_limit_problems(
+    profile: str, rules: Mapping[str, ToolRule], registry: ToolRegistry
+) -> list[str]:
+    """A shared limit the tool activity could not enforce: a limit never silently ignored."""
+    problems = []
+    for tool, rule in rules.items():
+        if rule.shared_limit is None:
+            continue
+        spec = registry.get(tool)
+        where = f"profile {profile!r}: rules.{tool}"
+        if spec is None or spec.arguments is None or spec.read_only:
+            problems.append(f"{where}: shared_limit is enforced for declared actions only")
+            continue
+        if spec.amount_field is None:
+            problems.append(f"{where}: shared_limit needs a tool with an amount_field")
+        if rule.shared_limit_per is not None and rule.shared_limit_per not in (
+            spec.arguments.model_fields
+        ):
+            problems.append(f"{where}: shared_limit_per names no argument of {tool}")
     return problems
 
 

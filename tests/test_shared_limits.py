@@ -21,6 +21,7 @@ from temporalio.client import Client
 from handrail.client import HandrailClient
 from handrail.contracts import SharedLimit, ToolRule, Trace
 from handrail.errors import InvalidProfileError
+from handrail.plugin import profile_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
@@ -28,7 +29,9 @@ from handrail.storage.engine import StateDatabase
 from handrail.storage.limits import SharedLimits, describe_window
 from handrail.storage.schema import limit_reservations
 from handrail.store.database import create_store
+from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from handrail.tools.registry import ToolRegistry
 from tests.review_helpers import PROFILE, WHY, answer, refund
 from tests.test_rollback import FailAt
 
@@ -96,6 +99,35 @@ def test_a_typo_in_a_shared_limit_names_the_file(tmp_path: Path) -> None:
     profiles = _profiles_with(tmp_path, RULE.replace("shared_limit_per", "shared_limit_by"))
     with pytest.raises(InvalidProfileError, match="shared_limit_by"):
         ProfileCatalog(profiles).load(PROFILE)
+
+
+LIMIT_KEYS = 'shared_limit = 1\nshared_limit_window = "P1D"\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "keys", "problem"),
+    [
+        ("[rules.issue_refund]", "", None),
+        ("[rules.issue_refund]", 'shared_limit_per = "order"\n', "names no argument"),
+        ("[rules.get_order]", LIMIT_KEYS, "enforced for declared actions only"),
+        ("[rules.send_email]", LIMIT_KEYS, "needs a tool with an amount_field"),
+    ],
+)
+def test_a_shared_limit_that_cannot_be_enforced_stops_the_worker(
+    tmp_path: Path, table: str, keys: str, problem: str | None
+) -> None:
+    rule = RULE.replace('shared_limit_per = "order_id"\n', "") if 'order"' in keys else RULE
+    profiles = _profiles_with(tmp_path, rule)
+    path = profiles / "store_actions.toml"
+    path.write_text(path.read_text().replace(f"{table}\n", f"{table}\n{keys}", 1))
+    registry = ToolRegistry(STORE_TOOL_SPECS)  # specs only: compensations are not the point
+    problems = [p for p in profile_problems(ProfileCatalog(profiles), registry) if "shared" in p]
+    if problem is None:
+        assert problems == []
+    else:
+        [found] = problems
+        assert found.startswith(f"profile 'store_actions': {table[1:-1]}: ")
+        assert problem in found
 
 
 def test_windows_read_as_a_person_says_them() -> None:
