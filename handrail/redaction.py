@@ -20,6 +20,17 @@ def redact(arguments: Mapping[str, Any], sensitive: Iterable[str]) -> dict[str, 
     return {key: REDACTED if key in hidden else value for key, value in arguments.items()}
 
 
+class _ShowMissing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def fill_summary(template: str, values: Mapping[str, Any]) -> str:
+    """A tool's summary template filled from ``values`` (missing keys show as ``?``), for the
+    UI's one-line descriptions of calls and outcomes."""
+    return template.format_map(_ShowMissing(values))
+
+
 def sensitive_fields(profile: Profile | None, tool: str | None) -> list[str]:
     binding = profile.binding(tool or "") if profile is not None else None
     return binding.sensitive if binding is not None else []

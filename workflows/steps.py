@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.contracts import Decision, Profile, StepRecord, ToolBinding
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import amount_of
-    from handrail.redaction import redact
+    from handrail.redaction import fill_summary, redact
 
 _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 
@@ -26,15 +26,10 @@ def one_line(text: str) -> str:
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
 
 
-class _ShowMissing(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
 def describe_call(binding: ToolBinding, arguments: dict[str, Any]) -> str:
     """One line naming a call for the UI, sensitive arguments redacted."""
     shown = redact(arguments, binding.sensitive)
-    text = binding.summary.format_map(_ShowMissing(shown)) if binding.summary else json.dumps(shown)
+    text = fill_summary(binding.summary, shown) if binding.summary else json.dumps(shown)
     return one_line(f"{binding.name} {text}")
 
 

@@ -24,6 +24,7 @@ from temporalio import activity
 from handrail.contracts import McpServer, ToolCall, ToolOutcome
 from handrail.mcp.connection import call_tool, list_tools
 from handrail.storage.journal import EffectJournal
+from handrail.tools.runner import replayed
 from handrail.tools.spec import ToolSpec
 
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024
@@ -78,7 +79,6 @@ class McpTools:
                     # The safe default; the profile's rule says otherwise if it knows better.
                     irreversible=True,
                     activity=call_activity_name(server),
-                    extra={"mcp_tool": tool.name},
                 )
                 for tool in listed
             ]
@@ -91,14 +91,9 @@ class McpTools:
             exposed = call.tool or ""
             tool = exposed.removeprefix(server.prefix)
             key = call.idempotency_key
-            seen = await self._journal.lookup(key)
-            if seen is not None and seen.compensated:
-                return ToolOutcome(
-                    ok=False,
-                    error="this action was compensated before it ran; it will not run now",
-                )
-            if seen is not None and seen.result is not None:
-                return ToolOutcome.model_validate(seen.result)
+            earlier = replayed(await self._journal.lookup(key), exposed)
+            if earlier is not None:
+                return earlier
             result = await call_tool(
                 server, self._tokens.get(server.name), tool, call.arguments, key
             )

@@ -20,7 +20,6 @@ from handrail.tools.registry import ToolRegistry
 from handrail.tools.spec import (
     CONFIDENCE_FIELD,
     RATIONALE_FIELD,
-    EffectKind,
     ToolSpec,
     function_schema,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "CONFIDENCE_FIELD",
     "RATIONALE_FIELD",
     "Compensation",
-    "EffectKind",
     "Tool",
     "ToolContext",
     "ToolRefused",

@@ -71,12 +71,3 @@ class ToolRegistry:
     @property
     def compensations(self) -> list[Compensation]:
         return list(self._compensations.values())
-
-    def with_specs(self, specs: Iterable[ToolSpec]) -> ToolRegistry:
-        """This registry plus ``specs`` (tools listed by an MCP server)."""
-        return ToolRegistry(
-            [*self._tools.values(), *self._other_specs(), *specs], self.compensations
-        )
-
-    def _other_specs(self) -> list[ToolSpec]:
-        return [spec for name, spec in self._specs.items() if name not in self._tools]

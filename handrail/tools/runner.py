@@ -30,7 +30,8 @@ from temporalio.exceptions import ApplicationError
 from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCall, ToolOutcome
 from handrail.errors import ErrorType, describe_validation_error
 from handrail.names import MAX_STEP_PAYLOAD_BYTES
-from handrail.storage.journal import EffectJournal
+from handrail.redaction import fill_summary
+from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
 from handrail.tools.registry import ToolRegistry
@@ -48,12 +49,23 @@ def no_faults(point: FaultPoint, name: str, idempotency_key: str) -> None:
     """The production hook: nothing happens."""
 
 
-def _describe(template: str, values: Mapping[str, Any]) -> str:
-    class _ShowMissing(dict[str, Any]):
-        def __missing__(self, key: str) -> str:
-            return "?"
+def replayed(seen: JournalEntry | None, name: str) -> ToolOutcome | None:
+    """What a retried or re-executed action answers from the journal without running: its
+    first result, or a refusal if its compensation came first. None: it must run."""
+    if seen is not None and seen.compensated:
+        return ToolOutcome(
+            ok=False,
+            error="this action was compensated before it ran; it will not run now",
+            summary=f"{name}: already compensated",
+        )
+    if seen is not None and seen.result is not None:
+        return ToolOutcome.model_validate(seen.result)  # took effect once already
+    return None
 
-    return template.format_map(_ShowMissing(values)) if template else ""
+
+def _too_large(outcome: ToolOutcome) -> int | None:
+    size = len(outcome.model_dump_json())
+    return size if size > MAX_STEP_PAYLOAD_BYTES else None
 
 
 class ToolActivities:
@@ -108,8 +120,8 @@ class ToolActivities:
         )
         if spec.read_only:
             outcome = await self._call(tool, args, context, call.arguments)
-            size = len(outcome.model_dump_json())
-            if size > MAX_STEP_PAYLOAD_BYTES:  # nothing happened: the model may ask for less
+            size = _too_large(outcome)
+            if size is not None:  # nothing happened: the model may ask for less
                 return ToolOutcome(
                     ok=False,
                     error=f"the result is {size:,} bytes, above the {MAX_STEP_PAYLOAD_BYTES:,} "
@@ -119,15 +131,9 @@ class ToolActivities:
             return outcome
 
         key = call.idempotency_key
-        seen = await self._journal.lookup(key)
-        if seen is not None and seen.compensated:
-            return ToolOutcome(
-                ok=False,
-                error="this action was compensated before it ran; it will not run now",
-                summary=f"{spec.name}: already compensated",
-            )
-        if seen is not None and seen.result is not None:
-            return ToolOutcome.model_validate(seen.result)  # took effect once already
+        earlier = replayed(await self._journal.lookup(key), spec.name)
+        if earlier is not None:
+            return earlier
         if call.limit is not None:
             refusal = await self._reserve(spec.name, call)
             if refusal is not None:
@@ -138,8 +144,8 @@ class ToolActivities:
             if call.limit is not None:
                 await self._limits.release(key)
             return outcome  # a refusal changed nothing: nothing to record
-        size = len(outcome.model_dump_json())
-        if size > MAX_STEP_PAYLOAD_BYTES:
+        size = _too_large(outcome)
+        if size is not None:
             # The effect took place: fail the step for good, so the task rolls back (its
             # compensation was pushed before it ran) rather than retrying forever.
             raise ApplicationError(
@@ -193,7 +199,7 @@ class ToolActivities:
             result = await tool.function(args, context)
         except ToolRefused as refusal:
             return ToolOutcome(ok=False, error=str(refusal), summary=f"{name}: refused")
-        summary = _describe(tool.spec.summary, {**raw, **result})
+        summary = fill_summary(tool.spec.summary, {**raw, **result})
         return ToolOutcome(ok=True, result=dict(result), summary=f"{name} {summary}".strip())
 
     async def _undo_late_effect(self, tool: Tool, call: ToolCall) -> None:
@@ -229,12 +235,13 @@ class ToolActivities:
             seen = await self._journal.lookup(key)
             if seen is not None and seen.compensated:
                 return CompensationOutcome(status="already_undone")
-            recorded = seen.result if seen is not None and seen.applied else None
+            # The journal keeps the whole ToolOutcome; a compensation is told its result.
+            outcome = seen.result if seen is not None and seen.applied else None
             context = UndoContext(
                 task_id=request.task_id,
                 tool=request.tool,
                 idempotency_key=key,
-                recorded=(recorded or {}).get("result") if recorded else None,
+                recorded=outcome.get("result") if outcome else None,
             )
             self._faults("before_effect", undo.name, key)
             undone = await undo.function(context)

@@ -10,9 +10,9 @@ only ever receives arguments that passed the tool's own schema.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
@@ -32,8 +32,6 @@ _DECISION_FIELDS: dict[str, Any] = {
         "description": "How sure you are that this step is right, from 0 to 1.",
     },
 }
-
-EffectKind = Literal["read_only", "compensated", "irreversible"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,8 +59,6 @@ class ToolSpec:
     as ``?``)."""
     activity: str = ""
     """The activity that runs the tool; empty means the tool's own name."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Arguments the call activity needs besides the model's (e.g. the MCP tool's own name)."""
 
     def __post_init__(self) -> None:
         if (self.arguments is None) == (self.schema is None):
@@ -76,12 +72,6 @@ class ToolSpec:
                 f"tool {self.name!r} changes the world: give it a compensation "
                 "or mark it irreversible (exactly one)"
             )
-
-    @property
-    def effect(self) -> EffectKind:
-        if self.read_only:
-            return "read_only"
-        return "irreversible" if self.irreversible else "compensated"
 
     @property
     def activity_name(self) -> str:
