@@ -24,6 +24,9 @@ class ToolLookup:
         self.registry = registry
         self._catalog = catalog
         self._mcp = mcp
+        # Resolved MCP tools by (profile, name): decide asks every step, and resolving reads the
+        # profile file; a server's tool list is cached per worker anyway (McpTools.specs).
+        self._resolved: dict[tuple[str, str], ToolSpec] = {}
 
     async def server_specs(self, server: McpServer) -> list[ToolSpec]:
         if self._mcp is None:
@@ -37,8 +40,8 @@ class ToolLookup:
         spec = self.registry.get(name)
         if spec is not None or profile is None:
             return spec
-        for server in self._catalog.load(profile).mcp_servers:
-            for listed in await self.server_specs(server):
-                if listed.name == name:
-                    return listed
-        return None
+        if (profile, name) not in self._resolved:
+            for server in self._catalog.load(profile).mcp_servers:
+                for listed in await self.server_specs(server):
+                    self._resolved[(profile, listed.name)] = listed
+        return self._resolved.get((profile, name))
