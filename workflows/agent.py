@@ -74,15 +74,18 @@ class AgentWorkflow:
                 result = self._finish(status, answer)
                 await self._record_run()
                 return result
+        except GeneratorExit:
+            # The worker is discarding this coroutine (a cached run evicted without a clean
+            # cancel, e.g. at shutdown): Python closes it outside the workflow's event loop,
+            # where no workflow call may run. Nothing happened to the task: another worker
+            # replays it from history.
+            raise
         except BaseException as error:
             # Failure or cancellation: undo, then let the original error end the run.
             cancelled = is_cancelled_exception(error)
             run.status = "cancelled" if cancelled else "failed"
             run.error = "cancelled" if cancelled else str(error)
-            try:
-                await self._roll_back()
-            finally:
-                await self._record_run()
+            await self._roll_back_and_record()
             if not cancelled and isinstance(error, ApplicationError):
                 raise ApplicationError(
                     f"{error.message}; rolled back {len(run.effects.saga.records)} step(s)",
@@ -96,12 +99,22 @@ class AgentWorkflow:
             )
             workflow.continue_as_new(task.model_copy(update={"continued": run.continuation}))
         # Escalated or out of budget: fail safe, leave the world as the task found it.
+        await self._roll_back_and_record(ending=(status, answer))
+        return self._finish(status, answer)
+
+    async def _roll_back_and_record(
+        self, ending: tuple[TaskStatus, str | None] | None = None
+    ) -> None:
+        """Undo the done steps, then record the run in the ledger, also when the undo fails.
+        ``ending`` is the status and answer of a run that ends without an error."""
         try:
             await self._roll_back()
-        finally:
-            result = self._finish(status, answer)
-            await self._record_run()
-        return result
+        except GeneratorExit:
+            raise  # discarded by the worker, see run()
+        except BaseException:
+            await self._record_run(ending)
+            raise
+        await self._record_run(ending)
 
     async def _roll_back(self) -> None:
         try:
@@ -145,9 +158,11 @@ class AgentWorkflow:
                 ]
             )
 
-    async def _record_run(self) -> None:
+    async def _record_run(self, ending: tuple[TaskStatus, str | None] | None = None) -> None:
         """Write the finished run to the ledger (stats, export, metrics). A failure to record
         never fails the task."""
+        if ending is not None:
+            self._finish(*ending)
         if not self._observed:
             return
         self._publish_status()

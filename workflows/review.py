@@ -172,6 +172,7 @@ class ReviewDesk:
         """
         tiers = profile.review_tiers
         requested_at = workflow.now()
+        discarded = False
         try:
             for index, tier in enumerate(tiers):
                 self.pending = pending_for(tier, allowed_reviewers(tiers, index))
@@ -211,15 +212,22 @@ class ReviewDesk:
                 )
                 return decision
             return None
+        except GeneratorExit:
+            discarded = True  # see AgentWorkflow.run: no workflow call may run now
+            raise
         finally:
-            self.pending, self._decision = None, None
-            workflow.upsert_search_attributes(
-                [
-                    sa.AWAITING_REVIEW.value_set(False),
-                    sa.REVIEW_TIER.value_unset(),
-                    sa.REVIEW_TOOL.value_unset(),
-                ]
-            )
+            if not discarded:
+                self._clear_pending()
+
+    def _clear_pending(self) -> None:
+        self.pending, self._decision = None, None
+        workflow.upsert_search_attributes(
+            [
+                sa.AWAITING_REVIEW.value_set(False),
+                sa.REVIEW_TIER.value_unset(),
+                sa.REVIEW_TOOL.value_unset(),
+            ]
+        )
 
     async def _notify(self, pending: PendingReview) -> None:
         # A notice that cannot be delivered must not fail the task: the pending review is
