@@ -16,6 +16,11 @@ class FloorTask(BaseModel):
     marker: str
     steps: int
     write: bool = False
+    continue_after_events: int | None = None
+    """Continue as new between steps once a run's history has this many events (long tasks:
+    the floor keeps each run under the same threshold as Handrail)."""
+    first_step: int = 0
+    runs: int = 1
 
 
 class FloorCall(BaseModel):
@@ -25,6 +30,7 @@ class FloorCall(BaseModel):
 
 class FloorResult(BaseModel):
     steps: int
+    runs: int = 1
 
 
 @workflow.defn(name=FLOOR_WORKFLOW)
@@ -32,7 +38,12 @@ class FloorWorkflow:
     @workflow.run
     async def run(self, task: FloorTask) -> FloorResult:
         tool = "floor_write" if task.write else "floor_read"
-        for step in range(task.steps):
+        limit = task.continue_after_events
+        for step in range(task.first_step, task.steps):
+            if limit is not None and workflow.info().get_current_history_length() >= limit:
+                workflow.continue_as_new(
+                    task.model_copy(update={"first_step": step, "runs": task.runs + 1})
+                )
             call = FloorCall(marker=task.marker, step=step)
             await workflow.execute_activity(
                 "floor_model", call, result_type=str, start_to_close_timeout=_TIMEOUT
@@ -47,4 +58,4 @@ class FloorWorkflow:
             result_type=str,
             start_to_close_timeout=_TIMEOUT,
         )
-        return FloorResult(steps=task.steps)
+        return FloorResult(steps=task.steps, runs=task.runs)

@@ -1,6 +1,8 @@
 """A 3,000-step task runs to completion (slow: ``pytest -m slow tests/test_long_task.py``): every
 run of its continue-as-new chain keeps its history under the threshold, and its result stays
-bounded, with the newest steps listed and the rest counted."""
+bounded, with the newest steps listed and the rest counted. Once with Handrail's state on SQLite,
+once on PostgreSQL (conftest's ``state_url``): the task's conversation, read back in a window
+every step, lives there."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from handrail.client import HandrailClient
@@ -24,14 +28,22 @@ THRESHOLD = 2_000  # events per run before it continues as new
 
 @pytest.mark.slow
 async def test_a_3000_step_task_finishes_in_bounded_runs(
-    client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
+    client: Client,
+    settings: HandrailSettings,
+    model_server: ScriptedModelServer,
+    tmp_path: Path,
+    state_url: str,
 ) -> None:
     profiles = tmp_path / "profiles"
     shutil.copytree(PACKAGED_PROFILES, profiles)
     support = profiles / "store_support.toml"
     support.write_text(support.read_text().replace("max_steps = 6", f"max_steps = {STEPS + 5}"))
     long = settings.model_copy(
-        update={"profiles_dir": profiles, "continue_as_new_after_events": THRESHOLD}
+        update={
+            "profiles_dir": profiles,
+            "continue_as_new_after_events": THRESHOLD,
+            "state_url": SecretStr(state_url),
+        }
     )
     create_store(long.store_db_path)
     lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
@@ -59,6 +71,7 @@ async def test_a_3000_step_task_finishes_in_bounded_runs(
     assert len(runs) >= STEPS * 5 // THRESHOLD  # several runs, each under the threshold
     assert max(len(h.events) for h in runs) < THRESHOLD + 50
     print(
-        f"{STEPS} steps in {len(runs)} runs; largest run {max(len(h.events) for h in runs)} "
-        f"events; result {len(result.model_dump_json()):,} bytes"
+        f"{make_url(state_url).get_backend_name()}: {STEPS} steps in {len(runs)} runs; "
+        f"largest run {max(len(h.events) for h in runs)} events; "
+        f"result {len(result.model_dump_json()):,} bytes"
     )
