@@ -23,6 +23,7 @@ from handrail.contracts import DecideRequest, Decision, Opening
 from handrail.errors import ErrorType
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import (
+    Fault,
     RawReply,
     Reply,
     Scenario,
@@ -174,14 +175,9 @@ async def test_json_that_is_not_a_completion_is_a_bad_response(
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
-        (
-            TextReply("", finish_reason="content_filter"),
-            "the provider's content filter stopped the reply",
-        ),
-        (
-            TextReply("The price of the Headl", finish_reason="length"),
-            "the reply was cut off at the token limit (finish_reason length)",
-        ),
+        (Fault("content_filter"), "the provider's content filter stopped the reply"),
+        (Fault("length"), "the reply was cut off at the token limit (finish_reason length)"),
+        (Fault("empty_choices"), "the model sent no choices"),
         (
             ToolCallReply("lookup_price", '{"product": "Head', finish_reason="length"),
             "the reply was cut off at the token limit (finish_reason length): "

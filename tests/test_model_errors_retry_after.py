@@ -27,7 +27,7 @@ from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
-from handrail.testing.scripted_model import ErrorReply, Scenario, ScriptedModelServer
+from handrail.testing.scripted_model import Fault, Scenario, ScriptedModelServer
 from handrail.tools import ToolRegistry
 from handrail.workflows.options import DECIDE_RETRY
 
@@ -151,7 +151,7 @@ async def _rate_limited(activities: LlmActivities, env: ActivityEnvironment) -> 
 async def test_a_persistent_429_backs_off_like_any_other_failure(
     activities: LlmActivities, model_server: ScriptedModelServer
 ) -> None:
-    model_server.brain = Scenario([ErrorReply(429, headers={"retry-after": "1"})])
+    model_server.brain = Scenario([Fault("rate_limited", retry_after="1")])
 
     fourth = await _rate_limited(activities, _attempt(4, DECIDE_RETRY))
     assert _seconds(fourth.next_retry_delay) == 8  # not 1: the policy's backoff for attempt 4
@@ -164,10 +164,10 @@ async def test_a_persistent_429_backs_off_like_any_other_failure(
 async def test_a_long_retry_after_is_honoured_and_none_leaves_temporal_in_charge(
     activities: LlmActivities, model_server: ScriptedModelServer
 ) -> None:
-    model_server.brain = Scenario([ErrorReply(429, headers={"retry-after": "30"})])
+    model_server.brain = Scenario([Fault("rate_limited", retry_after="30")])
     asked = await _rate_limited(activities, _attempt(2, DECIDE_RETRY))
     assert _seconds(asked.next_retry_delay) == 30
 
-    model_server.brain = Scenario([ErrorReply(429)])
+    model_server.brain = Scenario([Fault("rate_limited")])
     silent = await _rate_limited(activities, _attempt(2, DECIDE_RETRY))
     assert silent.next_retry_delay is None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handrail.testing.scripted_model import ErrorReply, Reply, Scenario, TextReply, ToolCallReply
+from handrail.testing.scripted_model import Fault, Reply, Scenario, TextReply, ToolCallReply
 from handrail.testing.store_clerk import StoreClerk
 
 STORE_TOOLS: list[dict[str, Any]] = [
@@ -55,7 +55,7 @@ def conversation(assistant_turns: int) -> dict[str, Any]:
 
 
 def test_scenario_indexes_by_assistant_messages_and_repeats_the_last() -> None:
-    first, second, third = TextReply("one"), TextReply("two"), ErrorReply(503)
+    first, second, third = TextReply("one"), TextReply("two"), Fault("unavailable")
     scenario = Scenario([first, second, third])
 
     assert scenario(conversation(0)) is first

@@ -3,6 +3,8 @@
 - ``FunctionModel``: a model answering from plain Python, in process;
 - ``ScriptedModelServer``: a real HTTP server speaking Chat Completions, for the OpenAI adapter;
 - ``Scenario``, ``ToolCallReply``, ``TextReply``, ``ErrorReply``: what either one replies;
+- ``Fault``, ``FaultSchedule``, ``FaultMix``: the model faults the server injects, per step,
+  per request or as a seeded random mix;
 - ``dev_server``, ``agent_worker``, ``settings_for_test``: a real Temporal dev server and a worker
   with your tools (``handrail.testing.kit``); ``handrail.testing.fixtures`` as pytest fixtures.
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from handrail.testing.kit import agent_worker, dev_server, settings_for_test
     from handrail.testing.scripted_model import (
         ErrorReply,
+        Fault,
+        FaultMix,
+        FaultSchedule,
         Scenario,
         ScriptedModelServer,
         TextReply,
@@ -31,6 +36,9 @@ _EXPORTS = {
     "dev_server": "handrail.testing.kit",
     "settings_for_test": "handrail.testing.kit",
     "ErrorReply": "handrail.testing.scripted_model",
+    "Fault": "handrail.testing.scripted_model",
+    "FaultMix": "handrail.testing.scripted_model",
+    "FaultSchedule": "handrail.testing.scripted_model",
     "Scenario": "handrail.testing.scripted_model",
     "ScriptedModelServer": "handrail.testing.scripted_model",
     "TextReply": "handrail.testing.scripted_model",
@@ -38,6 +46,9 @@ _EXPORTS = {
 }
 __all__ = [
     "ErrorReply",
+    "Fault",
+    "FaultMix",
+    "FaultSchedule",
     "FunctionModel",
     "Scenario",
     "ScriptedModelServer",

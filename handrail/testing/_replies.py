@@ -1,8 +1,11 @@
 """What a scripted model says: the replies, the brains that choose them, and how each reply
 becomes the HTTP response body the openai client parses.
 
-Standard library only, like the server that sends them (``handrail.testing._server``). Users
-import these names from ``handrail.testing.scripted_model``.
+``ToolCallReply`` and ``TextReply`` are what a model says; ``ErrorReply`` and ``RawReply`` are
+exact HTTP statuses and bodies; ``Fault`` names one of the failure classes Handrail must survive
+(what goes on the wire for each is in ``handrail.testing._faults``). Standard library only, like
+the server that sends them (``handrail.testing._server``). Users import these names from
+``handrail.testing.scripted_model``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, get_args
 
 from handrail.names import OMITTED_STEPS_NOTE
 
@@ -51,7 +54,8 @@ class TextReply:
 class ErrorReply:
     """An HTTP error shaped like OpenAI's, so the client raises its real exception for ``status``.
 
-    ``headers`` are sent as they are, e.g. ``{"retry-after": "0"}`` to test back-off handling.
+    For the fault classes Handrail must survive (429, 500, 503) use ``Fault``; this is for an
+    exact status, message or ``headers`` (sent as they are).
     """
 
     status: int
@@ -73,8 +77,74 @@ class RawReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Reply: TypeAlias = ToolCallReply | TextReply | ErrorReply | RawReply
-_REPLY_TYPES = (ToolCallReply, TextReply, ErrorReply, RawReply)
+FaultKind: TypeAlias = Literal[
+    "rate_limited",
+    "server_error",
+    "unavailable",
+    "hang",
+    "reset",
+    "not_json",
+    "empty_choices",
+    "content_filter",
+    "length",
+    "unknown_tool",
+    "arguments_not_json",
+    "arguments_off_schema",
+    "plain_text",
+    "tool_loop",
+]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One failure class of a model endpoint, the one way a test injects it.
+
+    A ``Scenario`` may hold a fault at any step (every attempt of that step gets it: a persistent
+    fault); a ``FaultSchedule`` gives it to chosen requests or a seeded random share of them (a
+    transient one). The kinds, and what the server sends for each:
+
+    - ``rate_limited``: HTTP 429, with ``Retry-After: <retry_after>`` when that is set;
+    - ``server_error`` / ``unavailable``: HTTP 500 / 503;
+    - ``hang``: no reply for ``seconds``, then the connection is closed (past any client timeout);
+    - ``reset``: the connection is reset (TCP RST) without a reply;
+    - ``not_json``: HTTP 200 with a proxy's HTML page;
+    - ``empty_choices``: a completion whose ``choices`` is empty;
+    - ``content_filter`` / ``length``: a text reply the provider stopped with that finish reason;
+    - ``unknown_tool``: a call of ``tool`` (default ``delete_all_orders``), which is not offered;
+    - ``arguments_not_json``: a call of ``tool`` whose arguments are cut-off JSON;
+    - ``arguments_off_schema``: a call of ``tool`` without its required arguments;
+    - ``plain_text``: a plain-text reply, no tool call;
+    - ``tool_loop``: the conversation's last tool call again, verbatim (as a Scenario's last
+      entry, or in a ``FaultMix``, the model never stops repeating it).
+
+    For ``arguments_*`` the default ``tool`` is the first offered tool with required arguments.
+    """
+
+    kind: FaultKind
+    retry_after: str | None = None
+    """``rate_limited`` only: the ``Retry-After`` header's value (unset: no header)."""
+    seconds: float = 600.0
+    """``hang`` only: how long the server stays silent (by default past any activity timeout);
+    stopping the server ends it early."""
+    tool: str | None = None
+    """``unknown_tool`` and ``arguments_*`` only: the tool the reply calls."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.retry_after is not None and self.kind != "rate_limited":
+            raise ValueError("retry_after is for rate_limited faults only")
+        if self.tool is not None and self.kind not in _TOOL_FAULTS:
+            raise ValueError(f"tool is for {', '.join(_TOOL_FAULTS)} faults only")
+        if not self.seconds > 0:
+            raise ValueError("a hang lasts a positive number of seconds")
+
+
+_TOOL_FAULTS = ("unknown_tool", "arguments_not_json", "arguments_off_schema")
+
+Reply: TypeAlias = ToolCallReply | TextReply | ErrorReply | RawReply | Fault
+_REPLY_TYPES = (ToolCallReply, TextReply, ErrorReply, RawReply, Fault)
 
 
 class Brain(Protocol):

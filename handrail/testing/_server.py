@@ -9,17 +9,20 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 
+from handrail.testing._faults import wire_reply
 from handrail.testing._replies import (
     Brain,
     ErrorReply,
+    Fault,
     RawReply,
+    Reply,
     TextReply,
     ToolCallReply,
     completion_body,
@@ -105,9 +108,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.owner._record(request)
         if self.owner.latency > 0:
-            time.sleep(self.owner.latency)
+            self.owner._pause(self.owner.latency)
         try:
-            reply = self.owner._brain_for(request)(request)
+            reply: Reply | None = self.owner._brain_for(request)(request)
+            if isinstance(reply, Fault):
+                fault, reply = reply, wire_reply(reply, request)
+                if reply is None:
+                    self._act_out(fault)
+                    return
         except Exception as error:
             message = f"the scripted brain raised {type(error).__name__}: {error}"
             self._send_json(500, error_body(500, message))
@@ -122,6 +130,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             message = f"the scripted brain returned {reply!r}, which is not a Reply"
             self._send_json(500, error_body(500, message))
+
+    def _act_out(self, fault: Fault) -> None:
+        """The transport faults: no HTTP reply at all."""
+        if fault.kind == "hang":
+            self.owner._pause(fault.seconds)
+        else:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN: the client
+            # sees "connection reset by peer", as when a load balancer drops a connection.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     def do_GET(self) -> None:
         self._send_not_found()
@@ -165,6 +185,7 @@ class ScriptedModelServer:
     giving each its own brain, chosen by a marker in the conversation's first user message.
     ``requests`` records every chat completion request body, in arrival order, so a test can
     check what the caller really sent. ``latency`` (seconds) is slept before each reply.
+    ``stop`` ends any ``latency`` or ``hang`` wait early, so a hanging reply never holds a test up.
     """
 
     def __init__(
@@ -187,6 +208,7 @@ class ScriptedModelServer:
         self._port = port
         self._routes: dict[str, Brain] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -194,6 +216,7 @@ class ScriptedModelServer:
         """Bind the port and serve in a daemon thread; returns once requests are accepted."""
         if self._server is not None:
             raise RuntimeError("the scripted model server is already running")
+        self._stopping.clear()
         server = _HTTPServer((self._host, self._port), self)
         port = server.server_address[1]
         thread = threading.Thread(
@@ -211,6 +234,7 @@ class ScriptedModelServer:
         if server is None or thread is None:
             return
         self._server = self._thread = None
+        self._stopping.set()
         server.shutdown()
         thread.join()
         server.close_connections()
@@ -250,6 +274,9 @@ class ScriptedModelServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
 
     def _record(self, request: dict[str, Any]) -> None:
         with self._lock:

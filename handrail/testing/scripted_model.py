@@ -10,6 +10,13 @@ A reply is decided by a *brain*: any callable from the parsed request body to a 
 ``Scenario`` replays a fixed list of replies; ``handrail.testing.store_clerk.StoreClerk`` (the
 default) runs the demo store's conversations.
 
+Faults are injected one way, as ``Fault`` values (rate limits, 5xx, hangs, resets, bodies that are
+not JSON, stopped or malformed replies, loops): a ``Fault`` in a ``Scenario`` strikes every
+attempt of its step; ``FaultSchedule(brain, at={1: Fault("unavailable")})`` strikes chosen
+requests, and ``FaultSchedule(brain, mix=FaultMix(seed, rates))`` a seeded random share::
+
+    server.brain = FaultSchedule(StoreClerk(), at={1: Fault("rate_limited", retry_after="0")})
+
 The server is standard library only: a ``ThreadingHTTPServer`` in a daemon thread, on
 ``127.0.0.1`` and a free port by default::
 
@@ -17,9 +24,13 @@ The server is standard library only: a ``ThreadingHTTPServer`` in a daemon threa
         client = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
 """
 
+from handrail.testing._faults import FaultMix, FaultSchedule
 from handrail.testing._replies import (
+    FAULT_KINDS,
     Brain,
     ErrorReply,
+    Fault,
+    FaultKind,
     FinishReason,
     RawReply,
     Reply,
@@ -34,8 +45,13 @@ from handrail.testing._server import COMPLETIONS_PATH as COMPLETIONS_PATH
 from handrail.testing._server import ScriptedModelServer
 
 __all__ = [
+    "FAULT_KINDS",
     "Brain",
     "ErrorReply",
+    "Fault",
+    "FaultKind",
+    "FaultMix",
+    "FaultSchedule",
     "FinishReason",
     "RawReply",
     "Reply",
