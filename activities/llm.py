@@ -21,6 +21,7 @@ from handrail.errors import ErrorType
 from handrail.model import ModelAdapter, ModelRequest
 from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
 from handrail.tools import ToolRegistry
+from handrail.tools.heartbeat import Heartbeat
 from handrail.tools.lookup import ToolLookup
 
 
@@ -103,7 +104,13 @@ class LlmActivities:
 
     @activity.defn(name="decide")
     async def decide(self, request: DecideRequest) -> Decision:
-        """Ask the model for the next step of ``request.conversation_id``."""
+        """Ask the model for the next step of ``request.conversation_id``. Heartbeats in the
+        background while it runs (when the workflow set a heartbeat timeout), so a worker that
+        dies mid-call has its call retried elsewhere after the heartbeat timeout."""
+        async with Heartbeat().running():
+            return await self._decide(request)
+
+    async def _decide(self, request: DecideRequest) -> Decision:
         tools = {}
         for name in request.tools:
             if isinstance(self._tools, ToolLookup):

@@ -27,6 +27,8 @@ def _declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
         rule=rule or default_rule,
         sensitive=list(spec.sensitive),
         summary=spec.summary,
+        timeout=spec.timeout,
+        heartbeat=spec.heartbeat,
     )
 
 

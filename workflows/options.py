@@ -18,6 +18,12 @@ DECIDE_RETRY: Final = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=8,
 )
+# A worker that dies mid model call (SIGKILL, a lost host) would otherwise hold the call for the
+# whole DECIDE_TIMEOUT before Temporal retries it elsewhere. ``decide`` heartbeats every
+# DECIDE_HEARTBEAT_TIMEOUT / 3 (activities/llm.py), so a silent attempt is given up on after
+# this instead: a few missed beats, never one slow beat. Runs recorded before the
+# ``heartbeats-v1`` patch (workflows/stubs.py) schedule decide without it.
+DECIDE_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=15)
 
 # Read-only tools run as local activities: short, idempotent reads, for which one round trip
 # to the server less per step is worth the trade-offs (retried inside the workflow task, no
@@ -36,6 +42,13 @@ ACTION_RETRY: Final = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
 )
+
+# A declared tool may take longer than ACTION_TIMEOUT (``@tool(timeout=...)``): it then runs as a
+# regular activity (a read too: local activities cannot heartbeat) with that start-to-close and a
+# heartbeat timeout, its own ``heartbeat=`` or this one. The runner heartbeats for it
+# (handrail/tools/heartbeat.py), so a dead worker's long tool is retried elsewhere as soon as a
+# dead worker's short action is today, not after the tool's whole timeout.
+TOOL_HEARTBEAT_TIMEOUT: Final = ACTION_TIMEOUT
 
 # Compensations try harder than actions: giving up means a person must repair the effect.
 COMPENSATION_TIMEOUT: Final = timedelta(seconds=10)

@@ -7,6 +7,8 @@ message and type (``calls.call_activity``), except where noted.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -28,6 +30,11 @@ with workflow.unsafe.imports_passed_through():
     from handrail.workflows import options
     from handrail.workflows.calls import call_activity
 
+# Versioning: runs recorded before decide heartbeated schedule it as they did (no heartbeat
+# timeout); every run started since records this marker and schedules decide with
+# DECIDE_HEARTBEAT_TIMEOUT. Asked once per run (the SDK memoizes it), at its first decide.
+HEARTBEATS_PATCH = "heartbeats-v1"
+
 
 async def load_profile(name: str) -> Profile:
     return await call_activity(
@@ -41,27 +48,49 @@ async def load_profile(name: str) -> Profile:
 
 
 async def decide(request: DecideRequest, model: str) -> Decision:
+    """The model call. It heartbeats (activities/llm.py), so a dead worker's call is retried
+    elsewhere after the heartbeat timeout rather than the whole start-to-close."""
+    heartbeats = workflow.patched(HEARTBEATS_PATCH)
     return await call_activity(
         "decide",
         request,
         Decision,
         start_to_close_timeout=options.DECIDE_TIMEOUT,
+        heartbeat_timeout=options.DECIDE_HEARTBEAT_TIMEOUT if heartbeats else None,
         retry_policy=options.DECIDE_RETRY,
         summary=f"decide step {request.step + 1} ({model})",
     )
 
 
+def tool_timeouts(binding: ToolBinding) -> tuple[timedelta, timedelta | None]:
+    """A tool's start-to-close and heartbeat timeouts: today's defaults unless the tool declares
+    its own (``@tool(timeout=..., heartbeat=...)``). A tool that may run longer than the default
+    gets a heartbeat timeout, so a dead worker's attempt is retried after it, not after the
+    tool's whole timeout."""
+    default = options.READ_TOOL_TIMEOUT if binding.read_only else options.ACTION_TIMEOUT
+    timeout = binding.timeout or default
+    heartbeat = binding.heartbeat
+    if heartbeat is None and timeout > default:
+        heartbeat = options.TOOL_HEARTBEAT_TIMEOUT
+    return timeout, heartbeat
+
+
 async def run_tool(binding: ToolBinding, call: ToolCall, summary: str) -> ToolOutcome:
     """A tool's activity: its own name, or the activity serving it (an MCP server's). Reads run
-    as local activities: short and idempotent, one round trip to the server less per step."""
+    as local activities: short and idempotent, one round trip to the server less per step. A
+    tool that heartbeats runs as a regular activity, a read too: local activities cannot.
+
+    A binding that declares no timeout schedules exactly what it did before timeouts could be
+    declared, so recorded runs replay without a patch."""
     activity = binding.activity or binding.name
-    if binding.read_only:
+    timeout, heartbeat = tool_timeouts(binding)
+    if binding.read_only and heartbeat is None:
         return await call_activity(
             activity,
             call,
             ToolOutcome,
             local=True,
-            start_to_close_timeout=options.READ_TOOL_TIMEOUT,
+            start_to_close_timeout=timeout,
             retry_policy=options.READ_TOOL_RETRY,
             summary=summary,
         )
@@ -69,8 +98,9 @@ async def run_tool(binding: ToolBinding, call: ToolCall, summary: str) -> ToolOu
         activity,
         call,
         ToolOutcome,
-        start_to_close_timeout=options.ACTION_TIMEOUT,
-        retry_policy=options.ACTION_RETRY,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        retry_policy=options.READ_TOOL_RETRY if binding.read_only else options.ACTION_RETRY,
         summary=summary,
     )
 

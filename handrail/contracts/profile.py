@@ -109,6 +109,19 @@ class ToolBinding(_Contract):
         default="",
         description="One-line description template, e.g. '{amount} on order {order_id}'.",
     )
+    # Both None unless the tool declares them: a run recorded before they existed, and any tool
+    # that declares neither, schedules its activity exactly as before (no patch needed).
+    timeout: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description="The tool's declared start-to-close per attempt (None: the default, 10 s).",
+    )
+    heartbeat: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description="The tool's declared heartbeat timeout (None: the workflow's default for a "
+        "tool longer than the default timeout, else none).",
+    )
 
 
 class FinalAnswerRule(_Contract):

@@ -21,17 +21,23 @@ sensitive fields and UI summary; the worker turns it into the Temporal activity 
 A tool returns its result as a JSON object (what the model reads) or raises ``ToolRefused`` for
 an answer the model should read as a refusal (not found, out of stock); any other exception is
 an infrastructure failure that Temporal retries.
+
+A tool that may run longer than the default 10 s declares ``timeout=`` (and optionally
+``heartbeat=``); the runner heartbeats while it runs. ``ctx.heartbeat(progress)`` records how
+far it got, and a retried attempt reads it back from ``ctx.heartbeat_details`` to resume.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
+from handrail.tools.heartbeat import Heartbeat
 from handrail.tools.spec import ToolSpec
 
 
@@ -54,6 +60,18 @@ class ToolContext:
     takes one (Stripe-style), or store it with the effect, so a retried call takes effect once."""
     attempt: int
     """Which attempt of the activity this is (1 on the first)."""
+    heartbeat_details: Sequence[Any] = ()
+    """What the previous attempt last passed to ``heartbeat`` (empty on the first attempt, or
+    when it passed nothing): where a retried long tool resumes. Decoded as plain JSON values."""
+    beats: Heartbeat | None = field(default=None, repr=False, compare=False)
+    """The attempt's heartbeat (set by the runner; None outside an activity)."""
+
+    def heartbeat(self, *details: Any) -> None:
+        """Record progress (JSON-ready values) for a retried attempt to resume from. The runner
+        already heartbeats in the background while the tool runs: call this for the details,
+        never to stay alive. Later background beats re-send them."""
+        if self.beats is not None:
+            self.beats.beat(*details)
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,12 @@ def _arguments_model(function: Callable[..., Any]) -> type[BaseModel]:
     return model
 
 
+def _duration(value: timedelta | float | None) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=value)
+
+
 def tool(
     *,
     name: str | None = None,
@@ -116,10 +140,16 @@ def tool(
     amount_field: str | None = None,
     sensitive: Sequence[str] = (),
     summary: str = "",
+    timeout: timedelta | float | None = None,
+    heartbeat: timedelta | float | None = None,
 ) -> Callable[[ToolFunction], Tool]:
     """Declare a tool. Exactly one effect kind: ``read_only``, ``compensated_by`` (the name of
     the compensation that undoes it) or ``irreversible`` (deferred to the task's commit point).
-    The name defaults to the function's, the description to its docstring."""
+    The name defaults to the function's, the description to its docstring.
+
+    ``timeout`` (a timedelta or seconds) bounds one attempt (default 10 s); longer than that,
+    the tool runs as a regular activity with a heartbeat timeout: ``heartbeat`` (shorter than
+    ``timeout``) or the workflow's default (10 s)."""
 
     def declare(function: ToolFunction) -> Tool:
         arguments = _arguments_model(function)
@@ -138,6 +168,8 @@ def tool(
             amount_field=amount_field,
             sensitive=tuple(sensitive),
             summary=summary,
+            timeout=_duration(timeout),
+            heartbeat=_duration(heartbeat),
         )
         return Tool(spec=spec, function=function)
 

@@ -11,6 +11,10 @@ amount across tasks before the effect (``handrail.storage.limits``); over the li
 is refused as an answer the model reads. The reservation is released when the action is refused
 and when its compensation has run.
 
+A tool scheduled with a heartbeat timeout (one declared longer than the default) is heartbeated
+in the background for the whole attempt (``handrail.tools.heartbeat``); the tool reports
+progress with ``ToolContext.heartbeat`` and a retried attempt reads it back.
+
 ``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
 tool's effect, after the effect but before the journal write, and after the journal write but
 before the activity's completion reaches Temporal); in production it is a no-op.
@@ -34,6 +38,7 @@ from handrail.redaction import fill_summary
 from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
+from handrail.tools.heartbeat import Heartbeat
 from handrail.tools.registry import ToolRegistry
 
 FaultPoint = Literal["before_effect", "before_commit", "after_commit"]
@@ -93,7 +98,10 @@ class ToolActivities:
     def _tool_activity(self, tool: Tool) -> Callable[..., Any]:
         async def run_tool(call: ToolCall) -> ToolOutcome:
             started = time.monotonic()
-            outcome = await self._run(tool, call)
+            # Beats in the background when the workflow set a heartbeat timeout (a long tool),
+            # for the whole attempt and not a moment longer.
+            async with Heartbeat().running() as beats:
+                outcome = await self._run(tool, call, beats)
             return outcome.model_copy(
                 update={
                     "latency_ms": (time.monotonic() - started) * 1000,
@@ -103,7 +111,7 @@ class ToolActivities:
 
         return activity.defn(name=tool.spec.activity_name)(run_tool)
 
-    async def _run(self, tool: Tool, call: ToolCall) -> ToolOutcome:
+    async def _run(self, tool: Tool, call: ToolCall, beats: Heartbeat) -> ToolOutcome:
         spec = tool.spec
         # Validated again: the activity may be called by any client, not only the workflow.
         assert spec.arguments is not None  # declared tools always have a model
@@ -117,6 +125,8 @@ class ToolActivities:
             step=call.step,
             idempotency_key=call.idempotency_key,
             attempt=activity.info().attempt,
+            heartbeat_details=beats.previous,
+            beats=beats,
         )
         if spec.read_only:
             outcome = await self._call(tool, args, context, call.arguments)

@@ -1,5 +1,5 @@
 """What the model and the policy know of a tool: its name, description, argument schema and the
-facts the workflow needs (effect kind, money field, sensitive fields, UI summary).
+facts the workflow needs (effect kind, money field, sensitive fields, UI summary, timeouts).
 
 A ``ToolSpec`` comes from a declared tool (``handrail.tools.declare``: a pydantic model of the
 arguments) or from an MCP server (a JSON schema the server sends). Either way it turns into the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from handrail.errors import describe_validation_error
+from handrail.workflows.options import ACTION_TIMEOUT, READ_TOOL_TIMEOUT
 
 # Every tool the model calls also states why and how sure it is. They are stripped before the
 # arguments are validated; the policy reads them, the tool never does.
@@ -59,8 +61,16 @@ class ToolSpec:
     as ``?``)."""
     activity: str = ""
     """The activity that runs the tool; empty means the tool's own name."""
+    timeout: timedelta | None = None
+    """How long one attempt may run (None: the default, 10 s). Longer than the default, the
+    tool runs as a regular activity with a heartbeat timeout, its reads too."""
+    heartbeat: timedelta | None = None
+    """How long an attempt may go without a heartbeat before it is retried elsewhere (None: the
+    workflow's default for a tool longer than the default timeout, else none). The runner
+    heartbeats for the tool: it is how soon a dead worker is noticed, not work for the author."""
 
     def __post_init__(self) -> None:
+        self._check_timeouts()
         if (self.arguments is None) == (self.schema is None):
             raise ValueError(f"tool {self.name!r}: give an argument model or a JSON schema")
         # A side effect must be undoable or declared irreversible: nothing falls in between.
@@ -71,6 +81,22 @@ class ToolSpec:
             raise ValueError(
                 f"tool {self.name!r} changes the world: give it a compensation "
                 "or mark it irreversible (exactly one)"
+            )
+
+    def _check_timeouts(self) -> None:
+        default = READ_TOOL_TIMEOUT if self.read_only else ACTION_TIMEOUT
+        timeout = self.timeout or default
+        for what, value in (("timeout", self.timeout), ("heartbeat", self.heartbeat)):
+            if value is not None and value <= timedelta(0):
+                raise ValueError(
+                    f"tool {self.name!r}: {what} must be positive, not {_seconds(value)}"
+                )
+        if self.heartbeat is not None and self.heartbeat >= timeout:
+            given = "its" if self.timeout else "the default"
+            raise ValueError(
+                f"tool {self.name!r}: heartbeat ({_seconds(self.heartbeat)}) must be shorter "
+                f"than {given} timeout ({_seconds(timeout)}): a dead worker is noticed after "
+                "the heartbeat timeout, a hung one after the timeout"
             )
 
     @property
@@ -110,6 +136,10 @@ class ToolSpec:
     @cached_property
     def _validator(self) -> Draft202012Validator:
         return Draft202012Validator(json.loads(json.dumps(self.parameters)))
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g} s"
 
 
 def function_schema(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
