@@ -90,6 +90,12 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Refund order 1001.",
         Scenario([ToolCallReply("drop_tables", {**_WHY})] * 3),
     ),
+    # Recorded after decide heartbeated (patch heartbeats-v1: decide scheduled with a heartbeat
+    # timeout); tools declaring no timeout are scheduled as before.
+    "decide_heartbeats_committed": (
+        "Please refund 10.00 EUR on order 1001 and email the customer.",
+        StoreClerk(),
+    ),
 }
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]
