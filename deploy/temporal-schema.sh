@@ -8,8 +8,9 @@
 #   - `setup-schema -v 0.0` only creates the version tables and keeps a newer version;
 #   - `update-schema` applies only the versions the database lacks. Bumping the admin-tools and
 #     server images together (same tag) is how the schema is upgraded.
-# It also creates Handrail's own database (HANDRAIL_STATE_DB); the worker migrates its tables
-# (Alembic) on first use.
+# It also creates Handrail's own database (HANDRAIL_STATE_DB; the worker migrates its tables with
+# Alembic on first use) and the store example's (HANDRAIL_STORE_DB; the worker creates its
+# tables at start): the example's business data never shares a database with Handrail's state.
 #
 # The password comes from SQL_PASSWORD in the environment, never from the command line.
 set -eu
@@ -44,5 +45,6 @@ sql --db "${VISIBILITY_DBNAME:-temporal_visibility}" setup-schema -v 0.0
 sql --db "${VISIBILITY_DBNAME:-temporal_visibility}" update-schema -d "$SCHEMA_DIR/visibility/versioned"
 
 sql --db "${HANDRAIL_STATE_DB:-handrail}" create
+sql --db "${HANDRAIL_STORE_DB:-store}" create
 
-echo "Temporal schema ready; database ${HANDRAIL_STATE_DB:-handrail} exists"
+echo "Temporal schema ready; databases ${HANDRAIL_STATE_DB:-handrail} and ${HANDRAIL_STORE_DB:-store} exist"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,11 +147,14 @@ class HandrailPlugin(SimplePlugin):
         telemetry: Telemetry | None = None,
         extra_activities: Sequence[Callable[..., Any]] = (),
         faults: FaultHook = no_faults,
+        on_worker_stop: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         """``profiles``: the profile folders, searched in order (default: the settings'
         folders, then the bundled ones). ``extra_activities``: activities the tools' specs
         point at that are not declared tools (an MCP server's call activity). ``faults`` is a
-        testing seam (``handrail.tools.runner``)."""
+        testing seam (``handrail.tools.runner``). ``on_worker_stop``: what your tools hold
+        open (a database pool, an HTTP client), closed when a worker built with this stops."""
+        self._on_worker_stop = list(on_worker_stop)
         self.registry = ToolRegistry(tools, compensations)
         self.catalog = ProfileCatalog(list(profiles) if profiles else settings.profile_folders)
         problems = profile_problems(self.catalog, self.registry)
@@ -207,13 +210,12 @@ class HandrailPlugin(SimplePlugin):
 
     @contextlib.asynccontextmanager
     async def _worker_resources(self) -> AsyncIterator[None]:
-        """For a worker's life: the state schema upgraded before it polls; the state pool and
-        the webhook client closed when it stops."""
+        """For a worker's life: the state schema upgraded before it polls; the tools'
+        resources, the webhook client and the state pool closed when it stops."""
         await self.state.ready()
-        try:
+        async with contextlib.AsyncExitStack() as closing:  # each closes, newest first
+            closing.push_async_callback(self.state.aclose)
+            closing.push_async_callback(self._notifier.aclose)
+            for close in self._on_worker_stop:
+                closing.push_async_callback(close)
             yield
-        finally:
-            try:
-                await self._notifier.aclose()
-            finally:
-                await self.state.aclose()

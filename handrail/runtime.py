@@ -63,7 +63,7 @@ def store_plugin(
 ) -> HandrailPlugin:
     """The store example as a Handrail plugin: its tools over ``settings``' store database,
     the OpenAI-compatible model, and the profile folders from settings (then the bundled)."""
-    database = StoreDatabase(settings.store_db_path)
+    database = StoreDatabase(settings.store_target)
     return HandrailPlugin(
         settings,
         tools=store_tools(database),
@@ -71,6 +71,7 @@ def store_plugin(
         model=OpenAIChatModel(model_client),
         telemetry=telemetry,
         faults=faults,
+        on_worker_stop=[database.aclose],
     )
 
 

@@ -74,6 +74,12 @@ class HandrailSettings(BaseSettings):
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB; unset: "
         "sqlite+aiosqlite:///<data_dir>/handrail.db. Secret: it may hold a password.",
     )
+    store_url: SecretStr | None = Field(
+        default=None,
+        description="The store example's own database (products, orders, refunds, outbox) as "
+        "a SQLAlchemy URL, sqlite or postgresql like state_url; unset: <data_dir>/store.db. "
+        "Secret: it may hold a password.",
+    )
 
     # --- Worker ---------------------------------------------------------------------------
     max_concurrent_activities: int | None = Field(
@@ -191,8 +197,16 @@ class HandrailSettings(BaseSettings):
 
     @property
     def store_db_path(self) -> Path:
-        """The reference store's SQLite database (products, customers, orders)."""
+        """The store example's default SQLite file (when ``store_url`` is unset)."""
         return self.data_dir / "store.db"
+
+    @property
+    def store_target(self) -> Path | str:
+        """Where the store example's database is: ``store_url`` (a secret: show it only
+        redacted), else the SQLite file."""
+        if self.store_url is not None:
+            return self.store_url.get_secret_value()
+        return self.store_db_path
 
     @property
     def state_db_path(self) -> Path:

@@ -445,7 +445,15 @@ def worker_problems(compose: Compose) -> list[str]:
         address = env.get("HANDRAIL_TEMPORAL_ADDRESS")
         if address not in {f"{server}:7233" for server in servers}:
             problems.append(f"{name}: HANDRAIL_TEMPORAL_ADDRESS={address!r} is not the server")
-        problems.extend(state_url_problems(name, service, databases))
+        for variable in SHARED_DATABASES:
+            problems.extend(database_url_problems(name, service, databases, variable))
+        state, store = (environment(service).get(v) for v in SHARED_DATABASES)
+        if (
+            state
+            and store
+            and make_url(resolve(state)).database == make_url(resolve(store)).database
+        ):
+            problems.append(f"{name}: the store example shares Handrail's state database")
 
         words = command_words(service)
         if not words:
@@ -471,27 +479,33 @@ def worker_problems(compose: Compose) -> list[str]:
     return problems
 
 
-def state_url_problems(name: str, service: Service, databases: dict[str, Service]) -> list[str]:
-    url = environment(service).get("HANDRAIL_STATE_URL")
+SHARED_DATABASES = ("HANDRAIL_STATE_URL", "HANDRAIL_STORE_URL")
+"""What every worker replica must share: Handrail's state and the store example's data."""
+
+
+def database_url_problems(
+    name: str, service: Service, databases: dict[str, Service], variable: str
+) -> list[str]:
+    """``variable`` (a worker's database URL) names a PostgreSQL service it waits for, and a
+    database of its own."""
+    url = environment(service).get(variable)
     if not url:
-        return [f"{name}: HANDRAIL_STATE_URL is not set"]
+        return [f"{name}: {variable} is not set"]
     parsed = make_url(resolve(url))
     problems: list[str] = []
     if parsed.drivername != "postgresql+psycopg":
-        problems.append(
-            f"{name}: HANDRAIL_STATE_URL is {parsed.drivername}, not postgresql+psycopg"
-        )
+        problems.append(f"{name}: {variable} is {parsed.drivername}, not postgresql+psycopg")
     if parsed.host not in databases:
-        problems.append(f"{name}: HANDRAIL_STATE_URL host {parsed.host!r} is no postgres service")
+        problems.append(f"{name}: {variable} host {parsed.host!r} is no postgres service")
     elif dependencies(service).get(parsed.host) != "service_healthy":
         problems.append(f"{name} does not wait for {parsed.host} to be healthy")
     if not parsed.database or parsed.database in TEMPORAL_DATABASES:
-        problems.append(f"{name}: Handrail's state needs its own database, not {parsed.database}")
+        problems.append(f"{name}: {variable} needs its own database, not {parsed.database}")
     return problems
 
 
 def handrail_database_problems(compose: Compose, read: Reader) -> list[str]:
-    """The state database the workers use is created by a job they (indirectly) wait for."""
+    """The databases the workers use are created by a job they (indirectly) wait for."""
     problems: list[str] = []
     jobs = named(compose, ADMIN_TOOLS_IMAGE)
     created = {
@@ -503,10 +517,11 @@ def handrail_database_problems(compose: Compose, read: Reader) -> list[str]:
         )
     }
     for name, service in worker_services(compose).items():
-        url = environment(service).get("HANDRAIL_STATE_URL")
-        database = make_url(resolve(url)).database if url else None
-        if database not in created:
-            problems.append(f"{name}: no job creates the state database {database!r}")
+        for variable in SHARED_DATABASES:
+            url = environment(service).get(variable)
+            database = make_url(resolve(url)).database if url else None
+            if database not in created:
+                problems.append(f"{name}: no job creates the database {database!r} ({variable})")
     return problems
 
 
@@ -924,6 +939,21 @@ BREAKAGES = [
         "no job creates",
     ),
     broken("state URL unset", "worker.environment.HANDRAIL_STATE_URL", None, WORKERS, "is not set"),
+    broken("store URL unset", "worker.environment.HANDRAIL_STORE_URL", None, WORKERS, "is not set"),
+    broken(
+        "store in Handrail's state database",
+        "worker.environment.HANDRAIL_STORE_URL",
+        PG_URL + "handrail",
+        WORKERS,
+        "shares Handrail's state",
+    ),
+    broken(
+        "store database never created",
+        "worker.environment.HANDRAIL_STORE_URL",
+        PG_URL + "shop",
+        handrail_database_problems,
+        "no job creates",
+    ),
     broken(
         "worker runs the demo",
         "worker.command",

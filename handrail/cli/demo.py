@@ -82,7 +82,7 @@ def _why_no_server_to_serve(settings: HandrailSettings) -> str | None:
 
 def _print_store_effects(settings: HandrailSettings, task_ids: list[str]) -> None:
     """What the demo's tasks left in the store's database, read back from the file."""
-    rows = store_effects(settings.store_db_path, task_ids)
+    rows = store_effects(settings.store_target, task_ids)
     print("Store effects of these tasks, read back from the database:")
     for table, found in rows.items():
         print(f"   {table}: {found or 'none'}")
@@ -94,7 +94,7 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
         if reason is not None:
             raise UserError(f"--serve keeps up the dev server the demo starts, but {reason}")
     settings = demo_settings(settings)
-    create_store(settings.store_db_path)
+    create_store(settings.store_target)
     async with temporal_service(settings) as server, model_endpoint(settings) as effective:
         where = "started here" if server else "already running"
         print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(settings: HandrailSettings) -> None:
     """Run the worker (and what it needs) until cancelled; everything it started stops after."""
-    create_store(settings.store_db_path)
+    create_store(settings.store_target)
     telemetry = Telemetry.from_settings(settings)
     try:
         async with temporal_service(settings), model_endpoint(settings) as effective:

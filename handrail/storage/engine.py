@@ -20,7 +20,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,11 +56,11 @@ def redact(url: str) -> str:
         return "<unparsable state URL>"
 
 
-def _with_driver(url: URL, drivers: dict[str, str]) -> URL:
+def _with_driver(url: URL, drivers: dict[str, str], setting: str) -> URL:
     backend = url.get_backend_name()
     if backend not in drivers:
         raise ConfigurationError(
-            f"HANDRAIL_STATE_URL must be a sqlite or postgresql URL, not {backend!r} "
+            f"{setting} must be a sqlite or postgresql URL, not {backend!r} "
             f"({redact(url.render_as_string(hide_password=False))})"
         )
     return url.set(drivername=f"{backend}+{drivers[backend]}")
@@ -89,13 +89,15 @@ def _sqlite_events(engine: Engine) -> None:
     event.listen(engine, "begin", _sqlite_begin)
 
 
-class StateDatabase:
-    """Engines for one state URL, and the schema brought up to date once per process."""
+class Database:
+    """Engines for one SQLite or PostgreSQL URL, and transactions on a worker thread.
 
-    def __init__(self, url: str) -> None:
+    ``setting`` names where the URL came from, for errors (``HANDRAIL_STATE_URL``)."""
+
+    def __init__(self, url: str, *, setting: str = "HANDRAIL_STATE_URL") -> None:
         parsed = make_url(url)
-        self._async_url = _with_driver(parsed, _ASYNC_DRIVERS)
-        self._sync_url = _with_driver(parsed, _SYNC_DRIVERS)
+        self._async_url = _with_driver(parsed, _ASYNC_DRIVERS, setting)
+        self._sync_url = _with_driver(parsed, _SYNC_DRIVERS, setting)
         self.dialect: Final[str] = parsed.get_backend_name()
         self.redacted: Final[str] = redact(url)
         """The URL without its password: the only form of it that may be shown."""
@@ -105,22 +107,22 @@ class StateDatabase:
         """The SQLite file, if this is one (``None`` for PostgreSQL or in-memory SQLite)."""
         self._async_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
-        self._upgraded = False
-        self._upgrade_lock = threading.Lock()
         self._pooled: Engine | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"StateDatabase({self.redacted!r})"
+        return f"{type(self).__name__}({self.redacted!r})"
 
     @classmethod
-    def of(cls, target: str | Path | StateDatabase) -> StateDatabase:
+    def of(cls, target: str | Path | Self) -> Self:
         """A database from a URL, a SQLite file's path, or itself."""
-        if isinstance(target, StateDatabase):
+        if isinstance(target, cls):
             return target
         if isinstance(target, Path):
             return cls(sqlite_url(target))
-        return cls(target)
+        if isinstance(target, str):
+            return cls(target)
+        raise TypeError(f"{cls.__name__}.of: a URL or a path, not {target!r}")
 
     def _prepare_file(self) -> None:
         if self.sqlite_path is not None:
@@ -156,23 +158,6 @@ class StateDatabase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    # --- schema -----------------------------------------------------------------------------
-
-    def upgrade(self) -> None:
-        """Bring the schema to the newest revision, once per process (blocking)."""
-        with self._upgrade_lock:
-            if self._upgraded:
-                return
-            from handrail.storage.migrate import upgrade  # alembic loads only when needed
-
-            upgrade(self.sync_engine)
-            self._upgraded = True
-
-    async def ready(self) -> None:
-        """:meth:`upgrade` from async code, off the event loop."""
-        if not self._upgraded:
-            await asyncio.to_thread(self.upgrade)
-
     async def run(self, work: Callable[[Connection], T], *, immediate: bool = False) -> T:
         """Run ``work`` in one transaction on a worker thread (committed if it returns, rolled
         back if it raises); ``immediate`` takes SQLite's write lock first.
@@ -180,7 +165,6 @@ class StateDatabase:
         The journal and the conversation store sit on every step's path: one thread hop for a
         whole transaction costs a fraction of an async driver's hop per statement (measured in
         docs/benchmarks.md, "State store")."""
-        await self.ready()
         return await asyncio.to_thread(self._run, work, immediate)
 
     def _run(self, work: Callable[[Connection], T], immediate: bool) -> T:
@@ -207,3 +191,32 @@ class StateDatabase:
         if self._pooled is not None:
             self._pooled.dispose()
             self._pooled = None
+
+
+class StateDatabase(Database):
+    """Handrail's state database: its schema is brought up to date once per process, before
+    the first transaction."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._upgraded = False
+        self._upgrade_lock = threading.Lock()
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision, once per process (blocking)."""
+        with self._upgrade_lock:
+            if self._upgraded:
+                return
+            from handrail.storage.migrate import upgrade  # alembic loads only when needed
+
+            upgrade(self.sync_engine)
+            self._upgraded = True
+
+    async def ready(self) -> None:
+        """:meth:`upgrade` from async code, off the event loop."""
+        if not self._upgraded:
+            await asyncio.to_thread(self.upgrade)
+
+    async def run(self, work: Callable[[Connection], T], *, immediate: bool = False) -> T:
+        await self.ready()
+        return await super().run(work, immediate=immediate)

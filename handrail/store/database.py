@@ -1,82 +1,104 @@
-"""The store's SQLite database: schema, seed data and a small async query helper.
+"""The store example's database: schema, seed data and a small async query helper.
 
-Money is kept in integer cents with an ISO currency code, never as floats. Every query is
-parameterized. A connection is opened per call inside a worker thread: SQLite connections are
-cheap, are bound to the thread that opened them, and this keeps the event loop free.
+SQLite by default (``<data_dir>/store.db``), PostgreSQL when ``HANDRAIL_STORE_URL`` says so:
+the same SQLAlchemy statements on both, through Handrail's :class:`~handrail.storage.engine.
+Database` (one worker-thread hop per transaction, pooled connections). Money is kept in integer
+cents with an ISO currency code, never as floats. Every query is parameterized.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+)
+
+from handrail.storage.engine import Database
+
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS products (
-    sku         TEXT PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
-    currency    TEXT NOT NULL CHECK (length(currency) = 3)
-);
-CREATE TABLE IF NOT EXISTS customers (
-    id    INTEGER PRIMARY KEY,
-    name  TEXT NOT NULL,
-    email TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS orders (
-    id          INTEGER PRIMARY KEY,
-    customer_id INTEGER NOT NULL REFERENCES customers(id),
-    status      TEXT NOT NULL,
-    currency    TEXT NOT NULL,
-    created_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS order_items (
-    order_id         INTEGER NOT NULL REFERENCES orders(id),
-    sku              TEXT NOT NULL REFERENCES products(sku),
-    quantity         INTEGER NOT NULL CHECK (quantity > 0),
-    unit_price_cents INTEGER NOT NULL,
-    PRIMARY KEY (order_id, sku)
-);
+STORE_URL_SETTING = "HANDRAIL_STORE_URL"
 
--- Adjustments the agent makes. The store settles them later; until then a compensation voids
--- one by deleting its row, so a rolled-back task leaves these tables exactly as they were.
-CREATE TABLE IF NOT EXISTS discounts (
-    id              INTEGER PRIMARY KEY,
-    order_id        INTEGER NOT NULL REFERENCES orders(id),
-    amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
-    currency        TEXT NOT NULL,
-    reason          TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS refunds (
-    id              INTEGER PRIMARY KEY,
-    order_id        INTEGER NOT NULL REFERENCES orders(id),
-    amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
-    currency        TEXT NOT NULL,
-    reason          TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE
-);
--- Emails leave through an outbox that a relay drains: once a row is here it counts as sent.
-CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY,
-    to_address      TEXT NOT NULL,
-    subject         TEXT NOT NULL,
-    body            TEXT NOT NULL,
-    task_id         TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE
-);
-"""
+metadata = MetaData()
+products = Table(
+    "products",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("price_cents", Integer, CheckConstraint("price_cents >= 0"), nullable=False),
+    Column("currency", Text, CheckConstraint("length(currency) = 3"), nullable=False),
+)
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("email", Text, nullable=False, unique=True),
+)
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("sku", Text, ForeignKey("products.sku"), nullable=False),
+    Column("quantity", Integer, CheckConstraint("quantity > 0"), nullable=False),
+    Column("unit_price_cents", Integer, nullable=False),
+    PrimaryKeyConstraint("order_id", "sku"),
+)
 
-#: Tables that hold an audit of effects rather than the store's state (none since the effect
-#: journal moved to Handrail's own state store; kept for callers that pass ``exclude``).
-AUDIT_TABLES: frozenset[str] = frozenset()
+
+def _credit_table(name: str) -> Table:
+    # Adjustments the agent makes. The store settles them later; until then a compensation
+    # voids one by deleting its row, so a rolled-back task leaves the tables as they were.
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+        Column("amount_cents", Integer, CheckConstraint("amount_cents > 0"), nullable=False),
+        Column("currency", Text, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("task_id", Text, nullable=False),
+        Column("idempotency_key", Text, nullable=False, unique=True),
+    )
+
+
+discounts = _credit_table("discounts")
+refunds = _credit_table("refunds")
+# Emails leave through an outbox that a relay drains: once a row is here it counts as sent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("to_address", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False, unique=True),
+)
 
 PRODUCTS: Sequence[tuple[str, str, int, str]] = (
     ("TRAIL-RUN", "Trail Runner Shoes", 8999, "EUR"),
@@ -112,98 +134,117 @@ def format_cents(cents: int) -> str:
     return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
 
 
-def create_store(path: Path) -> Path:
+StoreTarget = Path | str | Database
+"""Where the store lives: a SQLite file's path, a SQLAlchemy URL, or an open database."""
+
+
+def store_database(target: StoreTarget) -> Database:
+    """The store's database from a path, a URL (``HANDRAIL_STORE_URL``) or itself."""
+    if isinstance(target, Database):
+        return target
+    if isinstance(target, Path):
+        return Database.of(target)
+    return Database(target, setting=STORE_URL_SETTING)
+
+
+_CREATE_LOCK = 0x53544F5245  # "STORE": serialises create_store across processes on PostgreSQL
+
+_SEED: Sequence[tuple[Table, Sequence[tuple[Any, ...]]]] = (
+    (products, PRODUCTS),
+    (customers, CUSTOMERS),
+    (orders, ORDERS),
+    (order_items, ORDER_ITEMS),
+)
+
+
+def create_store(target: StoreTarget) -> StoreTarget:
     """Create the store's schema and seed it; idempotent, so the demo can call it every time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as connection:
-        connection.executescript(SCHEMA)
-        connection.executemany("INSERT OR IGNORE INTO products VALUES (?, ?, ?, ?)", PRODUCTS)
-        connection.executemany("INSERT OR IGNORE INTO customers VALUES (?, ?, ?)", CUSTOMERS)
-        connection.executemany("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?)", ORDERS)
-        connection.executemany("INSERT OR IGNORE INTO order_items VALUES (?, ?, ?, ?)", ORDER_ITEMS)
-    return path
+    database = store_database(target)
+    with database.sync_engine.begin() as connection:
+        if database.dialect == "postgresql":  # workers starting together create it once
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+        metadata.create_all(connection)
+        for table, rows in _SEED:
+            keys = [column.name for column in table.columns]
+            insert = database.insert(table).on_conflict_do_nothing()
+            connection.execute(insert, [dict(zip(keys, row, strict=True)) for row in rows])
+    return target
 
 
 class StoreDatabase:
-    """Async, parameterized reads over the store's database file."""
+    """Async, parameterized reads and write transactions over the store's database."""
 
-    def __init__(self, path: Path) -> None:
-        if not path.exists():
-            raise FileNotFoundError(f"store database {path} does not exist; call create_store()")
-        self.path = path
+    def __init__(self, target: StoreTarget) -> None:
+        if isinstance(target, Path) and not target.exists():
+            raise FileNotFoundError(f"store database {target} does not exist; call create_store()")
+        self.database = store_database(target)
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.path) as connection:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute(sql, params).fetchall()]
+    async def fetch_all(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of one parameterized query (``:name`` placeholders), as dicts."""
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._fetch, sql, params)
+        def read(connection: Connection) -> list[dict[str, Any]]:
+            return [dict(row) for row in connection.execute(text(sql), params or {}).mappings()]
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        return await self.database.run(read)
+
+    async def fetch_one(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
-    def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, taking the write lock
-        # before reading, so two attempts of one action cannot both see "not yet applied".
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return result
-        finally:
-            connection.close()
-
-    async def transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def transact(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction (committed if it returns, rolled back if it
-        raises), in a worker thread."""
-        return await asyncio.to_thread(self._transact, work)
+        raises), in a worker thread. On SQLite it takes the write lock before reading, so two
+        attempts of one action cannot both see "not yet applied"; on PostgreSQL ``work`` locks
+        the rows it reads to decide (``FOR UPDATE``)."""
+        return await self.database.run(work, immediate=True)
+
+    async def aclose(self) -> None:
+        await self.database.aclose()
 
 
-def snapshot(
-    path: Path, *, exclude: frozenset[str] = AUDIT_TABLES
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but ``exclude``, sorted: for "exactly as before" comparisons."""
-    with sqlite3.connect(path) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
+def snapshot(target: StoreTarget) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every store table, sorted: for "exactly as before" comparisons."""
+    database = store_database(target)
+    with database.sync_engine.connect() as connection:
         return {
-            table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall())
-            for table in tables
-            if table not in exclude
+            table.name: sorted(tuple(row) for row in connection.execute(select(table)))
+            for table in metadata.sorted_tables
         }
 
 
-def store_effects(path: Path, task_ids: Sequence[str]) -> dict[str, list[str]]:
+def store_effects(target: StoreTarget, task_ids: Sequence[str]) -> dict[str, list[str]]:
     """The discounts, refunds and emails that ``task_ids`` left behind, one line each."""
-    marks = ", ".join("?" * len(task_ids))
     effects: dict[str, list[str]] = {}
-    with sqlite3.connect(path) as connection:
-        for table in ("discounts", "refunds"):
-            effects[table] = [
-                f"order {order}: {format_cents(cents)} {currency}"
-                for order, cents, currency in connection.execute(
-                    f"SELECT order_id, amount_cents, currency FROM {table} "
-                    f"WHERE task_id IN ({marks}) ORDER BY id",
-                    tuple(task_ids),
-                )
-            ]
-        effects["outbox"] = [
-            f"{to}: {subject}"
-            for to, subject in connection.execute(
-                f"SELECT to_address, subject FROM outbox WHERE task_id IN ({marks}) ORDER BY id",
-                tuple(task_ids),
+    database = store_database(target)
+    with database.sync_engine.connect() as connection:
+        for table in (discounts, refunds):
+            rows = connection.execute(
+                select(table.c.order_id, table.c.amount_cents, table.c.currency)
+                .where(table.c.task_id.in_(task_ids))
+                .order_by(table.c.id)
             )
-        ]
+            effects[table.name] = [
+                f"order {order}: {format_cents(cents)} {currency}"
+                for order, cents, currency in rows
+            ]
+        emails = connection.execute(
+            select(outbox.c.to_address, outbox.c.subject)
+            .where(outbox.c.task_id.in_(task_ids))
+            .order_by(outbox.c.id)
+        )
+        effects["outbox"] = [f"{to}: {subject}" for to, subject in emails]
     return effects
+
+
+def effect_counts(target: StoreTarget) -> dict[str, int]:
+    """How many discounts, refunds and emails the store holds, per table."""
+    database = store_database(target)
+    with database.sync_engine.connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (discounts, refunds, outbox)
+        }

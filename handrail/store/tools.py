@@ -11,12 +11,12 @@ result, so a retry whose result is recorded never reaches the database at all.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from sqlalchemy import Connection, RowMapping, delete, text
 
 from handrail import (
     Compensation,
@@ -30,7 +30,7 @@ from handrail import (
     compensation,
     tool,
 )
-from handrail.store.database import StoreDatabase, format_cents
+from handrail.store.database import StoreDatabase, discounts, format_cents, refunds
 
 Credit = Literal["discounts", "refunds"]
 
@@ -97,21 +97,27 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _order(connection: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = connection.execute(
-        "SELECT o.id, o.currency, c.email, "
-        "  (SELECT COALESCE(SUM(quantity * unit_price_cents), 0) FROM order_items "
-        "   WHERE order_id = o.id) AS total_cents, "
-        "  (SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE order_id = o.id) "
-        "  + (SELECT COALESCE(SUM(amount_cents), 0) FROM discounts WHERE order_id = o.id) "
-        "  AS credited_cents "
-        "FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ?",
-        (order_id,),
-    ).fetchone()
-    return row
+_ORDER = text(
+    "SELECT o.id, o.currency, c.email, "
+    "  (SELECT COALESCE(SUM(quantity * unit_price_cents), 0) FROM order_items "
+    "   WHERE order_id = o.id) AS total_cents, "
+    "  (SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE order_id = o.id) "
+    "  + (SELECT COALESCE(SUM(amount_cents), 0) FROM discounts WHERE order_id = o.id) "
+    "  AS credited_cents "
+    "FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = :order_id"
+)
+# PostgreSQL: a credit reads what is still open on the order, then writes; the order's row lock
+# makes concurrent credits on one order take turns (SQLite's BEGIN IMMEDIATE already does).
+_LOCK_ORDER = text("SELECT id FROM orders WHERE id = :order_id FOR UPDATE")
 
 
-def _credit_result(table: Credit, row: sqlite3.Row) -> dict[str, Any]:
+def _order(connection: Connection, order_id: int, *, lock: bool = False) -> RowMapping | None:
+    if lock and connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_ORDER, {"order_id": order_id})
+    return connection.execute(_ORDER, {"order_id": order_id}).mappings().first()
+
+
+def _credit_result(table: Credit, row: RowMapping) -> dict[str, Any]:
     return {
         f"{table.removesuffix('s')}_id": row["id"],
         "order_id": row["order_id"],
@@ -122,17 +128,21 @@ def _credit_result(table: Credit, row: sqlite3.Row) -> dict[str, Any]:
 
 def _credit(
     table: Credit, args: CreditArgs, ctx: ToolContext
-) -> Callable[[sqlite3.Connection], dict[str, Any]]:
+) -> Callable[[Connection], dict[str, Any]]:
     """A discount or refund, as a transaction body: both are credits against what was paid."""
+    # Table names are the two constants of ``Credit``, never input.
+    by_key = text(f"SELECT * FROM {table} WHERE idempotency_key = :key")
+    insert = text(
+        f"INSERT INTO {table} (order_id, amount_cents, currency, reason, task_id,"
+        " idempotency_key) VALUES (:order_id, :cents, :currency, :reason, :task_id, :key)"
+        " RETURNING *"
+    )
 
-    def work(connection: sqlite3.Connection) -> dict[str, Any]:
-        # Table names are the two constants above, never input.
-        mine = connection.execute(
-            f"SELECT * FROM {table} WHERE idempotency_key = ?", (ctx.idempotency_key,)
-        ).fetchone()
+    def work(connection: Connection) -> dict[str, Any]:
+        order = _order(connection, args.order_id, lock=True)
+        mine = connection.execute(by_key, {"key": ctx.idempotency_key}).mappings().first()
         if mine is not None:  # an earlier attempt took effect: return what it did
             return _credit_result(table, mine)
-        order = _order(connection, args.order_id)
         if order is None:
             raise ToolRefused(f"no order number {args.order_id}")
         cents = int((args.amount * 100).to_integral_value())
@@ -143,22 +153,28 @@ def _credit(
                 f"{format_cents(cents)} {currency} exceeds the {format_cents(open_cents)} "
                 f"{currency} still open on order {args.order_id}"
             )
-        cursor = connection.execute(
-            f"INSERT INTO {table} (order_id, amount_cents, currency, reason, task_id,"
-            " idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
-            (args.order_id, cents, currency, args.reason, ctx.task_id, ctx.idempotency_key),
+        row = connection.execute(
+            insert,
+            {
+                "order_id": args.order_id,
+                "cents": cents,
+                "currency": currency,
+                "reason": args.reason,
+                "task_id": ctx.task_id,
+                "key": ctx.idempotency_key,
+            },
         )
-        row = connection.execute(f"SELECT * FROM {table} WHERE id = ?", (cursor.lastrowid,))
-        return _credit_result(table, row.fetchone())
+        return _credit_result(table, row.mappings().one())
 
     return work
 
 
-def _delete_by_key(table: Credit, key: str) -> Callable[[sqlite3.Connection], bool]:
-    def work(connection: sqlite3.Connection) -> bool:
+def _delete_by_key(table: Credit, key: str) -> Callable[[Connection], bool]:
+    target = discounts if table == "discounts" else refunds
+
+    def work(connection: Connection) -> bool:
         return (
-            connection.execute(f"DELETE FROM {table} WHERE idempotency_key = ?", (key,)).rowcount
-            > 0
+            connection.execute(delete(target).where(target.c.idempotency_key == key)).rowcount > 0
         )
 
     return work
@@ -172,10 +188,12 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
         """Look up a product's current price and currency by its name."""
         query = args.product.strip()
         sql = "SELECT sku, name, price_cents, currency FROM products WHERE "
-        rows = await db.fetch_all(sql + "name = ? COLLATE NOCASE", (query,))
+        rows = await db.fetch_all(sql + "lower(name) = lower(:name)", {"name": query})
         if not rows:
             like = f"%{_escape_like(query)}%"
-            rows = await db.fetch_all(sql + "name LIKE ? ESCAPE '\\' ORDER BY name", (like,))
+            rows = await db.fetch_all(
+                sql + "lower(name) LIKE lower(:like) ESCAPE '\\' ORDER BY name", {"like": like}
+            )
         if not rows:
             raise ToolRefused(f"no product matches {query!r}")
         if len(rows) > 1:
@@ -189,14 +207,15 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
     async def get_order(args: GetOrderArgs, ctx: ToolContext) -> dict[str, Any]:
         """Look up an order by its number: status, items and total."""
         order = await db.fetch_one(
-            "SELECT id, status, currency, created_at FROM orders WHERE id = ?", (args.order_id,)
+            "SELECT id, status, currency, created_at FROM orders WHERE id = :order_id",
+            {"order_id": args.order_id},
         )
         if order is None:
             raise ToolRefused(f"no order number {args.order_id}")
         items = await db.fetch_all(
             "SELECT p.name, i.quantity, i.unit_price_cents FROM order_items i "
-            "JOIN products p ON p.sku = i.sku WHERE i.order_id = ? ORDER BY p.name",
-            (args.order_id,),
+            "JOIN products p ON p.sku = i.sku WHERE i.order_id = :order_id ORDER BY p.name",
+            {"order_id": args.order_id},
         )
         total = sum(item["quantity"] * item["unit_price_cents"] for item in items)
         return {
@@ -243,21 +262,31 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
         """Email the customer of an order. Cannot be unsent: it goes out when the task
         completes successfully."""
 
-        def work(connection: sqlite3.Connection) -> dict[str, Any]:
+        def work(connection: Connection) -> dict[str, Any]:
             order = _order(connection, args.order_id)
             if order is None:
                 raise ToolRefused(f"no order number {args.order_id}")
             # An outbox that a relay drains: once a row is here it counts as sent, so the key's
             # UNIQUE constraint is what keeps a retried call from sending twice.
+            key = {"key": ctx.idempotency_key}
             connection.execute(
-                "INSERT INTO outbox (to_address, subject, body, task_id, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-                (order["email"], args.subject, args.body, ctx.task_id, ctx.idempotency_key),
+                text(
+                    "INSERT INTO outbox (to_address, subject, body, task_id, idempotency_key)"
+                    " VALUES (:to, :subject, :body, :task_id, :key)"
+                    " ON CONFLICT (idempotency_key) DO NOTHING"
+                ),
+                {
+                    "to": order["email"],
+                    "subject": args.subject,
+                    "body": args.body,
+                    "task_id": ctx.task_id,
+                    **key,
+                },
             )
-            row = connection.execute(
-                "SELECT id FROM outbox WHERE idempotency_key = ?", (ctx.idempotency_key,)
-            ).fetchone()
-            return {"email_id": row["id"], "to": order["email"], "subject": args.subject}
+            email_id = connection.execute(
+                text("SELECT id FROM outbox WHERE idempotency_key = :key"), key
+            ).scalar_one()
+            return {"email_id": email_id, "to": order["email"], "subject": args.subject}
 
         result: dict[str, Any] = await db.transact(work)
         return result
