@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from handrail import ToolContext, ToolRefused
 from handrail.client import HandrailClient
+from handrail.errors import ConfigurationError
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import (
@@ -106,3 +107,9 @@ async def test_an_agent_on_a_postgres_store_refunds_once(
         "order 1001: 10.00 EUR"
     ]
     assert not on_postgres.store_db_path.exists()  # nothing went to the default SQLite file
+
+
+@pytest.mark.parametrize("url", ["data/store.db", "mysql://u@h/db", ""])
+def test_a_store_url_that_is_no_sqlite_or_postgresql_url_is_named(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="HANDRAIL_STORE_URL"):
+        StoreDatabase(url)

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
@@ -95,7 +96,13 @@ class Database:
     ``setting`` names where the URL came from, for errors (``HANDRAIL_STATE_URL``)."""
 
     def __init__(self, url: str, *, setting: str = "HANDRAIL_STATE_URL") -> None:
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ConfigurationError(
+                f"{setting} is not a database URL (expected sqlite:///PATH or "
+                "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB)"
+            ) from None
         self._async_url = _with_driver(parsed, _ASYNC_DRIVERS, setting)
         self._sync_url = _with_driver(parsed, _SYNC_DRIVERS, setting)
         self.dialect: Final[str] = parsed.get_backend_name()
