@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_PROFILES = Path(__file__).parent / "profiles"
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class HandrailSettings(BaseSettings):
@@ -130,6 +133,21 @@ class HandrailSettings(BaseSettings):
         default="", description="Default reviewer name for `starter.py review` (--as overrides)."
     )
 
+    # --- HTTP gateway (handrail/http) ------------------------------------------------------
+    # Hashes, not tokens: the settings (and whoever reads them: env dumps, compose files) never
+    # hold a credential that works. A token is 256 random bits, so an unsalted SHA-256 is as
+    # strong as a password hash would be, and cheap enough to check on every request.
+    reviewer_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reviewers of the HTTP gateway: name -> SHA-256 hex of their bearer token, as "
+        "a JSON object (`starter.py token NAME` makes one). The name is who the verdict records.",
+    )
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Services that start and read tasks over HTTP: name -> SHA-256 hex of their "
+        "bearer token, as a JSON object (`starter.py token NAME --service`).",
+    )
+
     # --- Telemetry ------------------------------------------------------------------------
     otlp_endpoint: str | None = Field(
         default=None,
@@ -162,6 +180,20 @@ class HandrailSettings(BaseSettings):
         if self.temporal_tls_cert or self.temporal_tls_ca:
             return "HANDRAIL_TEMPORAL_TLS_CERT or _TLS_CA is set"
         return None
+
+    @field_validator("reviewer_tokens", "api_tokens")
+    @classmethod
+    def _token_hashes(cls, tokens: dict[str, str]) -> dict[str, str]:
+        for name, digest in tokens.items():
+            if not _TOKEN_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a name: use letters, digits and _.@- (<= 64)")
+            if not _SHA256_HEX.fullmatch(digest):
+                # The value itself is not shown: it might be a token pasted by mistake.
+                raise ValueError(
+                    f"{name}: not a SHA-256 hex digest (64 hex digits); store the hash that "
+                    "`starter.py token` prints, never the token"
+                )
+        return {name: digest.lower() for name, digest in tokens.items()}
 
     @field_validator("profiles_dirs", mode="before")
     @classmethod
