@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handrail.contracts import FinalAnswerRule, McpServer, ReviewTier, ToolRule
+from handrail.contracts.profile import OutsideScope
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -86,6 +87,11 @@ class ProfileFile(BaseModel):
     max_consecutive_refusals: int = Field(
         default=3, ge=1, description="Refused steps in a row before the task escalates."
     )
+    outside_scope: OutsideScope = Field(
+        default="deny",
+        description="What an action outside the task's scope gets (rules with a `scope`), "
+        "unless its rule says otherwise: 'deny' (refused, the model is told why) or 'review'.",
+    )
     mcp_servers: list[_McpServerFile] = Field(
         default_factory=list, description="MCP servers whose tools the profile may call."
     )
@@ -112,7 +118,20 @@ class ProfileFile(BaseModel):
                 raise ValueError(
                     f"rules.{name}: effect 'compensated' and a `compensation` go together"
                 )
+        self._settle_scopes()
         return self
+
+    def _settle_scopes(self) -> None:
+        """Each bound rule gets the profile's ``outside_scope`` unless it sets its own: the
+        recorded profile then carries the answer per tool, for the policy inside the workflow."""
+        for name, rule in self.rules.items():
+            if not rule.scope:
+                stray = {"scope_required", "outside_scope"} & rule.model_fields_set
+                if stray:
+                    keys = " and ".join(sorted(stray))
+                    raise ValueError(f"rules.{name}: {keys} set without a `scope`")
+            elif rule.outside_scope is None:
+                self.rules[name] = rule.model_copy(update={"outside_scope": self.outside_scope})
 
 
 class ProfileCatalog:

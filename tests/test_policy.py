@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handrail.contracts import Profile, ToolBinding, ToolRule
-from handrail.policy import gate, sampled_for_review, when_to_run
+from handrail.policy import gate, sampled_for_review, scope_problems, when_to_run
 from handrail.store.tools import STORE_TOOL_SPECS
 
 ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
@@ -229,3 +229,130 @@ def test_the_policy_and_the_tool_agree_on_money(amount: object) -> None:
         IssueRefundArgs.model_validate(args)
     except ValueError:
         assert verdict.action == "deny"
+
+
+# --- scope: arguments bound to the task's context ---------------------------------------------
+
+ORDER_SCOPE = {"scope": {"order_id": "order_id"}}
+BOUND = profile(binding(ISSUE_REFUND, **REFUND_RULE, **ORDER_SCOPE))
+REVIEWED = profile(binding(ISSUE_REFUND, **REFUND_RULE, **ORDER_SCOPE, outside_scope="review"))
+OTHER_ORDER = refund() | {"order_id": 1003}
+
+
+@pytest.mark.parametrize(
+    ("context", "arguments", "action", "reason"),
+    [
+        ({"order_id": 1001}, refund(), "auto", "confident and within limits"),
+        ({"order_id": " 1001 "}, refund(), "auto", "confident and within limits"),  # JSON text
+        ({"order_id": 1001.0}, refund(), "auto", "confident and within limits"),
+        (
+            {"order_id": 1001},
+            OTHER_ORDER,
+            "deny",
+            "order_id 1003 is outside the task's scope (order_id 1001)",
+        ),
+        (
+            {"order_id": [1001, "1002"]},
+            OTHER_ORDER,
+            "deny",
+            "order_id 1003 is outside the task's scope (order_id one of 1001, 1002)",
+        ),
+        ({"order_id": [1001, 1003]}, OTHER_ORDER, "auto", "confident and within limits"),
+        (
+            {"order_id": []},
+            refund(),
+            "deny",
+            "order_id 1001 is outside the task's scope (order_id: none)",
+        ),
+        (
+            {"order_id": {"id": 1001}},  # present but no identifier: a scope of nothing
+            refund(),
+            "deny",
+            "order_id 1001 is outside the task's scope (order_id: none)",
+        ),
+        (
+            {"customer": 1},
+            refund(),
+            "deny",
+            "issue_refund's order_id is bound to the task's 'order_id', which its context "
+            "does not name",
+        ),
+        ({"order_id": None}, refund(), "deny", "which its context does not name"),
+        (None, OTHER_ORDER, "auto", "confident and within limits"),  # a reviewer's edit
+    ],
+)
+def test_a_bound_argument_must_stay_in_the_tasks_scope(
+    context: dict[str, Any] | None, arguments: dict[str, Any], action: str, reason: str
+) -> None:
+    verdict = gate(BOUND, "issue_refund", arguments, 0.9, context=context)
+    assert (verdict.action, reason in verdict.reason) == (action, True), verdict
+
+
+def test_review_mode_asks_a_person_but_deny_limits_still_refuse() -> None:
+    outside = gate(REVIEWED, "issue_refund", OTHER_ORDER, 0.99, context={"order_id": 1001})
+    assert outside.action == "review"
+    assert outside.reason == "order_id 1003 is outside the task's scope (order_id 1001)"
+    too_much = OTHER_ORDER | {"amount": "600"}
+    assert gate(REVIEWED, "issue_refund", too_much, 0.99, context={"order_id": 1001}).action == (
+        "deny"
+    )
+    # An autonomous tool outside the scope still goes to the person.
+    autonomous = profile(
+        binding(ISSUE_REFUND, autonomy="autonomous", outside_scope="review", **ORDER_SCOPE)
+    )
+    assert gate(autonomous, "issue_refund", OTHER_ORDER, 1.0, context={}).action == "review"
+
+
+def test_several_context_keys_and_an_optional_scope() -> None:
+    either = profile(binding(ISSUE_REFUND, scope={"order_id": ["order_id", "related_orders"]}))
+    context = {"order_id": 1001, "related_orders": [1002]}
+    assert (
+        gate(either, "issue_refund", refund() | {"order_id": 1002}, 0.9, context=context).action
+        == "auto"
+    )
+    verdict = gate(either, "issue_refund", OTHER_ORDER, 0.9, context=context)
+    assert verdict.reason == (
+        "order_id 1003 is outside the task's scope (order_id 1001; related_orders one of 1002)"
+    )
+    optional = profile(binding(ISSUE_REFUND, scope_required=False, **ORDER_SCOPE))
+    assert gate(optional, "issue_refund", OTHER_ORDER, 0.9, context={}).action == "auto"
+    assert gate(optional, "issue_refund", OTHER_ORDER, 0.9, context={"order_id": 1}).action == (
+        "deny"
+    )
+
+
+def test_a_scope_naming_an_argument_the_tool_lacks_is_refused() -> None:
+    wrong = binding(ISSUE_REFUND, scope={"order": "order_id"})
+    takes = "it takes amount, order_id, reason"
+    problem = f"rules.issue_refund.scope binds 'order', which issue_refund does not take ({takes})"
+    assert scope_problems("issue_refund", wrong.rule, ISSUE_REFUND.parameters) == [problem]
+    verdict = gate(profile(wrong), "issue_refund", refund(), 0.9, context={"order_id": 1001})
+    assert (verdict.action, verdict.reason) == ("deny", problem)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    args=arguments,
+    confidence=confidences,
+    level=autonomy,
+    context=st.dictionaries(st.sampled_from(["order_id", "x"]), json_values, max_size=2),
+)
+def test_a_rule_without_a_scope_ignores_the_context(
+    args: dict[str, Any], confidence: float | None, level: str, context: dict[str, Any]
+) -> None:
+    """What keeps recorded runs replaying: without a scope the verdict is today's."""
+    unbound = profile(binding(ISSUE_REFUND, autonomy=level, **REFUND_RULE))
+    with_context = gate(unbound, "issue_refund", args, confidence, context=context)
+    assert with_context == gate(unbound, "issue_refund", args, confidence)
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=arguments, confidence=confidences, level=autonomy)
+def test_an_action_outside_the_scope_is_never_auto(
+    args: dict[str, Any], confidence: float | None, level: str
+) -> None:
+    bound = profile(binding(ISSUE_REFUND, autonomy=level, outside_scope="review", **ORDER_SCOPE))
+    verdict = gate(bound, "issue_refund", args, confidence, context={"order_id": 1001})
+    order = args.get("order_id")
+    if isinstance(order, bool) or order not in (1001, "1001"):  # 1001.0 == 1001: in scope
+        assert verdict.action != "auto", (args, verdict)

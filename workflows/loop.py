@@ -152,11 +152,14 @@ class TaskRun:
 
             key = self.action_key(step)
             if workflow.patched(POLICY_GATE_PATCH):
+                # The context only matters to rules with a `scope`, which no run recorded
+                # before scopes existed has: those replay with the same verdicts, unpatched.
                 verdict = gate_decision(
                     profile,
                     decision,
                     spent=self._money(profile),
                     sample_key=key,
+                    context=task.context,
                 )
             else:  # a run recorded before the gate existed replays as it ran
                 verdict = GateVerdict(action="auto", reason="recorded before the policy gate")

@@ -6,11 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from handrail.contracts._base import _Contract
 
 Autonomy = Literal["suggest", "supervised", "autonomous"]
+OutsideScope = Literal["deny", "review"]
+"""What the policy does with an action outside the task's scope (or a task with no scope)."""
 
 
 class ToolRule(_Contract):
@@ -63,6 +66,42 @@ class ToolRule(_Contract):
         gt=timedelta(0),
         description="How far back the shared limit looks (ISO 8601 duration, e.g. 'P1D').",
     )
+
+    scope: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Arguments bound to the task's scope: argument name → the key (or keys) "
+        "of the task's `context` whose value(s) the argument must equal, e.g. "
+        "{order_id = 'order_id'}. Empty: the tool is not bound (gated as before).",
+    )
+    scope_required: bool = Field(
+        default=True,
+        description="A task whose context lacks every bound key is outside the scope (true), "
+        "or not bound at all (false: for tasks that come without a scope, e.g. free chat).",
+    )
+    outside_scope: OutsideScope | None = Field(
+        default=None,
+        description="What an action outside the scope gets: 'deny' or 'review'. Unset: the "
+        "profile's `outside_scope` (filled in when the profile loads; 'deny' without one).",
+    )
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope_names_keys(cls, scope: Any) -> Any:
+        # One clear message per mistake, instead of pydantic's two for a failed union.
+        if not isinstance(scope, dict):
+            return scope
+        for argument, keys in scope.items():
+            if not isinstance(argument, str) or not argument.strip():
+                raise PydanticCustomError("scope", "an argument name must be a non-empty string")
+            listed = keys if isinstance(keys, list) else [keys]
+            if not listed or not all(isinstance(key, str) and key.strip() for key in listed):
+                raise PydanticCustomError(
+                    "scope",
+                    "{argument} is bound to {keys}: a task context key must be a non-empty "
+                    "string, or a non-empty list of them (one of several keys)",
+                    {"argument": argument, "keys": repr(keys)},
+                )
+        return scope
 
     @model_validator(mode="after")
     def _shared_limit_complete(self) -> ToolRule:
