@@ -103,6 +103,9 @@ class ErrorType:
     REVIEW_INVALID_EDIT: Final = "ReviewInvalidEdit"
     REVIEW_POLICY_DENIED: Final = "ReviewPolicyDenied"
     REVIEW_INCOMPLETE: Final = "ReviewIncomplete"
+    # The decision names a proposal fingerprint other than the pending one: the reviewer saw
+    # something else (another run of the task id, or a proposal since changed).
+    REVIEW_FINGERPRINT_MISMATCH: Final = "ReviewFingerprintMismatch"
 
 
 def describe_validation_error(model: str, error: ValidationError) -> str:

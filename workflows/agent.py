@@ -216,6 +216,8 @@ class AgentWorkflow:
 
     @review.validator
     def _validate_review(self, decision: ReviewDecision) -> None:
+        # Refused here (stale, unauthorised, a fingerprint other than the pending one...), the
+        # update is never accepted and writes no event: the caller is told, history is not.
         self._refuse_if_cannot_count(decision)
 
     def _refuse_if_cannot_count(self, decision: ReviewDecision) -> None:

@@ -30,9 +30,20 @@ with workflow.unsafe.imports_passed_through():
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import gate
     from handrail.redaction import redact
+    from handrail.reviews.fingerprint import proposal_fingerprint
     from handrail.workflows import steps, stubs
 
 Via = str  # "signal" | "update"
+
+# Pending reviews carry a fingerprint, and decisions naming another one are refused, only in
+# runs that reached a review with this code. A refused update writes nothing to history (the
+# validator runs before it is accepted, and not at all on replay), so the validator alone would
+# need no patch. But the same rule (``ReviewDesk.refusal``) also runs in the signal handler and
+# in the accepted update's handler, and both replay: a decision in an existing history that
+# carried a ``fingerprint`` key (ignored then, as an unknown field) could now be refused, and
+# the run would wait where it went on. Unpatched runs publish no fingerprint, so nothing is
+# checked. The marker is written once per run, at its first review (no cost to other tasks).
+_FINGERPRINT_PATCH = "review-fingerprint-v1"
 
 
 def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
@@ -98,6 +109,13 @@ class ReviewDesk:
                 ErrorType.REVIEW_STALE,
                 f"stale: step {decision.step} is not awaiting review (step {pending.step} is)",
             )
+        bound, shown = decision.fingerprint, pending.fingerprint
+        if bound is not None and shown is not None and bound != shown:
+            return Refusal(
+                ErrorType.REVIEW_FINGERPRINT_MISMATCH,
+                f"the decision is for proposal {bound}, but step {pending.step} now proposes "
+                f"{shown} ({pending.summary}): the reviewer saw something else; review it again",
+            )
         if decision.reviewer not in pending.reviewers:
             return Refusal(
                 ErrorType.REVIEW_UNAUTHORISED,
@@ -132,24 +150,36 @@ class ReviewDesk:
             summary = steps.describe_call(binding, arguments)
         else:  # a final answer: its text is what the reviewer judges
             summary = steps.one_line(f"{tool}: {arguments.get('answer', '')}")
+        if not profile.review_tiers:
+            record.note = "needs review, but the profile names no reviewers: fail safe"
+            return None
+        shown = redact(arguments, binding.sensitive if binding else [])
+        fingerprint: str | None = None
+        if workflow.patched(_FINGERPRINT_PATCH):
+            info = workflow.info()
+            fingerprint = proposal_fingerprint(
+                task_id=info.workflow_id,
+                run_id=info.first_execution_run_id,
+                step=record.index + 1,
+                tool=tool,
+                arguments=shown,
+            )
 
         def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
             now = workflow.now()
             return PendingReview(
                 step=record.index + 1,
                 tool=tool,
-                arguments=redact(arguments, binding.sensitive if binding else []),
+                arguments=shown,
                 reason=reason,
                 tier=tier.name,
                 reviewers=reviewers,
                 requested_at=now,
                 deadline_at=now + tier.deadline,
                 summary=summary,
+                fingerprint=fingerprint,
             )
 
-        if not profile.review_tiers:
-            record.note = "needs review, but the profile names no reviewers: fail safe"
-            return None
         on_status(True)
         review = await self.wait(profile, record, pending_for)
         on_status(False)
@@ -207,6 +237,7 @@ class ReviewDesk:
                     arguments=decision.arguments if decision.verdict == "edit" else None,
                     answer=decision.answer if decision.verdict == "answer" else None,
                     comment=decision.comment,
+                    fingerprint=decision.fingerprint,
                     requested_at=requested_at,
                     decided_at=workflow.now(),
                 )

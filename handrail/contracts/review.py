@@ -26,7 +26,10 @@ class ReviewDecision(_Contract):
     """A reviewer's decision: the input of the ``submit_review`` signal and ``review`` update.
 
     ``step`` is the step number that ``pending`` and ``trace`` show (1-based); a decision for a
-    step that is no longer pending is stale and refused.
+    step that is no longer pending is stale and refused. ``fingerprint``, when sent, binds the
+    decision to the exact proposal the reviewer saw (``PendingReview.fingerprint``): if what is
+    pending now has another one, the decision is refused (``ReviewFingerprintMismatch``). It is
+    optional so that the CLI and hand-written signals keep working; signed links always send it.
     """
 
     reviewer: str = Field(min_length=1)
@@ -35,6 +38,13 @@ class ReviewDecision(_Contract):
     arguments: dict[str, Any] | None = Field(default=None, description="New arguments (edit).")
     answer: str | None = Field(default=None, description="The reviewer's own answer (answer).")
     comment: str = ""
+    fingerprint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The pending review's fingerprint the reviewer saw; refused if it no "
+        "longer matches.",
+    )
 
 
 class ReviewReceipt(_Contract):
@@ -57,6 +67,12 @@ class PendingReview(_Contract):
     requested_at: datetime
     deadline_at: datetime
     summary: str = ""
+    fingerprint: str | None = Field(
+        default=None,
+        description="Digest of the task run, step, tool and arguments shown "
+        "(handrail.reviews.fingerprint); a decision that names it is refused if it changed. "
+        "None in runs recorded before fingerprints existed.",
+    )
 
 
 class ReviewRecord(_Contract):
@@ -69,6 +85,9 @@ class ReviewRecord(_Contract):
     arguments: dict[str, Any] | None = None
     answer: str | None = None
     comment: str = ""
+    fingerprint: str | None = Field(
+        default=None, description="The fingerprint the decision was bound to, if it named one."
+    )
     requested_at: datetime
     decided_at: datetime
 
