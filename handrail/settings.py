@@ -12,7 +12,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -131,6 +131,42 @@ class HandrailSettings(BaseSettings):
     )
     reviewer: str = Field(
         default="", description="Default reviewer name for `starter.py review` (--as overrides)."
+    )
+
+    # --- Review links and signed notices (handrail/reviews) --------------------------------
+    # The keys live on the workers (they sign links and notices) and the gateway (it verifies
+    # links), never in workflow code: links are built inside the notify activity.
+    public_url: str | None = Field(
+        default=None,
+        description="The HTTP gateway's public base URL (e.g. https://handrail.example.com): "
+        "review links point to {public_url}/links/{token}; unset: notices carry no links.",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing review links (HMAC-SHA256), shared by workers and gateway; "
+        "32 characters or more (e.g. `openssl rand -hex 32`); unset: no links.",
+    )
+    link_previous_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Earlier link keys, as a JSON list: links they signed still verify until "
+        "they expire (rotation); new links use link_secret.",
+    )
+    link_ttl: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="A review link's lifetime at most (seconds or ISO 8601, e.g. PT4H); it "
+        "also ends at its tier's deadline.",
+    )
+    review_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key shared with the webhook's receiver: each notice is signed with "
+        "X-Handrail-Timestamp and X-Handrail-Signature: sha256=HMAC(key, timestamp + '.' + "
+        "body); unset: unsigned.",
+    )
+    review_webhook_format: Literal["handrail", "slack"] = Field(
+        default="handrail",
+        description="The notice's body: handrail (JSON with the pending review and links) or "
+        "slack (a Block Kit message with approve/reject buttons, for a Slack incoming webhook).",
     )
 
     # --- HTTP gateway (handrail/http) ------------------------------------------------------
