@@ -112,22 +112,34 @@ class HandrailClient:
     async def start_task(self, task: TaskInput) -> WorkflowHandle[Any, TaskResult]:
         """Validate ``task`` and start it. Starting a ``task_id`` that already ran returns the
         existing run's handle: the task runs once."""
+        handle, _ = await self.start_task_once(task)
+        return handle
+
+    async def start_task_once(
+        self, task: TaskInput
+    ) -> tuple[WorkflowHandle[Any, TaskResult], bool]:
+        """``start_task``, also telling whether this call started the task (``False``: its
+        ``task_id`` already ran or runs, and the handle is that run's), so that an HTTP
+        gateway can answer a retried request differently from the first."""
         agent_task = parse_task(task)
         self._profiles.load(agent_task.profile)  # UnknownProfileError / InvalidProfileError
         task_id = agent_task.task_id or f"{TASK_ID_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
-            return await self.temporal.start_workflow(
+            handle = await self.temporal.start_workflow(
                 WORKFLOW_TYPE,
                 agent_task,
                 id=task_id,
                 task_queue=self.settings.task_queue,
                 result_type=TaskResult,
+                # A second start of the id, running or closed, raises instead of starting:
+                # that is how this call knows whether it started the task.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=agent_task.goal[:200],
             )
         except WorkflowAlreadyStartedError:
-            return self.temporal.get_workflow_handle(task_id, result_type=TaskResult)
+            return self.temporal.get_workflow_handle(task_id, result_type=TaskResult), False
+        return handle, True
 
     async def get_result(self, task_id: str) -> TaskResult:
         """Wait for the task to finish; ``TaskFailedError`` with Temporal's reason if it failed.
@@ -146,11 +158,23 @@ class HandrailClient:
             message = getattr(cause, "message", None) or str(cause)
             raise TaskFailedError(f"task {task_id} failed: {message}") from error
 
-    async def pending_reviews(self) -> list[tuple[str, PendingReview]]:
+    async def pending_reviews(
+        self, *, tier: str | None = None, tool: str | None = None, task_queue: str | None = None
+    ) -> list[tuple[str, PendingReview]]:
         """Tasks waiting for a reviewer, oldest request first (a visibility query, then each
-        task's trace for the details)."""
+        task's trace for the details); only those at ``tier``, for ``tool``, on ``task_queue``
+        when given (default: every task queue of the namespace)."""
         found: list[tuple[str, PendingReview]] = []
         query = f"{search_attributes.PENDING_QUERY} AND ExecutionStatus = 'Running'"
+        for key, value in (
+            (search_attributes.REVIEW_TIER, tier),
+            (search_attributes.REVIEW_TOOL, tool),
+            ("TaskQueue", task_queue),
+        ):
+            if value is not None:
+                name = key if isinstance(key, str) else key.name
+                quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+                query += f" AND {name} = '{quoted}'"
         async for execution in self.temporal.list_workflows(query):
             try:
                 trace = await self.get_trace(execution.id)
@@ -158,8 +182,15 @@ class HandrailClient:
                 # One task queue without a worker must not hide every other pending review.
                 log.warning("cannot list a pending review: %s", error)
                 continue
-            if trace.pending_review is not None:
-                found.append((execution.id, trace.pending_review))
+            pending = trace.pending_review
+            # The visibility store lags the task: the trace has the last word on the filters.
+            if (
+                pending is None
+                or tier not in (None, pending.tier)
+                or tool not in (None, pending.tool)
+            ):
+                continue
+            found.append((execution.id, pending))
         return sorted(found, key=lambda item: item[1].requested_at)
 
     async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:

@@ -1,0 +1,106 @@
+"""What every route shares: the Handrail client, the token book, the tools' specs, and the
+few Temporal reads that decide between 404, 409 and 503 before a client call would block."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fastapi import Request
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from handrail.client import HandrailClient
+from handrail.errors import UnknownTaskError
+from handrail.http.auth import Principal, TokenBook, authenticate, bearer_token
+from handrail.http.errors import ApiError
+from handrail.settings import HandrailSettings
+from handrail.task_history import worker_polls
+from handrail.tools.spec import ToolSpec
+
+REVIEW_TIMEOUT_SECONDS: Final = 30.0
+"""How long a review update may take before the gateway gives up (504): a live worker answers
+in milliseconds; the update is not lost, and the reviewer can look again."""
+
+
+@dataclass
+class Gateway:
+    """The app's shared state (``app.state.gateway``)."""
+
+    handrail: HandrailClient
+    tokens: TokenBook
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    task_queue: str | None = None
+    """Only tasks on this queue are visible (``None``: every queue of the namespace)."""
+
+    @classmethod
+    def build(
+        cls,
+        handrail: HandrailClient,
+        *,
+        tools: Iterable[ToolSpec] = (),
+        task_queue: str | None = None,
+    ) -> Gateway:
+        settings = handrail.settings
+        return cls(
+            handrail=handrail,
+            tokens=TokenBook(settings.reviewer_tokens, settings.api_tokens),
+            tools={spec.name: spec for spec in tools},
+            task_queue=task_queue,
+        )
+
+    @property
+    def settings(self) -> HandrailSettings:
+        return self.handrail.settings
+
+    async def describe(self, task_id: str) -> WorkflowExecutionDescription:
+        """The task's workflow; ``UnknownTaskError`` (404) if there is none this gateway
+        serves."""
+        handle = self.handrail.temporal.get_workflow_handle(task_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise UnknownTaskError(f"no task {task_id!r}") from None
+            raise
+        if self.task_queue is not None and description.task_queue != self.task_queue:
+            # Another deployment's task in the same namespace: not ours to show or decide.
+            raise UnknownTaskError(f"no task {task_id!r}")
+        return description
+
+    async def running_with_worker(self, task_id: str) -> WorkflowExecutionDescription:
+        """The task, if it runs and a worker can answer for it; else 409 or 503 with why (an
+        update to a task nobody serves would wait forever)."""
+        description = await self.describe(task_id)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            status = description.status.name.lower() if description.status else "closed"
+            raise ApiError(
+                409, "TaskNotRunning", f"task {task_id} has ended ({status}): nothing to decide"
+            )
+        if not await worker_polls(self.handrail.temporal, description.task_queue):
+            raise ApiError(
+                503,
+                "NoWorker",
+                f"task {task_id} is waiting but no worker polls task queue "
+                f"{description.task_queue!r} to take the decision; start one",
+            )
+        return description
+
+    def amount(self, tool: str, arguments: dict[str, Any]) -> Any:
+        """The money an action moves, when its tool declares an amount argument."""
+        spec = self.tools.get(tool)
+        name = spec.amount_field if spec is not None else "amount"
+        return arguments.get(name) if name else None
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway = request.app.state.gateway
+    assert isinstance(gateway, Gateway)
+    return gateway
+
+
+def api_caller(request: Request) -> Principal:
+    """The API's caller, by ``Authorization: Bearer``. The inbox's cookie is not accepted
+    here: an API that took cookies would need the inbox's CSRF checks on every route."""
+    return authenticate(gateway_of(request).tokens, bearer_token(request))
