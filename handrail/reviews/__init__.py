@@ -5,8 +5,8 @@ notices.
 - ``links``: signing and verifying review links (HMAC-SHA256, expiring);
 - ``used_links``: the single-use table in Handrail's state database;
 - ``apply``: verify, consume and send a link's decision through the ``review`` update;
-- ``notice_format``: the webhook notice's bodies (Handrail JSON, Slack Block Kit) and its
-  signature header.
+- ``notices``: a notice's links and bodies (Handrail JSON, Slack Block Kit);
+- ``signature``: the notice's HMAC header, and verifying it (for receivers).
 
 This ``__init__`` imports nothing, so that workflow code can import ``fingerprint`` without
 pulling in the database layer.

@@ -128,3 +128,19 @@ limit_reservations = Table(
 )
 """Reservations against shared limits (``handrail.storage.limits``): one per action, kept when
 released; amounts are decimal text, summed exactly in Python."""
+
+used_links = Table(
+    "used_links",
+    metadata,
+    Column("link_id", Text, primary_key=True),
+    Column("task_id", Text, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("verdict", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("used_at", Text, nullable=False),
+    Index("used_links_by_expiry", "expires_at"),
+)
+"""Signed review links already used (``handrail.reviews.used_links``): the first use inserts
+the link's id, a second finds it taken. Rows past ``expires_at`` can be deleted: an expired
+link is refused before this table is read."""
