@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +79,10 @@ class Api:
         raise AssertionError(f"{task_id} did not finish")
 
 
-@pytest_asyncio.fixture
-async def api(client: Client, settings: HandrailSettings) -> AsyncIterator[Api]:
-    """The gateway on a free port, scoped to this test's task queue (the `worker` fixture's)."""
+@asynccontextmanager
+async def serve_gateway(client: Client, settings: HandrailSettings) -> AsyncIterator[Api]:
+    """The gateway on a free loopback port, scoped to the test's task queue (the `worker`
+    fixture's), with an HTTP client for it."""
     create_store(settings.store_db_path)
     handrail = HandrailClient(client, gateway_settings(settings))
     app = create_app(handrail, tools=STORE_TOOL_SPECS, task_queue=settings.task_queue)
@@ -89,6 +91,12 @@ async def api(client: Client, settings: HandrailSettings) -> AsyncIterator[Api]:
         httpx2.AsyncClient(base_url=url, timeout=30) as http,
     ):
         yield Api(url, http, handrail)
+
+
+@pytest_asyncio.fixture
+async def api(client: Client, settings: HandrailSettings) -> AsyncIterator[Api]:
+    async with serve_gateway(client, settings) as served:
+        yield served
 
 
 def error_of(response: httpx2.Response) -> dict[str, str]:

@@ -33,11 +33,12 @@ from handrail.errors import (
 log = logging.getLogger(__name__)
 
 # The review update's refusals, by the ``ErrorType`` the workflow raises: someone else decided
-# first (or a wrong step) is a conflict; a reviewer outside the tier is forbidden; a decision
-# whose content cannot stand (an edit off the schema or over a limit, an answer without text)
-# is unprocessable, and a different decision would pass.
+# first (or a wrong step), or the proposal changed since it was shown, is a conflict; a reviewer
+# outside the tier is forbidden; a decision whose content cannot stand (an edit off the schema
+# or over a limit, an answer without text) is unprocessable, and a different decision would pass.
 REVIEW_STATUS: Final[Mapping[str, int]] = {
     ErrorType.REVIEW_STALE: 409,
+    ErrorType.REVIEW_FINGERPRINT_MISMATCH: 409,
     ErrorType.REVIEW_UNAUTHORISED: 403,
     ErrorType.REVIEW_INVALID_EDIT: 422,
     ErrorType.REVIEW_POLICY_DENIED: 422,

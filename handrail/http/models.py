@@ -56,6 +56,13 @@ class ReviewRequest(BaseModel):
         default=None, min_length=1, max_length=20_000, description="answer: the reply."
     )
     comment: str = Field(default="", max_length=2_000, description="Why, for the record.")
+    fingerprint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The pending review's fingerprint as listed: the decision is refused (409) "
+        "if the proposal changed since (the model or an edit changed the tool or arguments).",
+    )
 
 
 class ReviewDone(BaseModel):
