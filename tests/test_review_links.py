@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx2
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
@@ -23,6 +24,9 @@ from handrail.activities.notify import ReviewerNotifier
 from handrail.client import HandrailClient, ReviewInput
 from handrail.contracts import AgentTask, PendingReview, ReviewReceipt
 from handrail.errors import ConfigurationError, ErrorType, ReviewRefusedError
+from handrail.http import create_app, running_server
+from handrail.http.links import close_used_links
+from handrail.http.links import router as links_router
 from handrail.names import WORKFLOW_TYPE
 from handrail.reviews.apply import LINK_COMMENT, apply_link
 from handrail.reviews.links import (
@@ -357,3 +361,91 @@ async def test_a_link_whose_decision_was_not_delivered_can_be_clicked_again(
     assert refused.value.error_type == ErrorType.REVIEW_STALE
     with pytest.raises(LinkUsedError):  # and that answer is final
         await apply_link(handrail, state, KEY, token)
+
+
+# --- the gateway's /links/{token} ---------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def gateway(link_settings: HandrailSettings, client: Client) -> AsyncIterator[str]:
+    app = create_app(HandrailClient(client, link_settings))
+    if not any(getattr(route, "path", "") == "/links/{token}" for route in app.routes):
+        app.include_router(links_router)  # until create_app mounts it itself
+    try:
+        async with running_server(app) as url:
+            yield url
+    finally:
+        await close_used_links(app)
+
+
+async def test_the_gateway_confirms_then_decides_once(
+    gateway: str,
+    handrail: HandrailClient,
+    link_settings: HandrailSettings,
+    model_server: ScriptedModelServer,
+) -> None:
+    create_store(link_settings.store_db_path)
+    async with (
+        running_worker(handrail.temporal, link_settings),
+        httpx2.AsyncClient(base_url=gateway) as http,
+    ):
+        task_id, pending = await _pause_refund(handrail, model_server)
+        token = _link(task_id, pending, "bob")
+        page = await http.get(f"/links/{token}")
+        assert page.status_code == 200
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+        for shown in (task_id, "Step", pending.summary, "issue_refund", "Approve as bob"):
+            assert shown in page.text
+        assert (await handrail.get_trace(task_id)).pending_review is not None  # GET decides nothing
+
+        expired = _link(task_id, pending, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        forged = _reencoded(_link(task_id, pending), rev="carol")
+        answers = {
+            "expired": (await http.post(f"/links/{expired}")).status_code,
+            "forged": (await http.post(f"/links/{forged}")).status_code,
+            "malformed": (await http.post("/links/not-a-link")).status_code,
+        }
+        assert answers == {"expired": 410, "forged": 403, "malformed": 403}
+
+        done = await http.post(f"/links/{token}", headers={"Accept": "application/json"})
+        assert done.status_code == 200, done.text
+        assert done.json() == {
+            "task_id": task_id,
+            "step": 1,
+            "verdict": "approve",
+            "tier": "support",
+            "reviewer": "bob",
+        }
+        again = await http.post(f"/links/{token}", headers={"Accept": "application/json"})
+        assert again.status_code == 409
+        assert again.json()["error"]["type"] == "LinkUsed"
+        assert (await handrail.get_result(task_id)).status == "answered"
+
+
+async def test_the_gateway_refuses_a_link_whose_proposal_changed(
+    gateway: str,
+    handrail: HandrailClient,
+    link_settings: HandrailSettings,
+    model_server: ScriptedModelServer,
+) -> None:
+    create_store(link_settings.store_db_path)
+    task_id = f"order-1003-{uuid.uuid4().hex[:6]}"
+    async with (
+        running_worker(handrail.temporal, link_settings),
+        httpx2.AsyncClient(base_url=gateway) as http,
+    ):
+        _, first = await _pause_refund(handrail, model_server, task_id)
+        link = _link(task_id, first)
+        await handrail.review(task_id, {"reviewer": "bob", "step": 1, "verdict": "reject"})
+        await handrail.get_result(task_id)
+        _, second = await _pause_refund(handrail, model_server, task_id)
+        page = await http.get(f"/links/{link}")
+        assert page.status_code == 409
+        assert "changed since this link was made" in page.text
+        refused = await http.post(f"/links/{link}", headers={"Accept": "application/json"})
+        assert refused.status_code == 409
+        assert refused.json()["error"]["type"] == ErrorType.REVIEW_FINGERPRINT_MISMATCH
+        reject = _link(task_id, second, verdict="reject")
+        assert (await http.post(f"/links/{reject}")).status_code == 200
+        assert (await handrail.get_result(task_id)).status == "rejected"

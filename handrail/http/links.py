@@ -1,0 +1,100 @@
+"""``/links/{token}``: the page a signed review link opens (``handrail.reviews.links``).
+
+GET only shows what the link would decide (mail scanners and chat unfurlers fetch links: a GET
+must never decide); the reviewer's click on the page POSTs it, and ``apply_link`` verifies,
+consumes it once and sends the decision through the ``review`` update, where the workflow
+still checks the step, the tier and the proposal's fingerprint. The link itself is the
+authority (it names its reviewer), so no login is needed; the post is still checked for this
+origin like every other form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from handrail.errors import HandrailError
+from handrail.http.errors import as_api_error
+from handrail.http.gateway import Gateway, gateway_of
+from handrail.http.inbox import card_for, page, same_origin
+from handrail.reviews.apply import apply_link
+from handrail.reviews.links import (
+    LinkClaims,
+    LinkError,
+    LinkExpiredError,
+    LinkKeys,
+    LinksDisabledError,
+    LinkUsedError,
+    verify_link,
+)
+from handrail.reviews.used_links import UsedLinks
+
+router = APIRouter(prefix="/links", include_in_schema=False)
+Shared = Annotated[Gateway, Depends(gateway_of)]
+Token = Annotated[str, Path(min_length=1, max_length=4096)]
+
+_LINK_STATUS: Final = {LinkExpiredError: 410, LinkUsedError: 409, LinksDisabledError: 404}
+
+
+def _keys(gateway: Gateway) -> LinkKeys:
+    keys = LinkKeys.from_settings(gateway.settings)
+    if keys is None:
+        raise LinksDisabledError("review links are disabled here (no HANDRAIL_LINK_SECRET)")
+    return keys
+
+
+def _refused(error: LinkError) -> HTMLResponse:
+    status = next((s for kind, s in _LINK_STATUS.items() if isinstance(error, kind)), 400)
+    return page("link.html", status=status, claims=None, card=None, error=str(error), done="")
+
+
+async def _confirmation(
+    gateway: Gateway, claims: LinkClaims, *, status: int = 200, error: str = ""
+) -> HTMLResponse:
+    card = None
+    # An unknown or workerless task shows no proposal; the decision's own refusal says why.
+    with contextlib.suppress(HandrailError):
+        trace = await gateway.handrail.get_trace(claims.task_id)
+        card = card_for(gateway, claims.task_id, trace)
+    changed = card is not None and (
+        card.pending.step != claims.step or card.pending.fingerprint != claims.fingerprint
+    )
+    return page(
+        "link.html", status=status, claims=claims, card=card, changed=changed, error=error, done=""
+    )
+
+
+@router.get("/{token}")
+async def show_link(token: Token, gateway: Shared) -> Response:
+    try:
+        claims = verify_link(_keys(gateway), token)
+    except LinkError as error:
+        return _refused(error)
+    return await _confirmation(gateway, claims)
+
+
+@router.post("/{token}")
+async def use_link(request: Request, token: Token, gateway: Shared) -> Response:
+    same_origin(request)
+    keys = _keys(gateway) if gateway.settings.link_secret else None
+    if keys is None:
+        return _refused(LinksDisabledError("review links are disabled here"))
+    try:
+        claims = verify_link(keys, token)
+        used = UsedLinks(gateway.settings.state_database_url)
+        try:
+            receipt = await apply_link(gateway.handrail, used, keys, token)
+        finally:
+            await used.aclose()
+    except LinkError as error:
+        return _refused(error)
+    except HandrailError as error:
+        known = as_api_error(error)
+        if known is None:
+            raise
+        return await _confirmation(gateway, claims, status=known.status, error=known.message)
+    done = f"Recorded: {receipt.verdict} of step {receipt.step} as {claims.reviewer}."
+    return page("link.html", claims=claims, card=None, error="", done=done)
