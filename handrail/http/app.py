@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 
 from handrail.client import HandrailClient
-from handrail.http import inbox, reviews, tasks
+from handrail.http import inbox, links, reviews, tasks
 from handrail.http.errors import install_error_handlers
 from handrail.http.gateway import Gateway
 from handrail.tools.spec import ToolSpec
@@ -41,6 +41,7 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(reviews.router)
     app.include_router(inbox.router)
+    app.include_router(links.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

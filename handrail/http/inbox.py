@@ -79,7 +79,7 @@ _templates.filters["tojson_pretty"] = lambda value: json.dumps(
 )
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(name).render(poll_ms=POLL_MILLISECONDS, **context)
     return HTMLResponse(html, status_code=status)
 
@@ -94,7 +94,7 @@ def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/inbox/login", status_code=303)
 
 
-def _same_origin(request: Request) -> None:
+def same_origin(request: Request) -> None:
     """Refuse a form post that another site's page made (see the module docstring)."""
     source = request.headers.get("origin") or request.headers.get("referer") or ""
     host = request.headers.get("host", "")
@@ -131,7 +131,7 @@ class Card:
         return json.dumps(self.pending.arguments, indent=2, ensure_ascii=False)
 
 
-def _card(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
+def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
     pending = trace.pending_review
     if pending is None:
         return None
@@ -158,7 +158,7 @@ async def _cards(gateway: Gateway) -> list[Card]:
     cards = []
     for task_id, _ in await gateway.handrail.pending_reviews(task_queue=gateway.task_queue):
         try:
-            card = _card(gateway, task_id, await gateway.handrail.get_trace(task_id))
+            card = card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
         except HandrailError:  # it ended or lost its worker since it was listed
             continue
         if card is not None:
@@ -175,12 +175,12 @@ async def inbox(request: Request, gateway: Shared, fragment: bool = False) -> Re
     state = _state([(c.task_id, c.pending.step, c.pending.fingerprint) for c in cards])
     context: dict[str, Any] = {"cards": cards, "state": state, "reviewer": reviewer.name}
     if fragment:
-        return _page("_pending.html", **context)
+        return page("_pending.html", **context)
     decided = request.query_params.get("decided", "")
     flash = ""
     if decided in _VERDICT_WORDS:
         flash = f"You {_VERDICT_WORDS[decided]} {request.query_params.get('task', 'the task')}."
-    return _page("inbox.html", flash=flash, ui_url=gateway.settings.ui_url(""), **context)
+    return page("inbox.html", flash=flash, ui_url=gateway.settings.ui_url(""), **context)
 
 
 async def _task_page(
@@ -198,7 +198,7 @@ async def _task_page(
         trace = await gateway.handrail.get_trace(task_id)
     except NoWorkerError as no_worker:
         trace, problem = None, str(no_worker)
-    card = _card(gateway, task_id, trace) if trace is not None else None
+    card = card_for(gateway, task_id, trace) if trace is not None else None
     running = description.status == WorkflowExecutionStatus.RUNNING
     state = _state(
         trace.status if trace else None,
@@ -218,10 +218,10 @@ async def _task_page(
         "changes": forms.changes,
     }
     if fragment:
-        return _page("_task.html", **context)
+        return page("_task.html", **context)
     decided = request.query_params.get("decided", "")
     flash = f"You {_VERDICT_WORDS[decided]} this step." if decided in _VERDICT_WORDS else ""
-    return _page(
+    return page(
         "task.html",
         status=error.status if error else 200,
         flash=flash,
@@ -266,7 +266,7 @@ def _decision(card_fields: list[forms.FormField], form: dict[str, str]) -> Revie
 
 @router.post("/tasks/{task_id}/decide")
 async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Response:
-    _same_origin(request)
+    same_origin(request)
     reviewer = _reviewer(request, gateway)
     if reviewer is None:
         return _login_redirect()
@@ -296,17 +296,17 @@ async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Res
 async def login_page(request: Request, gateway: Shared) -> Response:
     if _reviewer(request, gateway) is not None:
         return RedirectResponse("/inbox", status_code=303)
-    return _page("login.html", error="")
+    return page("login.html", error="")
 
 
 @router.post("/login")
 async def login(request: Request, gateway: Shared) -> Response:
-    _same_origin(request)
+    same_origin(request)
     token = (await _form(request)).get("token", "").strip()
     principal = gateway.tokens.identify(token) if token else None
     if principal is None or principal.kind != "reviewer":
         why = "That token is not a reviewer's token here." if token else "Paste your token."
-        return _page("login.html", status=401, error=why)
+        return page("login.html", status=401, error=why)
     response = RedirectResponse("/inbox", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -322,7 +322,7 @@ async def login(request: Request, gateway: Shared) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    _same_origin(request)
+    same_origin(request)
     response = RedirectResponse("/inbox/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/inbox", httponly=True, samesite="strict")
     return response
