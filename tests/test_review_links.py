@@ -25,8 +25,6 @@ from handrail.client import HandrailClient, ReviewInput
 from handrail.contracts import AgentTask, PendingReview, ReviewReceipt
 from handrail.errors import ConfigurationError, ErrorType, ReviewRefusedError
 from handrail.http import create_app, running_server
-from handrail.http.links import close_used_links
-from handrail.http.links import router as links_router
 from handrail.names import WORKFLOW_TYPE
 from handrail.reviews.apply import LINK_COMMENT, apply_link
 from handrail.reviews.links import (
@@ -363,64 +361,13 @@ async def test_a_link_whose_decision_was_not_delivered_can_be_clicked_again(
         await apply_link(handrail, state, KEY, token)
 
 
-# --- the gateway's /links/{token} ---------------------------------------------------------------
+# --- the gateway's /links/{token} (shown and decided in tests/test_http_links.py) -------------
 
 
 @pytest_asyncio.fixture
 async def gateway(link_settings: HandrailSettings, client: Client) -> AsyncIterator[str]:
-    app = create_app(HandrailClient(client, link_settings))
-    if not any(getattr(route, "path", "") == "/links/{token}" for route in app.routes):
-        app.include_router(links_router)  # until create_app mounts it itself
-    try:
-        async with running_server(app) as url:
-            yield url
-    finally:
-        await close_used_links(app)
-
-
-async def test_the_gateway_confirms_then_decides_once(
-    gateway: str,
-    handrail: HandrailClient,
-    link_settings: HandrailSettings,
-    model_server: ScriptedModelServer,
-) -> None:
-    create_store(link_settings.store_db_path)
-    async with (
-        running_worker(handrail.temporal, link_settings),
-        httpx2.AsyncClient(base_url=gateway) as http,
-    ):
-        task_id, pending = await _pause_refund(handrail, model_server)
-        token = _link(task_id, pending, "bob")
-        page = await http.get(f"/links/{token}")
-        assert page.status_code == 200
-        assert page.headers["referrer-policy"] == "no-referrer"
-        assert page.headers["cache-control"] == "no-store"
-        for shown in (task_id, "Step", pending.summary, "issue_refund", "Approve as bob"):
-            assert shown in page.text
-        assert (await handrail.get_trace(task_id)).pending_review is not None  # GET decides nothing
-
-        expired = _link(task_id, pending, expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        forged = _reencoded(_link(task_id, pending), rev="carol")
-        answers = {
-            "expired": (await http.post(f"/links/{expired}")).status_code,
-            "forged": (await http.post(f"/links/{forged}")).status_code,
-            "malformed": (await http.post("/links/not-a-link")).status_code,
-        }
-        assert answers == {"expired": 410, "forged": 403, "malformed": 403}
-
-        done = await http.post(f"/links/{token}", headers={"Accept": "application/json"})
-        assert done.status_code == 200, done.text
-        assert done.json() == {
-            "task_id": task_id,
-            "step": 1,
-            "verdict": "approve",
-            "tier": "support",
-            "reviewer": "bob",
-        }
-        again = await http.post(f"/links/{token}", headers={"Accept": "application/json"})
-        assert again.status_code == 409
-        assert again.json()["error"]["type"] == "LinkUsed"
-        assert (await handrail.get_result(task_id)).status == "answered"
+    async with running_server(create_app(HandrailClient(client, link_settings))) as url:
+        yield url
 
 
 async def test_the_gateway_refuses_a_link_whose_proposal_changed(
@@ -431,6 +378,7 @@ async def test_the_gateway_refuses_a_link_whose_proposal_changed(
 ) -> None:
     create_store(link_settings.store_db_path)
     task_id = f"order-1003-{uuid.uuid4().hex[:6]}"
+    origin = {"Origin": gateway}
     async with (
         running_worker(handrail.temporal, link_settings),
         httpx2.AsyncClient(base_url=gateway) as http,
@@ -441,11 +389,12 @@ async def test_the_gateway_refuses_a_link_whose_proposal_changed(
         await handrail.get_result(task_id)
         _, second = await _pause_refund(handrail, model_server, task_id)
         page = await http.get(f"/links/{link}")
-        assert page.status_code == 409
-        assert "changed since this link was made" in page.text
-        refused = await http.post(f"/links/{link}", headers={"Accept": "application/json"})
+        assert page.status_code == 200
+        assert "The proposal changed since this link was sent" in page.text
+        refused = await http.post(f"/links/{link}", headers=origin)
         assert refused.status_code == 409
-        assert refused.json()["error"]["type"] == ErrorType.REVIEW_FINGERPRINT_MISMATCH
+        assert f"now proposes {second.fingerprint}" in refused.text  # the workflow's refusal
+        assert (await handrail.get_trace(task_id)).pending_review is not None
         reject = _link(task_id, second, verdict="reject")
-        assert (await http.post(f"/links/{reject}")).status_code == 200
+        assert (await http.post(f"/links/{reject}", headers=origin)).status_code == 200
         assert (await handrail.get_result(task_id)).status == "rejected"
