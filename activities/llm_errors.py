@@ -22,7 +22,10 @@ from email.utils import parsedate_to_datetime
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+from pydantic import BaseModel
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
@@ -168,6 +171,48 @@ def bad_response_error(
     )
 
 
+def _readable(completion: ChatCompletion) -> bool:
+    """Whether the parts ``parse_completion`` reads have the types the API documents. The SDK's
+    parse keeps whatever JSON it got (a ``message`` that is a string, ``arguments`` sent as an
+    object, a list as a tool's name): read as is, those raised AttributeError or TypeError, an
+    error nobody classified, instead of this module's retryable ``LlmBadResponse``."""
+    choices = completion.choices
+    if not isinstance(choices, list) or not isinstance(completion.model, str):
+        return False
+    usage = completion.usage
+    if usage is not None and not (
+        isinstance(usage, CompletionUsage)
+        and isinstance(usage.prompt_tokens, int)
+        and isinstance(usage.completion_tokens, int)
+    ):
+        return False
+    if not choices:
+        return True  # no choices at all: an invalid decision the model is told about
+    choice = choices[0]
+    if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
+        return False
+    message = choice.message
+    if not isinstance(message.content, str | None):
+        return False
+    calls = message.tool_calls
+    if calls is None:
+        return True
+    if not isinstance(calls, list):
+        return False
+    for call in calls:
+        if not isinstance(call, BaseModel) or not isinstance(getattr(call, "type", None), str):
+            return False
+        if call.type == "function":
+            function = getattr(call, "function", None)
+            if not isinstance(getattr(function, "name", None), str):
+                return False
+            if not isinstance(getattr(function, "arguments", None), str | None):
+                return False
+            if not isinstance(getattr(call, "id", None), str | None):
+                return False
+    return True
+
+
 def read_completion(
     parse: Callable[[], object], response: httpx2.Response, *, secret: str = ""
 ) -> ChatCompletion:
@@ -184,7 +229,7 @@ def read_completion(
         raise bad_response_error(
             response.status_code, content_type, response.content, is_json=False, secret=secret
         ) from error
-    if isinstance(parsed, ChatCompletion) and isinstance(parsed.choices, list):
+    if isinstance(parsed, ChatCompletion) and _readable(parsed):
         return parsed
     raise bad_response_error(
         response.status_code,

@@ -30,6 +30,9 @@ from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
 
 TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history
+TEST_TEMPORAL_API_KEY = "tmprl-test-" + "k9j8h7g6f5e4d3c2b1a0"  # nor this
+
+pytest_plugins = ["tests.secrets_guard"]  # scans histories, logs, spans, files at the end
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
