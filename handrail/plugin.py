@@ -40,6 +40,7 @@ from handrail.activities.profiles import ProfileActivities
 from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
+from handrail.policy import scope_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger
 from handrail.settings import HandrailSettings
@@ -89,6 +90,11 @@ def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[st
                     "which is not registered"
                 )
         problems += _shared_limit_problems(name, profile.rules, registry)
+        for tool, rule in profile.rules.items():  # a scope binding an argument never sent
+            spec = registry.get(tool)
+            if spec is not None:
+                where = f"profile {name!r}: "
+                problems += [where + p for p in scope_problems(tool, rule, spec.parameters)]
         for tool, rule in profile.rules.items():  # an MCP tool's compensation, from its rule
             if rule.compensation is not None and registry.compensation(rule.compensation) is None:
                 problems.append(

@@ -119,6 +119,32 @@ async def test_a_tool_whose_compensation_is_not_registered_stops_the_worker(
     assert not settings.state_db_path.exists()
 
 
+async def test_a_scope_binding_an_argument_the_tool_does_not_take_stops_the_worker(
+    client: Client, tmp_path: Path
+) -> None:
+    folder = profile_folder(tmp_path, ["lookup_ticket"])
+    profile = folder / "desk.toml"
+    profile.write_text(
+        profile.read_text() + '[rules.lookup_ticket]\nscope = { ticket = "ticket_id" }\n'
+    )
+    settings = settings_for_test(client, tmp_path / "data")
+
+    with pytest.raises(ConfigurationError) as stopped:
+        async with agent_worker(
+            client,
+            tmp_path,
+            tools=[lookup_ticket],
+            model=MODEL,
+            profiles=[folder],
+            settings=settings,
+        ):
+            pytest.fail("the worker started")
+
+    assert "profile 'desk': rules.lookup_ticket.scope binds 'ticket', which lookup_ticket" in str(
+        stopped.value
+    )
+
+
 class ZlibCodec(PayloadCodec):
     """A user's own codec (compression here; encryption has the same shape)."""
 
