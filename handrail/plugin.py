@@ -190,9 +190,9 @@ class HandrailPlugin(SimplePlugin):
             settings.model,
             continue_after_events=settings.continue_as_new_after_events,
         )
-        notifier = self._notifier = ReviewerNotifier(
-            settings.review_webhook_url, settings.ui_url("{task_id}")
-        )
+        # Signed notices and single-click links when their settings are there (webhook secret,
+        # link secret and public URL): built in the activity, so no key enters history.
+        notifier = self._notifier = ReviewerNotifier.from_settings(settings)
         recorder = RunRecorder(RunLedger(self.state), observers=[telemetry.task_metrics().observe])
         activities: list[Callable[..., Any]] = [
             decide.decide,

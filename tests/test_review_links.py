@@ -19,8 +19,6 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail import plugin
-from handrail.activities.notify import ReviewerNotifier
 from handrail.client import HandrailClient, ReviewInput
 from handrail.contracts import AgentTask, PendingReview, ReviewReceipt
 from handrail.errors import ConfigurationError, ErrorType, ReviewRefusedError
@@ -239,15 +237,11 @@ async def test_the_notice_link_approves_a_pending_refund_once(
     link_settings: HandrailSettings,
     state: StateDatabase,
     model_server: ScriptedModelServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     create_store(link_settings.store_db_path)
     with Webhook([200]) as hook:
+        # The worker's notifier is the one the settings describe (links, signature).
         configured = link_settings.model_copy(update={"review_webhook_url": hook.url})
-        # The worker's notifier as the settings describe it (links, signature).
-        monkeypatch.setattr(
-            plugin, "ReviewerNotifier", lambda *_: ReviewerNotifier.from_settings(configured)
-        )
         handrail = HandrailClient(client, configured)
         async with running_worker(client, configured):
             task_id, pending = await _pause_refund(handrail, model_server)
