@@ -96,6 +96,12 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Please refund 10.00 EUR on order 1001 and email the customer.",
         StoreClerk(),
     ),
+    # Recorded after edits counted what the task spent (patch edit-within-task-limit-v1): a
+    # signalled edit past the task's limit is ignored, then the step is rejected.
+    "edit_past_task_limit_ignored": (
+        "Please refund 50.00 USD on order 1003 and a refund of 60.00 USD on order 1003.",
+        StoreClerk(),
+    ),
 }
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]
@@ -127,11 +133,21 @@ async def _malformed_signal_then_reject(handrail: HandrailClient, task_id: str, 
     await _reject(handrail, task_id, step)
 
 
+async def _edit_past_limit_then_reject(handrail: HandrailClient, task_id: str, step: int) -> None:
+    # 50 already refunded; 190 more would pass the task's limit of 200: ignored, then rejected.
+    arguments = {"order_id": 1003, "amount": "190.00", "reason": "the whole order"}
+    await handrail.signal_review(
+        task_id, {"reviewer": "bob", "step": step, "verdict": "edit", "arguments": arguments}
+    )
+    await _reject(handrail, task_id, step)
+
+
 REVIEWERS: dict[str, Reviewer] = {
     "review_approved_by_update": _approve,
     "review_edited_by_signal": _edit_by_signal,
     "review_rejected_rolled_back": _reject,
     "plain_answer_reviewed_rejected": _malformed_signal_then_reject,
+    "edit_past_task_limit_ignored": _edit_past_limit_then_reject,
 }
 
 

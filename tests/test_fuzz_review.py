@@ -249,12 +249,6 @@ def test_no_decision_counts_when_nothing_is_pending(raw: dict[str, Any]) -> None
 # --- the finding: an edit is checked without what the task already spent ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: workflows/review.py _edit_refusal gates an edit with gate(profile, tool, "
-    "arguments, 1.0) and no spent=, and workflows/loop.py runs the edited arguments without "
-    "gating again: an edit can pass the task's task_limit (200 here: 50 + 190 = 240 refunded)",
-)
 @pytest.mark.usefixtures("worker")
 async def test_an_edit_cannot_carry_the_task_past_its_task_limit(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings

@@ -20,7 +20,7 @@ from tests.reliability_load import run_load
 async def test_a_load_with_faults_loses_doubles_and_leaks_nothing(
     client: Client, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
-    result = await run_load(client, model_server, tmp_path, tasks=30, seed=11)
+    result = await run_load(client, model_server, tmp_path, tasks=30, seed=11, timeout=300)
     assert result.clean, (result.line(), result.lost, result.doubled, result.unreviewed)
     assert (
         result.line() == "30 tasks, 0 lost, 0 doubled, 0 unreviewed risky actions, 0 leaked secrets"
@@ -34,7 +34,9 @@ async def test_a_load_with_faults_loses_doubles_and_leaks_nothing(
 async def test_the_audit_counts_what_a_disabled_safeguard_lets_through(
     client: Client, model_server: ScriptedModelServer, tmp_path: Path, unsafe: str, figure: str
 ) -> None:
-    result = await run_load(client, model_server, tmp_path, tasks=12, seed=5, unsafe=unsafe)
+    result = await run_load(
+        client, model_server, tmp_path, tasks=12, seed=5, unsafe=unsafe, timeout=300
+    )
     assert not result.clean
     assert getattr(result, figure), result.line()
 

@@ -59,7 +59,7 @@ class TaskRun:
         self.steps: list[StepRecord] = []
         self.profile: Profile | None = None
         self.effects = Effects()
-        self.desk = ReviewDesk()
+        self.desk = ReviewDesk(spent=self.money_spent)
         self.run_scoped = False
         self.continuation: Continuation | None = None
         """Set when this run stops to continue as new; the workflow then does."""
@@ -157,7 +157,7 @@ class TaskRun:
                 verdict = gate_decision(
                     profile,
                     decision,
-                    spent=self._money(profile),
+                    spent=self.money_spent(profile),
                     sample_key=key,
                     context=task.context,
                 )
@@ -257,7 +257,8 @@ class TaskRun:
         """Tokens spent by the whole task, earlier runs included."""
         return steps.tokens(self.steps) + (self._carried.tokens if self._carried else 0)
 
-    def _money(self, profile: Profile) -> dict[str, Decimal]:
+    def money_spent(self, profile: Profile) -> dict[str, Decimal]:
+        """What this task moved per tool, earlier runs included (the per-task limits)."""
         spent = steps.money_spent(profile, self.steps)
         for tool, amount in (self._carried.money if self._carried else {}).items():
             spent[tool] = spent.get(tool, Decimal(0)) + amount

@@ -7,8 +7,9 @@ update's validator refuses exactly what the signal records and ignores.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -44,6 +45,9 @@ Via = str  # "signal" | "update"
 # the run would wait where it went on. Unpatched runs publish no fingerprint, so nothing is
 # checked. The marker is written once per run, at its first review (no cost to other tasks).
 _FINGERPRINT_PATCH = "review-fingerprint-v1"
+# An edit is gated with what the task already moved (its task_limit); asked where a review
+# starts (normal workflow code: validators may not call patched).
+_EDIT_LIMITS_PATCH = "edit-within-task-limit-v1"
 
 
 def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
@@ -63,7 +67,10 @@ class Refusal:
 
 
 def _edit_refusal(
-    profile: Profile | None, tool: str, arguments: dict[str, Any] | None
+    profile: Profile | None,
+    tool: str,
+    arguments: dict[str, Any] | None,
+    spent: Mapping[str, Decimal] | None,
 ) -> Refusal | None:
     if arguments is None:
         return Refusal(ErrorType.REVIEW_INVALID_EDIT, "an edit needs the new arguments")
@@ -77,8 +84,9 @@ def _edit_refusal(
             )
         return None
     if profile is not None:
-        # A person vouches for the edit (confidence 1), but limits and schemas still hold.
-        verdict = gate(profile, tool, arguments, 1.0)
+        # A person vouches for the edit (confidence 1), but limits and schemas still hold,
+        # the task's limit counting what it already moved.
+        verdict = gate(profile, tool, arguments, 1.0, spent=spent)
         if verdict.action == "deny":
             kind = (
                 ErrorType.REVIEW_INVALID_EDIT
@@ -92,10 +100,15 @@ def _edit_refusal(
 class ReviewDesk:
     """Pending review state of one task: at most one step waits at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, spent: Callable[[Profile], Mapping[str, Decimal]] | None = None) -> None:
+        """``spent``: what the task already moved per tool, for an edit's ``task_limit``."""
         self.pending: PendingReview | None = None
         self.ignored: list[IgnoredReview] = []
         self._decision: tuple[ReviewDecision, Via] | None = None
+        self._spent = spent
+        # Set at each review by the edit-limits patch: runs recorded before it checked an
+        # edit without what the task had spent, and their accepted edits must replay as taken.
+        self._edits_count_spent = False
 
     def refusal(self, profile: Profile | None, decision: ReviewDecision) -> Refusal | None:
         """Why ``decision`` cannot be taken now, or None if it can."""
@@ -123,7 +136,10 @@ class ReviewDesk:
                 f"(allowed: {', '.join(pending.reviewers)})",
             )
         if decision.verdict == "edit":
-            return _edit_refusal(profile, pending.tool, decision.arguments)
+            spent = None
+            if self._edits_count_spent and self._spent is not None and profile is not None:
+                spent = self._spent(profile)
+            return _edit_refusal(profile, pending.tool, decision.arguments, spent)
         if decision.verdict == "answer" and not (decision.answer or "").strip():
             return Refusal(ErrorType.REVIEW_INCOMPLETE, "an answer needs its text")
         return None
@@ -154,6 +170,7 @@ class ReviewDesk:
             record.note = "needs review, but the profile names no reviewers: fail safe"
             return None
         shown = redact(arguments, binding.sensitive if binding else [])
+        self._edits_count_spent = workflow.patched(_EDIT_LIMITS_PATCH)
         fingerprint: str | None = None
         if workflow.patched(_FINGERPRINT_PATCH):
             info = workflow.info()

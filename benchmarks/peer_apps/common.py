@@ -1,9 +1,8 @@
 """What every peer shares: its workflow input, its instructions and the tool's work.
 
-The work is Handrail's ``lookup_price`` (``activities/store.py``): the same two queries over the
-store's SQLite file through ``StoreDatabase`` (exact name, then a ``LIKE`` match), in a worker
-thread, answering the same fields. Only the wrapping differs: each peer runs it as its own kind
-of tool activity and hands the model the result as JSON text.
+The work is Handrail's ``lookup_price`` tool function itself (``handrail/store/tools.py``): the
+same queries over the store's SQLite file, answering the same fields. Only the wrapping differs:
+each peer runs it as its own kind of tool activity and hands the model the result as JSON text.
 
 Imported by workflow code in the sandbox: nothing here does I/O at import time.
 """
@@ -15,7 +14,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from handrail.store.database import StoreDatabase, format_cents
+from handrail import ToolContext, ToolRefused
+from handrail.store.database import StoreDatabase
+from handrail.store.tools import LookupPriceArgs, store_tools
+from handrail.tools.declare import ToolFunction
 
 INSTRUCTIONS = "You are an online store's support agent. Use the tools to answer."
 MODEL_NAME = "bench-model"
@@ -32,30 +34,22 @@ class PeerTask(BaseModel):
     store_db: str
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+_DATABASES: dict[str, StoreDatabase] = {}
+"""One pooled database per store file for the benchmark's life, as Handrail's worker has."""
+
+
+def _lookup_price(store_db: str) -> ToolFunction:
+    database = _DATABASES.get(store_db)
+    if database is None:
+        database = _DATABASES[store_db] = StoreDatabase(Path(store_db))
+    return next(t for t in store_tools(database) if t.name == "lookup_price").function
 
 
 async def lookup_price_text(store_db: str, product: str) -> str:
-    """Handrail's ``lookup_price`` work, answered as JSON text (what a peer's tool returns)."""
-    database = StoreDatabase(Path(store_db))
-    query = product.strip()
-    columns = "SELECT sku, name, price_cents, currency FROM products"
-    rows = await database.fetch_all(f"{columns} WHERE name = ? COLLATE NOCASE", (query,))
-    if not rows:
-        rows = await database.fetch_all(
-            f"{columns} WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
-            (f"%{_escape_like(query)}%",),
-        )
-    if len(rows) != 1:
-        found = ", ".join(row["name"] for row in rows) or "nothing"
-        return json.dumps({"error": f"{query!r} matches {found}"})
-    row = rows[0]
-    return json.dumps(
-        {
-            "sku": row["sku"],
-            "name": row["name"],
-            "price": format_cents(row["price_cents"]),
-            "currency": row["currency"],
-        }
-    )
+    """Handrail's ``lookup_price`` itself, answered as JSON text (what a peer's tool returns)."""
+    context = ToolContext(task_id="peer", step=0, idempotency_key="peer", attempt=1)
+    try:
+        result = await _lookup_price(store_db)(LookupPriceArgs(product=product), context)
+    except ToolRefused as refusal:
+        return json.dumps({"error": str(refusal)})
+    return json.dumps(result)
