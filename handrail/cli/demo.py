@@ -17,6 +17,7 @@ from typing import Any, Final
 from temporalio.client import WorkflowHandle
 
 from handrail.cli.output import print_result
+from handrail.cli.serve import demo_inbox
 from handrail.client import (
     HandrailClient,
     connect_temporal,
@@ -116,6 +117,8 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
                 print_result(result, settings, goal)
             print()
             handles += await _demo_reviews(handrail, settings)
+            if server and args.serve:  # one refund left waiting, decided in the inbox
+                await demo_inbox(handrail)
         print()
         _print_store_effects(settings, [h.id for h in handles])
         print()

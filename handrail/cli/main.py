@@ -10,6 +10,8 @@ stats    success rates, latency, tokens, cost, reviewer agreement; an HTML repor
 promote  widen a tool's autonomy one level (demote narrows it), recorded with who and why
 export   decisions and reviewer verdicts as JSONL training data
 server   run the embedded Temporal dev server (and its Web UI) until interrupted
+serve    run the HTTP gateway and the review inbox until interrupted
+token    make a bearer token for a reviewer or a service (prints its settings line)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from handrail.cli.demo import cmd_demo
 from handrail.cli.output import print_error, print_result
+from handrail.cli.serve import register as register_serve_commands
 from handrail.cli.stats import register as register_stats_commands
 from handrail.client import HandrailClient, connection_error
 from handrail.devserver import DevServer, split_address
@@ -183,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="dev server + worker + pricing questions, then stop")
-    demo.add_argument("--serve", action="store_true", help="keep the Web UI up afterwards")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="afterwards, keep the Web UI up and serve the review inbox with one refund waiting",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     start = commands.add_parser("start", help="start a task")
@@ -228,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = commands.add_parser("server", help="run the embedded Temporal dev server")
     server.set_defaults(handler=cmd_server)
+
+    register_serve_commands(commands)  # serve, token
     return parser
 
 

@@ -1,0 +1,118 @@
+"""``starter.py serve`` (the HTTP gateway and inbox) and ``starter.py token`` (a bearer token
+for a reviewer or a service)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from typing import Any, Final
+
+from handrail.client import HandrailClient, connection_error
+from handrail.devserver import is_listening, is_loopback
+from handrail.errors import UserError
+from handrail.http import create_app, new_token, running_server, serve, token_hash
+from handrail.settings import HandrailSettings
+from handrail.store.tools import STORE_TOOL_SPECS
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8280
+_NAME: Final = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # as the settings accept
+
+
+async def cmd_serve(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    host: str = args.host
+    if not (settings.reviewer_tokens or settings.api_tokens):
+        # Every route but the login page needs a token, so a gateway without any can do
+        # nothing for anyone: on a public address that is a mistake, said now, not later.
+        if not is_loopback(host):
+            raise UserError(
+                f"refusing to listen on {host}: no HANDRAIL_REVIEWER_TOKENS or "
+                "HANDRAIL_API_TOKENS are set, so nobody could use it; make one with "
+                "`starter.py token NAME`"
+            )
+        print("No tokens configured yet: nobody can sign in. `starter.py token NAME` makes one.")
+    try:
+        handrail = await HandrailClient.connect(settings, args.telemetry)
+    except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
+        raise connection_error(settings, error) from None
+    # The bundled store agent's tool specs give its edit forms and money fields; other
+    # agents' tools are edited as JSON.
+    app = create_app(handrail, tools=STORE_TOOL_SPECS)
+
+    def ready(url: str) -> None:
+        print(f"Handrail gateway at {url} (API, OpenAPI schema at /openapi.json)")
+        print(f"Review inbox: {url}/inbox   Ctrl-C stops.")
+        if not is_loopback(host):
+            print("Not on loopback: put it behind TLS (docs/deploy.md); tokens travel in headers.")
+
+    try:
+        await serve(app, host, args.port, on_ready=ready, access_log=args.access_log)
+    except OSError as error:
+        raise UserError(str(error)) from None
+    return 0
+
+
+async def cmd_token(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    name: str = args.name
+    if not _NAME.fullmatch(name):
+        raise UserError(f"{name!r} is not a name: use letters, digits and _.@- (at most 64)")
+    token = new_token()
+    variable = "HANDRAIL_API_TOKENS" if args.service else "HANDRAIL_REVIEWER_TOKENS"
+    known: dict[str, Any] = dict(settings.api_tokens if args.service else settings.reviewer_tokens)
+    known[name] = token_hash(token)
+    print(f"Token for {name} (shown once: hand it to {name}; Handrail stores only its hash):")
+    print(f"  {token}")
+    print("Set this in the gateway's environment (the names already set are kept):")
+    print(f"  {variable}='{json.dumps(known, sort_keys=True)}'")
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``serve`` and ``token`` to the CLI's subcommands."""
+    server = commands.add_parser(
+        "serve",
+        help="run the HTTP gateway and review inbox",
+        description="Serve the HTTP API (start tasks, follow them, decide reviews) and the "
+        "review inbox, until Ctrl-C or SIGTERM. A client of Temporal: run a worker too.",
+    )
+    server.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    server.add_argument(
+        "--access-log", action="store_true", help="log each request (method, path, status)"
+    )
+    server.set_defaults(handler=cmd_serve)
+
+    token = commands.add_parser(
+        "token",
+        help="make a bearer token for a reviewer (or --service)",
+        description="Print a new random token once, and the settings line with its hash.",
+    )
+    token.add_argument("name", help="who the token is for: the name verdicts are recorded under")
+    token.add_argument(
+        "--service", action="store_true", help="a service's token (starts tasks) instead"
+    )
+    token.set_defaults(handler=cmd_token)
+
+
+DEMO_PAUSED_GOAL: Final = "Please refund 90.00 USD on order 1003 for the scratched lantern."
+
+
+async def demo_inbox(handrail: HandrailClient, host: str = DEFAULT_HOST) -> None:
+    """``demo --serve``: leave one refund awaiting review and serve the inbox for it, with a
+    reviewer token made for this run only, until Ctrl-C (the demo's worker keeps running, so
+    a click in the inbox finishes the task)."""
+    token = new_token()
+    settings = handrail.settings.model_copy(
+        update={"reviewer_tokens": {"alice": token_hash(token)}}
+    )
+    gateway = HandrailClient(handrail.temporal, settings)
+    handle = await gateway.start_task({"goal": DEMO_PAUSED_GOAL, "profile": "store_actions"})
+    app = create_app(gateway, tools=STORE_TOOL_SPECS, task_queue=settings.task_queue)
+    port = DEFAULT_PORT if not is_listening(host, DEFAULT_PORT) else 0
+    async with running_server(app, host, port) as url:
+        print(f"\nTask {handle.id} awaits review. Inbox: {url}/inbox")
+        print(f"Sign in as alice with this token (valid while the demo runs): {token}")
+        print("Serving the inbox and the Web UI until Ctrl-C...")
+        await asyncio.Event().wait()
