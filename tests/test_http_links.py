@@ -47,6 +47,8 @@ async def test_a_link_shows_then_decides_once(api: Api) -> None:
 
     shown = await api.http.get(f"/links/{token}")
     assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    assert shown.headers["referrer-policy"] == "no-referrer"
     for shown_text in ("approves", "alice", "80.00"):
         assert shown_text in shown.text
     assert (await api.wait_pending(task_id))["step"] == pending["step"]  # GET decided nothing
@@ -57,6 +59,7 @@ async def test_a_link_shows_then_decides_once(api: Api) -> None:
     origin = {"Origin": api.url}
     used = await api.http.post(f"/links/{token}", headers=origin)
     assert used.status_code == 200, used.text
+    assert used.headers["cache-control"] == "no-store"
     assert "Recorded: approve of step" in used.text
     again = await api.http.post(f"/links/{token}", headers=origin)
     assert again.status_code == 409

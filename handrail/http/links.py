@@ -37,6 +37,13 @@ Shared = Annotated[Gateway, Depends(gateway_of)]
 Token = Annotated[str, Path(min_length=1, max_length=4096)]
 
 _LINK_STATUS: Final = {LinkExpiredError: 410, LinkUsedError: 409, LinksDisabledError: 404}
+# The token is in the URL: no cache keeps the page, and no link on it passes the URL on.
+_PRIVATE: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _private(response: HTMLResponse) -> HTMLResponse:
+    response.headers.update(_PRIVATE)
+    return response
 
 
 def _keys(gateway: Gateway) -> LinkKeys:
@@ -48,7 +55,9 @@ def _keys(gateway: Gateway) -> LinkKeys:
 
 def _refused(error: LinkError) -> HTMLResponse:
     status = next((s for kind, s in _LINK_STATUS.items() if isinstance(error, kind)), 400)
-    return page("link.html", status=status, claims=None, card=None, error=str(error), done="")
+    return _private(
+        page("link.html", status=status, claims=None, card=None, error=str(error), done="")
+    )
 
 
 async def _confirmation(
@@ -62,8 +71,16 @@ async def _confirmation(
     changed = card is not None and (
         card.pending.step != claims.step or card.pending.fingerprint != claims.fingerprint
     )
-    return page(
-        "link.html", status=status, claims=claims, card=card, changed=changed, error=error, done=""
+    return _private(
+        page(
+            "link.html",
+            status=status,
+            claims=claims,
+            card=card,
+            changed=changed,
+            error=error,
+            done="",
+        )
     )
 
 
@@ -97,4 +114,4 @@ async def use_link(request: Request, token: Token, gateway: Shared) -> Response:
             raise
         return await _confirmation(gateway, claims, status=known.status, error=known.message)
     done = f"Recorded: {receipt.verdict} of step {receipt.step} as {claims.reviewer}."
-    return page("link.html", claims=claims, card=None, error="", done=done)
+    return _private(page("link.html", claims=claims, card=None, error="", done=done))
