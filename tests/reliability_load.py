@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -191,20 +192,28 @@ class Reviewer:
     def __init__(self, handrail: HandrailClient, seed: int) -> None:
         self.handrail, self.rng = handrail, random.Random(seed)
         self.decided = 0
+        self.errors: Counter[str] = Counter()
+        """What went wrong, by kind: a person would retry too, so the round goes on."""
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for task, pending in await self.handrail.pending_reviews():
-                verdict = "approve" if self.rng.random() < 0.7 else "reject"
-                try:
-                    await self.handrail.review(
-                        task, {"reviewer": "alice", "step": pending.step, "verdict": verdict}
-                    )
-                    self.decided += 1
-                except HandrailError:
-                    pass  # stale: the step moved on (a deadline, another decision)
+            try:
+                await self._round()
+            except Exception as error:  # e.g. a task that ended between listing and query
+                self.errors[type(error).__name__] += 1
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+    async def _round(self) -> None:
+        for task, pending in await self.handrail.pending_reviews():
+            verdict = "approve" if self.rng.random() < 0.7 else "reject"
+            try:
+                await self.handrail.review(
+                    task, {"reviewer": "alice", "step": pending.step, "verdict": verdict}
+                )
+                self.decided += 1
+            except HandrailError:
+                pass  # stale: the step moved on (a deadline, another decision)
 
 
 @contextmanager
@@ -295,7 +304,8 @@ async def run_load(
             model.unroute(marker)
     print(
         f"injected: {len(schedule.injected)} model faults in {schedule.requests} requests, "
-        f"{faults.struck} tool faults; {reviewer.decided} reviews decided",
+        f"{faults.struck} tool faults; {reviewer.decided} reviews decided"
+        f" ({dict(reviewer.errors) or 'no'} reviewer errors)",
         flush=True,
     )
     policy = ProfileCatalog([PACKAGED_PROFILES]).load(PROFILE)  # the policy of record
