@@ -194,6 +194,7 @@ def gate(
     spent: Mapping[str, Decimal] | None = None,
     sample_key: str = "",
     context: Mapping[str, Any] | None = None,
+    refuse_negative: bool = False,
 ) -> GateVerdict:
     """The verdict on running ``tool`` with ``arguments`` in a task using ``profile``.
 
@@ -201,6 +202,9 @@ def gate(
     identifies the action for the autonomous review sample (the idempotency key); ``context``
     is the task's (``AgentTask.context``), which bound arguments must stay within. ``None``
     means the caller does not know it: a reviewer's edit, which is a person's decision.
+    ``refuse_negative``: a negative amount is denied (a tool whose schema allows one would
+    otherwise lower the task's running total and let later actions past ``task_limit``); off
+    only for runs recorded before the check (workflows/loop.py).
     """
     binding = profile.binding(tool)
     if binding is None:
@@ -218,6 +222,10 @@ def gate(
     if binding.amount_field is not None and amount is None:
         return GateVerdict(action="deny", reason=f"no readable {binding.amount_field!r}")
     if amount is not None:
+        if refuse_negative and amount < 0:
+            return GateVerdict(
+                action="deny", reason=f"{tool} of {amount}: an amount cannot be negative"
+            )
         if rule.deny_above is not None and amount > rule.deny_above:
             return GateVerdict(
                 action="deny", reason=f"{tool} of {amount} is above the limit of {rule.deny_above}"
@@ -261,6 +269,7 @@ def gate_decision(
     spent: Mapping[str, Decimal] | None = None,
     sample_key: str = "",
     context: Mapping[str, Any] | None = None,
+    refuse_negative: bool = False,
 ) -> GateVerdict:
     """``gate`` for a model's tool-call decision."""
     return gate(
@@ -271,6 +280,7 @@ def gate_decision(
         spent=spent,
         sample_key=sample_key,
         context=context,
+        refuse_negative=refuse_negative,
     )
 
 

@@ -102,6 +102,11 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Please refund 50.00 USD on order 1003 and a refund of 60.00 USD on order 1003.",
         StoreClerk(),
     ),
+    # Recorded after negative amounts were denied (patch negative-money-denied-v1).
+    "negative_money_check_committed": (
+        "Please give a discount of 5.00 EUR on order 1001 and email the customer.",
+        StoreClerk(),
+    ),
 }
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]

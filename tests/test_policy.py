@@ -356,3 +356,24 @@ def test_an_action_outside_the_scope_is_never_auto(
     order = args.get("order_id")
     if isinstance(order, bool) or order not in (1001, "1001"):  # 1001.0 == 1001: in scope
         assert verdict.action != "auto", (args, verdict)
+
+
+def test_a_negative_amount_is_denied_so_it_cannot_lower_the_task_total() -> None:
+    # A user's tool whose schema lets an amount be negative: -150 would bring the running
+    # total down, and the next refunds could then pass task_limit one by one.
+    loose = {**ISSUE_REFUND.parameters}
+    loose["properties"] = {**loose["properties"], "amount": {"type": "string"}}
+    tool = ToolBinding(
+        name="issue_refund",
+        compensation="void_refund",
+        parameters=loose,
+        amount_field="amount",
+        rule=ToolRule(**REFUND_RULE),
+    )
+    verdict = gate(profile(tool), "issue_refund", refund("-150.00"), 0.99, refuse_negative=True)
+    assert (verdict.action, verdict.reason) == (
+        "deny",
+        "issue_refund of -150.00: an amount cannot be negative",
+    )
+    # Runs recorded before the check replay the verdict they got.
+    assert gate(profile(tool), "issue_refund", refund("-150.00"), 0.99).action == "auto"

@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
 # Versioning: runs that started before the policy gate existed replay without it (their
 # recorded steps ran ungated); every run started since records this marker and is gated.
 POLICY_GATE_PATCH = "policy-gate-v1"
+# Negative amounts are denied (they would lower the running total under task_limit); runs
+# recorded before replay the verdicts they got.
+NEGATIVE_MONEY_PATCH = "negative-money-denied-v1"
 
 Ending = tuple[TaskStatus, str | None]
 
@@ -160,6 +163,7 @@ class TaskRun:
                     spent=self.money_spent(profile),
                     sample_key=key,
                     context=task.context,
+                    refuse_negative=workflow.patched(NEGATIVE_MONEY_PATCH),
                 )
             else:  # a run recorded before the gate existed replays as it ran
                 verdict = GateVerdict(action="auto", reason="recorded before the policy gate")

@@ -85,8 +85,11 @@ def _edit_refusal(
         return None
     if profile is not None:
         # A person vouches for the edit (confidence 1), but limits and schemas still hold,
-        # the task's limit counting what it already moved.
-        verdict = gate(profile, tool, arguments, 1.0, spent=spent)
+        # the task's limit counting what it already moved (``spent`` is given from the
+        # edit-limits patch on, which also refuses negative amounts).
+        verdict = gate(
+            profile, tool, arguments, 1.0, spent=spent, refuse_negative=spent is not None
+        )
         if verdict.action == "deny":
             kind = (
                 ErrorType.REVIEW_INVALID_EDIT
