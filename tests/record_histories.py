@@ -102,6 +102,8 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Please refund 50.00 USD on order 1003 and a refund of 60.00 USD on order 1003.",
         StoreClerk(),
     ),
+    # Recorded after an edit kept sensitive values shown redacted (edit-keeps-hidden-values-v1).
+    "review_edited_keeps_hidden": ("Please refund 80.00 USD on order 1003.", StoreClerk()),
     # Recorded after negative amounts were denied (patch negative-money-denied-v1).
     "negative_money_check_committed": (
         "Please give a discount of 5.00 EUR on order 1001 and email the customer.",
@@ -153,6 +155,7 @@ REVIEWERS: dict[str, Reviewer] = {
     "review_rejected_rolled_back": _reject,
     "plain_answer_reviewed_rejected": _malformed_signal_then_reject,
     "edit_past_task_limit_ignored": _edit_past_limit_then_reject,
+    "review_edited_keeps_hidden": _edit_by_signal,
 }
 
 

@@ -190,7 +190,7 @@ class TaskRun:
                     record.note = f"answered by reviewer {review.reviewer}"
                     return "answered", review.answer
                 if review.verdict == "edit" and review.arguments is not None:
-                    arguments = review.arguments
+                    arguments = steps.arguments_run(record)  # hidden values kept (review.py)
 
             binding = profile.binding(decision.tool or "")
             assert binding is not None  # the gate denies tools the profile does not allow

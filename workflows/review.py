@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy import gate
-    from handrail.redaction import redact
+    from handrail.redaction import REDACTED, redact, sensitive_fields
     from handrail.reviews.fingerprint import proposal_fingerprint
     from handrail.workflows import steps, stubs
 
@@ -48,6 +48,8 @@ _FINGERPRINT_PATCH = "review-fingerprint-v1"
 # An edit is gated with what the task already moved (its task_limit); asked where a review
 # starts (normal workflow code: validators may not call patched).
 _EDIT_LIMITS_PATCH = "edit-within-task-limit-v1"
+# An edit keeps the model's value of a sensitive argument the reviewer saw as "[redacted]".
+_EDIT_HIDDEN_PATCH = "edit-keeps-hidden-values-v1"
 
 
 def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
@@ -98,6 +100,25 @@ def _edit_refusal(
             )
             return Refusal(kind, f"edited arguments refused by policy: {verdict.reason}")
     return None
+
+
+def _edited(
+    profile: Profile, record: StepRecord, decision: ReviewDecision
+) -> dict[str, Any] | None:
+    """An edit's arguments as they will run. A reviewer edits what they were shown, where
+    sensitive arguments read ``[redacted]``: such a field keeps the model's value unless the
+    reviewer typed a new one (else the placeholder itself would be sent, e.g. as an email's
+    body). Runs recorded before this took the arguments as sent."""
+    if decision.verdict != "edit" or decision.arguments is None:
+        return None
+    if not workflow.patched(_EDIT_HIDDEN_PATCH):
+        return decision.arguments
+    tool, original = steps.proposal(record.decision)
+    hidden = set(sensitive_fields(profile, tool))
+    return {
+        key: original[key] if key in hidden and value == REDACTED and key in original else value
+        for key, value in decision.arguments.items()
+    }
 
 
 class ReviewDesk:
@@ -254,7 +275,7 @@ class ReviewDesk:
                     verdict=decision.verdict,
                     tier=tier.name,
                     via="signal" if via == "signal" else "update",
-                    arguments=decision.arguments if decision.verdict == "edit" else None,
+                    arguments=_edited(profile, record, decision),
                     answer=decision.answer if decision.verdict == "answer" else None,
                     comment=decision.comment,
                     fingerprint=decision.fingerprint,
