@@ -130,11 +130,26 @@ def format_result(result: TaskResult, ui_url: str, goal: str | None = None) -> l
     return [printable(line) for line in lines]
 
 
+PROPOSAL_PREFIX = 12
+"""Hex digits of a proposal's fingerprint that ``pending`` shows and ``review --proposal``
+takes: enough to tell proposals apart, short enough to type."""
+
+
 def format_pending(rows: list[tuple[str, PendingReview]], now: datetime) -> str:
     """Tasks awaiting review as a table a person scans: what, why, who, how long left."""
     if not rows:
         return "No task is awaiting review."
-    header = ("TASK", "STEP", "ACTION", "TIER", "REVIEWERS", "WAITING", "DEADLINE IN", "REASON")
+    header = (
+        "TASK",
+        "STEP",
+        "PROPOSAL",
+        "ACTION",
+        "TIER",
+        "REVIEWERS",
+        "WAITING",
+        "DEADLINE IN",
+        "REASON",
+    )
     table = [header]
     for task_id, pending in rows:
         # Escaped before measuring, so that the columns line up with what is printed.
@@ -142,6 +157,7 @@ def format_pending(rows: list[tuple[str, PendingReview]], now: datetime) -> str:
             (
                 printable(task_id),
                 str(pending.step),
+                (pending.fingerprint or "-")[:PROPOSAL_PREFIX],
                 _clip(printable(pending.summary), 48),
                 printable(pending.tier),
                 printable(",".join(pending.reviewers)),

@@ -161,7 +161,24 @@ async def test_pending_and_review_commands(
         if "cli-review" in listed.stdout:
             break
     assert listed is not None
-    assert re.search(r"cli-review\s+1\s+issue_refund .*support\s+alice,bob,carol", listed.stdout)
+    shown = re.search(
+        r"cli-review\s+1\s+([0-9a-f]{12})\s+issue_refund .*support\s+alice,bob,carol",
+        listed.stdout,
+    )
+    assert shown is not None, listed.stdout
+    stale = await _starter(
+        "review",
+        "cli-review",
+        "approve",
+        "--as",
+        "bob",
+        "--proposal",
+        "0123456789ab",
+        env=env,
+        cwd=tmp_path,
+    )  # a proposal the reviewer did not see: refused before anything is sent
+    assert stale.returncode == 2
+    assert f"is not what step 1 proposes now ({shown.group(1)}" in stale.stderr
 
     refused = await _starter(
         "review", "cli-review", "approve", "--as", "mallory", env=env, cwd=tmp_path
@@ -179,6 +196,8 @@ async def test_pending_and_review_commands(
         "bob",
         "--args",
         '{"order_id": 1003, "amount": "30.00", "reason": "partial"}',
+        "--proposal",
+        shown.group(1),
         env=env,
         cwd=tmp_path,
     )

@@ -30,12 +30,19 @@ from handrail.cli.output import print_error, print_result
 from handrail.cli.serve import register as register_serve_commands
 from handrail.cli.stats import register as register_stats_commands
 from handrail.client import HandrailClient, connection_error
+from handrail.contracts import PendingReview
 from handrail.devserver import DevServer, split_address
 from handrail.errors import HandrailError, RunError, UserError, describe_validation_error
 from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
 from handrail.settings import HandrailSettings
 from handrail.telemetry import Telemetry
-from handrail.trace_format import format_pending, format_step, format_trace, printable
+from handrail.trace_format import (
+    PROPOSAL_PREFIX,
+    format_pending,
+    format_step,
+    format_trace,
+    printable,
+)
 
 _PROGRESS_POLL_SECONDS = 0.5
 
@@ -127,6 +134,21 @@ async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> i
     return 0
 
 
+def _bound_proposal(prefix: str | None, pending: PendingReview) -> str | None:
+    """The full fingerprint ``prefix`` names (what the reviewer saw in ``pending``), sent so
+    that the workflow refuses the decision if the proposal changes before it lands."""
+    if not prefix:
+        return None
+    shown = pending.fingerprint or ""
+    if len(prefix) < 6 or not shown.startswith(prefix.lower()):
+        raise UserError(
+            f"--proposal {prefix} is not what step {pending.step} proposes now "
+            f"({shown[:PROPOSAL_PREFIX] or 'no fingerprint'}: {printable(pending.summary)}); "
+            "run `pending` again"
+        )
+    return shown
+
+
 async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> int:
     if args.verdict != "edit":
         _refuse_ignored(args, f"with {args.verdict}: only edit takes new arguments", "--args")
@@ -136,18 +158,21 @@ async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> in
     if not reviewer:
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
     handrail = await _connect(settings, args)
-    step = args.step
-    if step is None:
+    step, fingerprint = args.step, None
+    if step is None or args.proposal:
         pending = (await handrail.get_trace(args.task_id)).pending_review
         if pending is None:
             raise UserError(f"task {args.task_id} has no step awaiting review")
-        step = pending.step
+        step = pending.step if step is None else step
+        fingerprint = _bound_proposal(args.proposal, pending)
     decision: dict[str, Any] = {
         "reviewer": reviewer,
         "step": step,
         "verdict": args.verdict,
         "comment": args.comment,
     }
+    if fingerprint is not None:
+        decision["fingerprint"] = fingerprint
     if args.verdict == "edit":
         if args.args is None:
             raise UserError('edit needs the new arguments: --args \'{"amount": "40.00", ...}\'')
@@ -229,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--args", help="edit: the new arguments as a JSON object")
     review.add_argument("--text", help="answer: the reply to the customer")
     review.add_argument("--comment", default="", help="why, for the record")
+    review.add_argument(
+        "--proposal",
+        help="the PROPOSAL that `pending` showed (a fingerprint prefix): the decision is refused "
+        "if the step now proposes something else",
+    )
     review.set_defaults(handler=cmd_review)
 
     register_stats_commands(commands)  # stats, promote, demote, export
