@@ -1,7 +1,16 @@
 """The ``load_profile`` activity: reads a profile file so that the run records what it used,
-with every tool bound to the facts the workflow needs (declared tools and MCP servers' tools)."""
+with every tool bound to the facts the workflow needs (declared tools and MCP servers' tools).
+
+The autonomy levels a person set with ``promote`` / ``demote`` live in the state database
+(``handrail.storage.autonomy_levels``), not in the file: the activity overlays them on the
+file's rules, so every worker host gates with the same level. Its result is recorded in the
+run's history, so each rule's ``autonomy`` there is the level the run was gated with, and a
+replay uses it whatever the state says by then.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -9,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from handrail.contracts import LoadProfileRequest, Profile, ToolBinding, ToolRule
 from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
 from handrail.profile_catalog import ProfileCatalog, ProfileFile
+from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.tools import ToolRegistry
 from handrail.tools.lookup import ToolLookup
 from handrail.tools.spec import ToolSpec
@@ -49,6 +59,22 @@ def _mcp_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
     )
 
 
+def _overlay(binding: ToolBinding, levels: Mapping[str, LevelInForce]) -> ToolBinding:
+    """``binding`` at the level the state database holds for it, if a person changed it."""
+    level = levels.get(binding.name)
+    if level is None or level.autonomy == binding.rule.autonomy:
+        return binding
+    activity.logger.info(
+        "%s at autonomy %r (the state's, change %d; the profile file says %r)",
+        binding.name,
+        level.autonomy,
+        level.change_id,
+        binding.rule.autonomy,
+    )
+    rule = ToolRule.model_validate({**binding.rule.model_dump(), "autonomy": level.autonomy})
+    return binding.model_copy(update={"rule": rule})
+
+
 class ProfileActivities:
     def __init__(
         self,
@@ -57,8 +83,11 @@ class ProfileActivities:
         default_model: str,
         *,
         continue_after_events: int | None = None,
+        levels: AutonomyLevels | None = None,
     ) -> None:
+        """``levels``: the state database's autonomy levels to overlay (none: the files')."""
         self._continue_after_events = continue_after_events
+        self._levels = levels
         self._catalog = catalog
         self._lookup = tools if isinstance(tools, ToolLookup) else ToolLookup(tools, catalog)
         self._default_model = default_model
@@ -77,6 +106,11 @@ class ProfileActivities:
                 str(error), type=ErrorType.INVALID_PROFILE, non_retryable=True
             ) from None
         bindings = [*self._declared(file), *await self._from_mcp(file)]
+        if self._levels is not None:
+            # A database error is worth a retry (Temporal's); gating with the file's level
+            # instead would let one host run a tool a person demoted.
+            in_force = await self._levels.current_async(file.name)
+            bindings = [_overlay(binding, in_force) for binding in bindings]
         return Profile(
             name=file.name,
             description=file.description,

@@ -44,6 +44,7 @@ from handrail.policy import scope_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger
 from handrail.settings import HandrailSettings
+from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
 from handrail.storage.limits import SharedLimits
@@ -189,6 +190,7 @@ class HandrailPlugin(SimplePlugin):
             lookup,
             settings.model,
             continue_after_events=settings.continue_as_new_after_events,
+            levels=AutonomyLevels(self.state),  # promote/demote's levels: one truth for all hosts
         )
         # Signed notices and single-click links when their settings are there (webhook secret,
         # link secret and public URL): built in the activity, so no key enters history.

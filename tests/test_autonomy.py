@@ -1,5 +1,6 @@
 """Earned autonomy: recommendations from reviewer agreement, and promotions and demotions that
-edit the profile file (comments kept), are audited, and change what the policy does next."""
+set the level in the state database (and, asked to, in the profile file, comments kept), are
+audited, and change what the policy does next."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from handrail.reports.promotion import apply_change
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
@@ -156,7 +158,27 @@ def test_a_recent_drop_recommends_demotion(
     assert (refunds.advice, refunds.to, refunds.evidence.reviews) == ("demote", "suggest", 100)
 
 
-def test_promote_edits_the_profile_keeping_comments_and_audits_it(
+def _level(log: AutonomyLog, profile: str, tool: str) -> str | None:
+    """The level in force in the state database (None: the profile file's)."""
+    found = AutonomyLevels(log.database).current(profile).get(tool)
+    return found.autonomy if found else None
+
+
+def test_promote_sets_the_state_and_leaves_the_file(profiles: Path, log: AutonomyLog) -> None:
+    path = profiles / "store_actions.toml"
+    before = path.read_text()
+    change = apply_change(
+        profiles, "store_actions", "issue_refund", "promote", "carol", "20 of 20", log=log
+    )
+    assert path.read_text() == before  # the file is the starting point only
+    assert change.file is None
+    [level] = AutonomyLevels(log.database).current("store_actions").values()
+    assert (level.tool, level.autonomy, level.version) == ("issue_refund", "autonomous", 1)
+    [entry] = log.entries()
+    assert level.change_id == entry.id  # the level names the audit entry that set it
+
+
+def test_promote_can_also_edit_the_profile_keeping_comments_and_audits_it(
     tmp_path: Path, profiles: Path, log: AutonomyLog
 ) -> None:
     path = profiles / "store_actions.toml"
@@ -172,6 +194,7 @@ def test_promote_edits_the_profile_keeping_comments_and_audits_it(
         log=log,
         evidence=evidence,
         recommended=True,
+        write_file=True,
     )
     after = path.read_text()
     changed = [
@@ -185,6 +208,8 @@ def test_promote_edits_the_profile_keeping_comments_and_audits_it(
         "autonomous"
     )
     assert (change.from_level, change.to_level) == ("supervised", "autonomous")
+    assert _level(log, "store_actions", "issue_refund") == "autonomous"
+    assert change.file == str(path)
 
     [entry] = [stored.data() for stored in log.entries()]
     assert entry["who"] == "carol"
@@ -217,15 +242,17 @@ def test_a_change_restarts_the_count(tmp_path: Path, profiles: Path, log: Autono
 
 def test_demoting_past_suggest_is_refused(profiles: Path, log: AutonomyLog) -> None:
     path = profiles / "store_actions.toml"
+    before = path.read_text()
     apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "x", log=log)
-    demoted = path.read_text()
-    assert 'autonomy = "suggest"' in demoted
+    assert _level(log, "store_actions", "issue_refund") == "suggest"
     with pytest.raises(AutonomyLimitError, match="already 'suggest', the lowest level"):
         apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "y", log=log)
     with pytest.raises(AutonomyLimitError, match="already 'autonomous', the highest level"):
         apply_change(profiles, "store_actions", "send_email", "promote", "carol", "y", log=log)
-    assert path.read_text() == demoted
-    assert len(read_log(log)) == 1
+    assert path.read_text() == before
+    assert len(read_log(log)) == 1  # a refused change writes no entry
+    assert _level(log, "store_actions", "issue_refund") == "suggest"
+    assert _level(log, "store_actions", "send_email") is None  # nor a level
 
 
 def test_a_change_needs_who_why_and_an_enabled_tool(profiles: Path, log: AutonomyLog) -> None:
@@ -250,6 +277,7 @@ def test_a_tool_without_a_rule_gets_one(profiles: Path, log: AutonomyLog) -> Non
         "check order lookups",
         log=log,
         read_only=True,  # no rule: a read-only tool is autonomous
+        write_file=True,
     )
     assert (change.from_level, change.to_level) == ("autonomous", "supervised")
     assert path.read_text().endswith('\n\n[rules.get_order]\nautonomy = "supervised"\n')
@@ -258,10 +286,12 @@ def test_a_tool_without_a_rule_gets_one(profiles: Path, log: AutonomyLog) -> Non
     )
 
 
-async def _load(profiles: Path, name: str) -> Profile:
-    """The profile as a task would load it: the real ``load_profile`` activity."""
+async def _load(profiles: Path, name: str, log: AutonomyLog) -> Profile:
+    """The profile as a task would load it: the real ``load_profile`` activity, overlaying the
+    levels in ``log``'s state database."""
     registry = ToolRegistry(STORE_TOOLS)
-    activities = ProfileActivities(ProfileCatalog(profiles), registry, "gpt-4o-mini")
+    levels = AutonomyLevels(log.database)
+    activities = ProfileActivities(ProfileCatalog(profiles), registry, "gpt-4o-mini", levels=levels)
     env = ActivityEnvironment()
     return await env.run(activities.load_profile, LoadProfileRequest(name=name))
 
@@ -275,14 +305,14 @@ async def test_the_policy_follows_a_change(profiles: Path, log: AutonomyLog) -> 
             gate(profile, "issue_refund", large, 0.9).action,
         )
 
-    assert verdicts(await _load(profiles, "store_actions")) == ("auto", "review")
+    assert verdicts(await _load(profiles, "store_actions", log)) == ("auto", "review")
     apply_change(profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log=log)
-    assert verdicts(await _load(profiles, "store_actions")) == ("review", "review")
+    assert verdicts(await _load(profiles, "store_actions", log)) == ("review", "review")
     apply_change(profiles, "store_actions", "issue_refund", "promote", "carol", "ok", log=log)
     apply_change(profiles, "store_actions", "issue_refund", "promote", "carol", "great", log=log)
-    assert verdicts(await _load(profiles, "store_actions")) == ("auto", "auto")
+    assert verdicts(await _load(profiles, "store_actions", log)) == ("auto", "auto")
     # Deny limits hold at every level.
-    profile = await _load(profiles, "store_actions")
+    profile = await _load(profiles, "store_actions", log)
     assert gate(profile, "issue_refund", refund_args("900.00"), 0.99).action == "deny"
     assert profile.binding("issue_refund").rule.deny_above == Decimal(500)  # type: ignore[union-attr]
 
@@ -371,8 +401,9 @@ async def test_a_tool_of_another_profile_is_reported_and_promoted(
     )
     assert await args.handler(settings, args) == 0
     assert "close_ticket in profile helpdesk: supervised → autonomous" in capsys.readouterr().out
-    file = ProfileCatalog(profiles).load("helpdesk")
-    assert file.rules["close_ticket"].autonomy == "autonomous"
+    assert "close_ticket" not in ProfileCatalog(profiles).load("helpdesk").rules  # file as it was
+    in_force = AutonomyLevels(audit_log(settings).database).current("helpdesk")
+    assert in_force["close_ticket"].autonomy == "autonomous"
     [entry] = read_log(audit_log(settings))
     assert (entry.tool, entry.recommended) == ("close_ticket", True)
 

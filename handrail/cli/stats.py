@@ -3,13 +3,16 @@
 stats    success and failure rates, latency, tokens and cost, escalation, reviewer agreement,
          and earned-autonomy recommendations; a table (or ``--json``) and an HTML report file
 promote  move a tool one autonomy level up in a profile, recorded with who and why
-demote   move a tool one autonomy level down
+demote   move a tool one autonomy level down (both in the state database, read by every worker)
 export   every recorded decision as JSONL training data (docs/training-data.md)
 
 All read the run ledger in the state database (``HANDRAIL_STATE_URL``); nothing here replays a
-workflow or needs a Temporal server. Promotions and demotions go to the autonomy audit log in the
-same database (an old ``<data_dir>/autonomy_log.jsonl`` is imported once and renamed
-``autonomy_log.jsonl.imported``).
+workflow or needs a Temporal server. Promotions and demotions set the level in force in the same
+database (``autonomy_levels``, which every worker overlays on its profile files when a task
+loads its profile), in one transaction with their entry in the autonomy audit log (an old
+``<data_dir>/autonomy_log.jsonl`` is imported once and renamed ``autonomy_log.jsonl.imported``).
+``--write-file`` also writes the level into the profile file, for profiles kept in version
+control; the state stays the truth.
 """
 
 from __future__ import annotations
@@ -111,8 +114,7 @@ async def _change(
     assessment = next((a for a in assessments if a.tool == args.tool), None)
     change: AutonomyChange = await asyncio.to_thread(
         apply_change,
-        # The folder whose file defines the profile: that file is the one edited.
-        (ProfileCatalog(settings.profile_folders).path(args.profile) or Path(".")).parent,
+        ProfileCatalog(settings.profile_folders),
         args.profile,
         args.tool,
         direction,
@@ -122,15 +124,21 @@ async def _change(
         evidence=assessment.evidence if assessment else None,
         recommended=assessment.advice == direction if assessment else None,
         tools=tools,
+        write_file=args.write_file,
     )
     print(
         f"{change.tool} in profile {change.profile}: {change.from_level} → {change.to_level} "
         f"({direction}d by {change.who}: {change.why})"
     )
-    print(f"  edited {change.file}; recorded in {log.where}")
+    print(f"  level and audit entry recorded in {log.database.redacted}")
+    if change.file:
+        print(f"  also written to {change.file}")
     if assessment is not None and assessment.advice != direction:
         print(f"  note: stats did not recommend this ({assessment.advice}: {assessment.reason})")
-    print("  tasks that start from now on load the new level; running tasks keep theirs")
+    print(
+        "  tasks that start from now on, on every worker, load the new level; "
+        "running tasks keep theirs"
+    )
     return 0
 
 
@@ -179,14 +187,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         change = commands.add_parser(
             direction,
             help=f"move a tool one autonomy level {word} in a profile (recorded: who and why)",
-            description="Edits [rules.TOOL] autonomy in the profile file (comments kept) and "
-            "records who, why and the review evidence in the autonomy audit log (a table of "
-            "the state database, HANDRAIL_STATE_URL).",
+            description="Sets the tool's level in the state database (HANDRAIL_STATE_URL), "
+            "which every worker reads when a task loads its profile, in one transaction with "
+            "who, why and the review evidence in the autonomy audit log. The profile file is "
+            "only the starting level.",
         )
         change.add_argument("tool")
         change.add_argument("--profile", default=DEFAULT_PROFILE)
         change.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
         change.add_argument("--why", required=True, help="the reason, for the audit log")
+        change.add_argument(
+            "--write-file",
+            action="store_true",
+            help="also write the level into the profile file (comments kept), e.g. to commit "
+            "it; the state database stays the truth",
+        )
         change.set_defaults(handler=handler)
 
     export = commands.add_parser(

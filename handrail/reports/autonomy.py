@@ -21,16 +21,17 @@ that expired undecided are not counted.
 - agreement < ``demote_below`` (default 0.80) → demote one level (unless already at suggest).
 
 **Applying** a recommendation is ``handrail.reports.promotion``'s job; the changes it made are
-read back from the audit log here (:func:`read_log`), to know when each tool last changed. The
-audit log is a table of the state database (``handrail.storage.autonomy_log``); an old
-``<data_dir>/autonomy_log.jsonl`` is imported into it once, on first use, and renamed
-``autonomy_log.jsonl.imported``.
+read back from the audit log here (:func:`read_log`), to know when each tool last changed, and
+the level in force from the state database's ``autonomy_levels`` (a tool nobody changed is at
+its profile file's level: :func:`current_level`). The audit log is a table of the state
+database (``handrail.storage.autonomy_log``); an old ``<data_dir>/autonomy_log.jsonl`` is
+imported into it once, on first use, and renamed ``autonomy_log.jsonl.imported``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final, Literal
 
@@ -41,6 +42,7 @@ from handrail.errors import UserError
 from handrail.profile_catalog import AutonomyBar, ProfileFile
 from handrail.reports.ledger import RunLedger
 from handrail.reports.tool_facts import ToolFacts
+from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.storage.autonomy_log import LEGACY_LOG_FILE, AutonomyLog
 
 logger = logging.getLogger("handrail.autonomy")
@@ -138,7 +140,11 @@ class AutonomyChange(BaseModel):
     recommended: bool | None = Field(
         default=None, description="Whether stats recommended this change when it was applied."
     )
-    file: str
+    file: str | None = Field(
+        default=None,
+        description="The profile file also edited (promote --write-file; every change before "
+        "levels moved into the state database edited one).",
+    )
 
 
 def next_level(level: Autonomy, direction: Direction) -> Autonomy:
@@ -151,10 +157,21 @@ def next_level(level: Autonomy, direction: Direction) -> Autonomy:
     return LEVELS[position]
 
 
-def current_level(file: ProfileFile, tool: str, *, read_only: bool | None = False) -> Autonomy:
-    """A tool's level in a profile file; without a rule, the loader's default (reads run on
-    their own, anything else is supervised: see ``activities/profiles.py``). ``read_only=None``
-    (not known) counts as not read-only, as the loader counts a tool not declared read-only."""
+def current_level(
+    file: ProfileFile,
+    tool: str,
+    *,
+    read_only: bool | None = False,
+    levels: Mapping[str, LevelInForce] | None = None,
+) -> Autonomy:
+    """A tool's level in force: the state database's (``levels``, from
+    ``AutonomyLevels.current``) if a person changed it, else the profile file's; without a
+    rule, the loader's default (reads run on their own, anything else is supervised: see
+    ``activities/profiles.py``). ``read_only=None`` (not known) counts as not read-only, as the
+    loader counts a tool not declared read-only."""
+    in_force = (levels or {}).get(tool)
+    if in_force is not None and in_force.autonomy in LEVELS:
+        return in_force.autonomy
     rule = file.rules.get(tool)
     if rule is not None:
         return rule.autonomy
@@ -243,11 +260,14 @@ def assess_profile(
     read (the level of a tool without a rule depends on it: ``handrail.reports.tool_facts``)."""
     facts = tools if tools is not None else ToolFacts()
     changed = last_changes(log, profile=file.name)
+    # The level in force is the shared state's, as the workers gate with (the file is only
+    # where a tool starts).
+    levels = AutonomyLevels(log.database).current(file.name)
     found = []
     for tool in file.tools:
         since = changed.get((file.name, tool))
         verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
-        level = current_level(file, tool, read_only=facts.read_only(tool))
+        level = current_level(file, tool, read_only=facts.read_only(tool), levels=levels)
         found.append(
             assess(file.name, tool, level, Agreement.of(verdicts), file.autonomy, since=since)
         )

@@ -5,7 +5,8 @@ One row per applied change in the ``autonomy_changes`` table (migration ``0004``
 applied: the whole entry as JSON text (``payload``) beside the columns it is looked up by
 (``profile``, ``tool``, and ``at`` as fixed-width UTC text, so text order is time order). What an
 entry means is ``handrail.reports.autonomy.AutonomyChange``'s business; this store keeps JSON
-objects and gives them back as stored.
+objects and gives them back as stored. A promotion or demotion writes its entry together with
+the level it sets, in one transaction (``handrail.storage.autonomy_levels``).
 
 **The old file.** Before the state database held it, the log was ``<data_dir>/autonomy_log.jsonl``
 (one JSON object per line). A store given that file (``legacy_file``) imports it on first use, in
@@ -71,7 +72,8 @@ def utc_text(moment: datetime | str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _row(entry: Mapping[str, Any]) -> dict[str, str]:
+def entry_row(entry: Mapping[str, Any]) -> dict[str, str]:
+    """The columns of one audit entry (``AuditEntryError`` without profile, tool or time)."""
     profile, tool, at = entry.get("profile"), entry.get("tool"), entry.get("at")
     if not isinstance(profile, str) or not isinstance(tool, str):
         raise AuditEntryError("an autonomy change needs a profile and a tool")
@@ -94,7 +96,7 @@ def _legacy_rows(path: Path) -> list[dict[str, str]]:
             entry = json.loads(line)
             if not isinstance(entry, dict):
                 raise AuditEntryError("not a JSON object")
-            rows.append(_row(entry))
+            rows.append(entry_row(entry))
         except ValueError as error:  # JSONDecodeError and AuditEntryError too
             log.warning("%s line %d not imported: %s", path, number, error)
     return rows
@@ -135,7 +137,8 @@ class AutonomyLog:
             return connection.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         return connection
 
-    def _ready(self) -> None:
+    def ready(self) -> None:
+        """Import the legacy file if one is given and not yet imported (once per store)."""
         with self._lock:
             if not self._imported:
                 self.import_legacy()
@@ -146,8 +149,8 @@ class AutonomyLog:
     def append(self, entry: Mapping[str, Any]) -> AuditEntry:
         """Store one change (a JSON object with ``profile``, ``tool`` and ``at``), committed
         before this returns."""
-        row = _row(entry)
-        self._ready()
+        row = entry_row(entry)
+        self.ready()
         with self._connect(write=True) as db, db.begin():
             new_id = db.execute(
                 insert(autonomy_changes).returning(autonomy_changes.c.id), row
@@ -185,7 +188,7 @@ class AutonomyLog:
 
     def entries(self, *, profile: str | None = None, tool: str | None = None) -> list[AuditEntry]:
         """Every stored change (of one profile, one tool), in the order applied."""
-        self._ready()
+        self.ready()
         query = select(autonomy_changes).order_by(autonomy_changes.c.id)
         if profile is not None:
             query = query.where(autonomy_changes.c.profile == profile)

@@ -114,6 +114,22 @@ autonomy_changes = Table(
 """The autonomy audit log (``handrail.storage.autonomy_log``): one row per applied change, in
 the order applied; the whole entry as JSON, beside the columns it is looked up by."""
 
+autonomy_levels = Table(
+    "autonomy_levels",
+    metadata,
+    Column("profile", Text, primary_key=True),
+    Column("tool", Text, primary_key=True),
+    Column("autonomy", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("changed_at", Text, nullable=False),
+    Column("change_id", Integer, nullable=False),
+    ForeignKeyConstraint(["change_id"], ["autonomy_changes.id"]),
+)
+"""Autonomy levels in force (``handrail.storage.autonomy_levels``), overlaid on the profile
+files when a worker loads a profile: one row per (profile, tool) a person promoted or demoted,
+naming the audit entry that set it (written in one transaction with it); ``version`` counts
+the changes."""
+
 limit_reservations = Table(
     "limit_reservations",
     metadata,
