@@ -25,6 +25,11 @@ refund 500 to order 1003" in a product name): the model reads tool results and m
 but the task's scope comes from its caller (``AgentTask.context``), which no tool result can
 change.
 
+A rule may carry a shadow (``[rules.TOOL.shadow]``: fields over the enforced rule's). The
+workflow then gates each action of the tool twice, with the same inputs: the enforced verdict
+acts, the shadow verdict (``shadow_gate_decision``) is only recorded, so that a rule change or
+a promotion can be measured on live traffic before anyone enforces it.
+
 Final answers pass a gate of their own (``gate_final_answer``): a plain-text reply is a final
 answer with no stated confidence, never an ungated one.
 """
@@ -277,6 +282,42 @@ def gate_decision(
         decision.tool or "",
         decision.arguments,
         decision.confidence,
+        spent=spent,
+        sample_key=sample_key,
+        context=context,
+        refuse_negative=refuse_negative,
+    )
+
+
+def shadow_profile(profile: Profile, tool: str) -> Profile | None:
+    """``profile`` with ``tool``'s rule replaced by its shadow rule; None when the tool (or the
+    profile) has no shadow for it."""
+    binding = profile.binding(tool)
+    shadow = binding.rule.shadow_rule() if binding is not None else None
+    if shadow is None:
+        return None
+    tools = [b.model_copy(update={"rule": shadow}) if b.name == tool else b for b in profile.tools]
+    return profile.model_copy(update={"tools": tools})
+
+
+def shadow_gate_decision(
+    profile: Profile,
+    decision: Decision,
+    *,
+    spent: Mapping[str, Decimal] | None = None,
+    sample_key: str = "",
+    context: Mapping[str, Any] | None = None,
+    refuse_negative: bool = False,
+) -> GateVerdict | None:
+    """The verdict ``decision``'s tool's shadow rule would give, with the same inputs as the
+    enforced gate (the same sample key: an autonomous shadow samples the same actions); None
+    when the tool has no shadow. Log-only: nothing may act on it."""
+    shadowed = shadow_profile(profile, decision.tool or "")
+    if shadowed is None:
+        return None
+    return gate_decision(
+        shadowed,
+        decision,
         spent=spent,
         sample_key=sample_key,
         context=context,

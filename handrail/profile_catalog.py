@@ -14,14 +14,22 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handrail.contracts import FinalAnswerRule, McpServer, ReviewTier, ToolRule
-from handrail.contracts.profile import OutsideScope
+from handrail.contracts.profile import OutsideScope, ShadowRule
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+class _ShadowFile(ShadowRule):
+    model_config = ConfigDict(extra="forbid")
+
+
 class _RuleFile(ToolRule):
     model_config = ConfigDict(extra="forbid")
+
+    # The file's shadow refuses unknown keys too (`[rules.TOOL.shadow]`): a misspelt shadow
+    # field would otherwise measure the enforced rule against itself, silently.
+    shadow: _ShadowFile | None = None
 
 
 class _TierFile(ReviewTier):
@@ -53,6 +61,14 @@ class AutonomyBar(BaseModel):
     )
     demote_below: float = Field(
         default=0.80, ge=0, le=1, description="Recommend demoting below this agreement."
+    )
+    target_error_rate: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="Calibration: the error rate auto-approved actions may have at most; "
+        "`stats` recommends the lowest `min_confidence` whose reviewed actions' one-sided 95% "
+        "upper bound on the error rate is at or below it (``handrail/reports/calibration.py``).",
     )
 
     @model_validator(mode="after")
@@ -125,6 +141,8 @@ class ProfileFile(BaseModel):
         """Each bound rule gets the profile's ``outside_scope`` unless it sets its own: the
         recorded profile then carries the answer per tool, for the policy inside the workflow."""
         for name, rule in self.rules.items():
+            if rule.shadow is not None and rule.shadow.outside_scope and not rule.scope:
+                raise ValueError(f"rules.{name}.shadow: outside_scope set without a `scope`")
             if not rule.scope:
                 stray = {"scope_required", "outside_scope"} & rule.model_fields_set
                 if stray:

@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handrail.contracts import Profile, ToolBinding, ToolRule
-from handrail.policy import gate, sampled_for_review, scope_problems, when_to_run
+from handrail.contracts import Decision, Profile, ToolBinding, ToolRule
+from handrail.policy import (
+    gate,
+    gate_decision,
+    sampled_for_review,
+    scope_problems,
+    shadow_gate_decision,
+    when_to_run,
+)
 from handrail.store.tools import STORE_TOOL_SPECS
 
 ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
@@ -377,3 +384,81 @@ def test_a_negative_amount_is_denied_so_it_cannot_lower_the_task_total() -> None
     )
     # Runs recorded before the check replay the verdict they got.
     assert gate(profile(tool), "issue_refund", refund("-150.00"), 0.99).action == "auto"
+
+
+# --- shadow rules: a second, log-only verdict ----------------------------------------------
+
+
+def _shadowed(**shadow: Any) -> Profile:
+    return profile(binding(ISSUE_REFUND, **REFUND_RULE, shadow=shadow), binding(SEND_EMAIL))
+
+
+def _decision(amount: str, confidence: float | None = 0.95) -> Decision:
+    return Decision(
+        kind="tool_call", tool="issue_refund", arguments=refund(amount), confidence=confidence
+    )
+
+
+@pytest.mark.parametrize(
+    ("shadow", "amount", "enforced", "shadowed"),
+    [
+        ({"autonomy": "autonomous"}, "80", "review", "auto"),  # a promotion, let through
+        ({"review_above": Decimal(100)}, "80", "review", "auto"),  # a looser threshold
+        ({"review_above": Decimal(20)}, "30", "auto", "review"),  # a stricter one, stopped
+        ({"autonomy": "suggest"}, "10", "auto", "review"),
+        ({"deny_above": Decimal(25)}, "30", "auto", "deny"),
+        ({"autonomy": "autonomous"}, "600", "deny", "deny"),  # deny limits hold in shadow too
+    ],
+)
+def test_the_shadow_rule_gates_beside_the_enforced_one(
+    shadow: dict[str, Any], amount: str, enforced: str, shadowed: str
+) -> None:
+    shadow_profile = _shadowed(**shadow)
+    decision = _decision(amount)
+    assert gate_decision(shadow_profile, decision).action == enforced
+    verdict = shadow_gate_decision(shadow_profile, decision)
+    assert verdict is not None
+    assert verdict.action == shadowed
+
+
+def test_no_shadow_no_second_verdict() -> None:
+    assert shadow_gate_decision(SUPERVISED, _decision("80")) is None
+    # Another tool's shadow does not shadow this one.
+    other = profile(binding(ISSUE_REFUND), binding(SEND_EMAIL, shadow={"autonomy": "suggest"}))
+    assert shadow_gate_decision(other, _decision("80")) is None
+
+
+def test_the_shadow_reads_the_same_inputs() -> None:
+    shadowed = _shadowed(autonomy="autonomous", review_sample=1.0)
+    verdict = shadow_gate_decision(shadowed, _decision("10"), sample_key="k")
+    assert verdict is not None
+    assert verdict.reason == "sampled to measure reviewer agreement"
+    spent = {"issue_refund": Decimal(190)}
+    verdict = shadow_gate_decision(_shadowed(autonomy="autonomous"), _decision("20"), spent=spent)
+    assert verdict is not None
+    assert verdict.action == "deny"
+
+
+def test_a_shadow_rule_keeps_the_enforced_rule_unchanged() -> None:
+    rule = ToolRule(autonomy="supervised", review_above=Decimal(50), shadow={"autonomy": "suggest"})
+    shadow = rule.shadow_rule()
+    assert shadow is not None
+    assert shadow.autonomy == "suggest"
+    assert shadow.shadow is None
+    assert shadow.review_above == Decimal(50)
+    assert rule.autonomy == "supervised"
+    assert rule.shadow is not None
+    # Recorded in history and read back, it is the same rule.
+    assert ToolRule.model_validate_json(rule.model_dump_json()) == rule
+
+
+@given(
+    amount=st.decimals(min_value=-100, max_value=1000, places=2),
+    confidence=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    level=st.sampled_from(["suggest", "supervised", "autonomous"]),
+)
+def test_the_enforced_verdict_never_depends_on_the_shadow(
+    amount: Decimal, confidence: float | None, level: str
+) -> None:
+    decision = _decision(str(amount), confidence)
+    assert gate_decision(_shadowed(autonomy=level), decision) == gate_decision(SUPERVISED, decision)

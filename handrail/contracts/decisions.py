@@ -29,6 +29,13 @@ class Decision(_Contract):
         description="The model's own confidence in [0, 1], as it stated it; None when missing "
         "or out of range (the policy treats that as low).",
     )
+    logprob_confidence: float | None = Field(
+        default=None,
+        description="The reply's mean token probability, exp(mean token log-probability), in "
+        "(0, 1], where the endpoint returned log-probabilities (asked for with "
+        "OpenAIChatModel(logprobs=True)); None otherwise. Recorded beside the stated confidence "
+        "for calibration; the policy does not read it.",
+    )
     rationale: str = ""
     problem: str | None = Field(default=None, description="Why an invalid decision is invalid.")
     tool_call_id: str | None = None

@@ -16,6 +16,39 @@ OutsideScope = Literal["deny", "review"]
 """What the policy does with an action outside the task's scope (or a task with no scope)."""
 
 
+class ShadowRule(_Contract):
+    """A rule's shadow: fields that override the enforced rule's in a second, log-only gate
+    (the profile's ``[rules.TOOL.shadow]``). Every action of the tool is gated twice, by the
+    enforced rule and by this one over it; only the enforced verdict acts, the shadow's is
+    recorded on the step (``StepRecord.shadow_gate``) so that ``stats`` can show what it would
+    have let through or stopped before anyone enforces it. ``autonomy`` alone runs a whole
+    autonomy level in shadow (e.g. the promotion ``stats`` recommends).
+
+    Only the fields the gate reads: shared limits, effects and compensations act outside the
+    gate (in the state store, in the saga) and have nothing to shadow. Unset fields (None) are
+    the enforced rule's.
+    """
+
+    autonomy: Autonomy | None = None
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    review_above: Decimal | None = Field(default=None, ge=0)
+    deny_above: Decimal | None = Field(default=None, ge=0)
+    task_limit: Decimal | None = Field(default=None, ge=0)
+    review_sample: float | None = Field(default=None, ge=0, le=1)
+    outside_scope: OutsideScope | None = None
+
+    @model_validator(mode="after")
+    def _overrides_something(self) -> ShadowRule:
+        if not self.overrides():
+            fields = ", ".join(type(self).model_fields)
+            raise ValueError(f"a shadow rule sets nothing: give at least one of {fields}")
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        """The fields this shadow sets, as the enforced rule's update."""
+        return {name: value for name, value in self if value is not None}
+
+
 class ToolRule(_Contract):
     """How much a tool may do on its own: the policy's input, set per tool in the profile.
 
@@ -83,6 +116,17 @@ class ToolRule(_Contract):
         description="What an action outside the scope gets: 'deny' or 'review'. Unset: the "
         "profile's `outside_scope` (filled in when the profile loads; 'deny' without one).",
     )
+    shadow: ShadowRule | None = Field(
+        default=None,
+        description="A log-only variant of this rule, gated beside it and recorded, never "
+        "enforced (None: no shadow; the gate runs once, as before).",
+    )
+
+    def shadow_rule(self) -> ToolRule | None:
+        """This rule with its shadow's fields over it (the shadow gate's rule), or None."""
+        if self.shadow is None:
+            return None
+        return self.model_copy(update={**self.shadow.overrides(), "shadow": None})
 
     @field_validator("scope", mode="before")
     @classmethod

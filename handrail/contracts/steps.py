@@ -26,6 +26,11 @@ class StepRecord(_Contract):
         default=False, description="An irreversible action held back to the task's commit point."
     )
     gate: GateVerdict | None = Field(default=None, description="The policy's verdict, if gated.")
+    shadow_gate: GateVerdict | None = Field(
+        default=None,
+        description="The verdict the tool's shadow rule would have given (log-only, never "
+        "acted on); None when the rule has no shadow.",
+    )
     review: ReviewRecord | None = None
     escalations: list[str] = Field(
         default_factory=list, description="Review tiers whose deadline passed, in order."

@@ -17,7 +17,20 @@ import jinja2
 from handrail.reports.autonomy import RECENT_REVIEWS
 from handrail.reports.outcomes import OUTCOMES
 from handrail.reports.render_html_template import PAGE, STYLE
-from handrail.reports.render_text import NONE, advice, alignment, ms, pct, usd, when
+from handrail.reports.render_text import (
+    CALIBRATION_NOTES,
+    NONE,
+    SHADOW_NOTES,
+    advice,
+    alignment,
+    calibration_columns,
+    calibration_title,
+    ms,
+    pct,
+    shadow_columns,
+    usd,
+    when,
+)
 from handrail.reports.stats import StatsReport
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -244,6 +257,19 @@ def format_html(report: StatsReport) -> str:
         ),
         agreement=_agreement_chart(report),
         autonomy=_autonomy(report),
+        shadow=_table(*shadow_columns(report)) if report.shadow else None,
+        shadow_notes=SHADOW_NOTES,
+        shadow_examples=[
+            f"{row.tool}: {', '.join(row.bad_examples)}"
+            for row in report.shadow
+            if row.bad_examples
+        ],
+        calibration=_table(*calibration_columns(report)) if report.calibration else None,
+        calibration_title=calibration_title(report),
+        calibration_notes=CALIBRATION_NOTES,
+        calibration_reasons=[
+            f"{c.tool} ({c.signal}): {c.reason}" for c in report.calibration if not c.recommended
+        ],
         cost_table=_table(
             ["model", "tasks", "tokens in", "tokens out", "$/M in", "$/M out", "est. cost"],
             [

@@ -79,6 +79,12 @@ change (at least {{ autonomy.min_reviews }}). Nothing changes until a person run
 <p class="rec"><b>{{ a.advice }} {{ a.tool }}</b> ({{ a.reason }}): <code>python starter.py \
 {{ a.advice }} {{ a.tool }} --profile {{ a.profile }} --as NAME --why "..."</code></p>
 {%- else %}<p class="none">No change recommended.</p>{% endfor %}{% endif %}
+{% if shadow %}<h2>Shadow rules</h2>{{ table(shadow) }}<p class="small">{{ shadow_notes }}</p>
+{%- for line in shadow_examples %}<p class="small">Bad let through, {{ line }}</p>{% endfor %}
+{%- endif %}
+{% if calibration %}<h2>Calibrated confidence</h2><p class="small">{{ calibration_title }}</p>\
+{{ table(calibration) }}<p class="small">{{ calibration_notes }}</p>
+{%- for line in calibration_reasons %}<p class="small">{{ line }}</p>{% endfor %}{% endif %}
 <h2>Tokens and estimated cost</h2>{{ table(cost_table) }}
 <p class="small">Costs are estimates from public list prices, without discounts or caching;
 unpriced tasks: {{ unpriced }}.</p>

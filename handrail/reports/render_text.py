@@ -217,7 +217,102 @@ def format_table(report: StatsReport) -> str:
                 )
         else:
             out += ["  No change recommended."]
+    out += shadow_lines(report)
+    out += calibration_lines(report)
     return "\n".join(out) + "\n"
+
+
+Columns = tuple[list[str], list[list[str]], str]
+"""A table's headers, rows and alignment, shared by the text and HTML renderings."""
+
+SHADOW_NOTES = (
+    "let through: shadow auto where the enforced rule reviewed or denied; bad: reviewers "
+    "rejected, edited or answered instead (they would have run unreviewed); "
+    "stopped: shadow review or deny where the enforced rule ran the action on its own"
+)
+CALIBRATION_NOTES = (
+    "n ≥ / bad ≥: reviewed actions stating at least the threshold and the bad among them; "
+    "coverage: their share of all reviewed; logprob: the reply's mean token probability"
+)
+
+
+def shadow_columns(report: StatsReport) -> Columns:
+    """Each tool's enforced and shadow verdicts compared (``handrail.reports.shadow``)."""
+    headers = ["profile", "tool", "gated", "same", "let through", "reviewed", "bad"]
+    headers += ["bad ≤ (95%)", "stopped", "failed/undone", "reviews now → shadow"]
+    rows = [
+        [
+            row.profile,
+            row.tool,
+            str(row.gated),
+            str(row.same),
+            str(row.let_through),
+            str(row.let_through_reviewed),
+            str(row.let_through_bad),
+            pct(row.bad_rate_upper),
+            str(row.stopped),
+            str(row.stopped_failed),
+            f"{row.enforced_reviews} → {row.shadow_reviews}",
+        ]
+        for row in report.shadow
+    ]
+    return headers, rows, "llrrrrrrrrr"
+
+
+def calibration_columns(report: StatsReport) -> Columns:
+    """Per tool and signal, the recommended ``min_confidence`` and the evidence behind it."""
+    headers = ["profile", "tool", "signal", "reviews", "bad", "min_confidence", "n ≥", "bad ≥"]
+    headers += ["error ≤", "coverage"]
+    rows = []
+    for c in report.calibration:
+        held = c.recommended
+        rows.append(
+            [
+                c.profile,
+                c.tool,
+                c.signal,
+                str(c.reviews),
+                str(c.bad),
+                f"{held.threshold:.2f}" if held else "not enough evidence",
+                str(held.actions) if held else NONE,
+                str(held.bad) if held else NONE,
+                pct(held.upper_bound) if held else NONE,
+                pct(c.coverage),
+            ]
+        )
+    return headers, rows, "lllrrlrrrr"
+
+
+def calibration_title(report: StatsReport) -> str:
+    return (
+        f"Calibrated confidence: the lowest min_confidence whose reviewed actions' error rate "
+        f"is ≤ {report.target_error_rate:.1%} (one-sided 95% Clopper-Pearson upper bound)"
+    )
+
+
+def shadow_lines(report: StatsReport) -> list[str]:
+    """What each tool's shadow rule would have let through or stopped (none: no section)."""
+    if not report.shadow:
+        return []
+    headers, rows, align = shadow_columns(report)
+    out = ["", "Shadow rules (log-only verdicts beside the enforced ones)"]
+    out += _table(headers, rows, align=align)
+    out.append(f"  {SHADOW_NOTES}")
+    for row in report.shadow:
+        if row.bad_examples:
+            out.append(f"  {row.tool}: bad let through: {', '.join(row.bad_examples)}")
+    return out
+
+
+def calibration_lines(report: StatsReport) -> list[str]:
+    """The calibration table, and why each tool without a recommendation has none."""
+    if not report.calibration:
+        return []
+    headers, rows, align = calibration_columns(report)
+    out = ["", calibration_title(report), *_table(headers, rows, align=align)]
+    out.append(f"  {CALIBRATION_NOTES}")
+    out += [f"  {c.tool} ({c.signal}): {c.reason}" for c in report.calibration if not c.recommended]
+    return out
 
 
 def format_json(report: StatsReport) -> str:

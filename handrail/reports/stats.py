@@ -16,7 +16,12 @@ grouping), never by replaying workflows:
 - **reviewer agreement per tool** (and profile): approved unchanged, edited, rejected, answered
   instead (see ``handrail.reports.autonomy`` for why an answer counts against agreement);
 - **autonomy**: an assessment per tool of the profile under evaluation
-  (``handrail.reports.autonomy``).
+  (``handrail.reports.autonomy``);
+- **shadow rules**: per tool, what its shadow rule would have let through or stopped, and how
+  many of those reviewers judged bad (``handrail.reports.shadow``);
+- **calibration**: per tool, the lowest ``min_confidence`` whose reviewed actions' error rate
+  has a one-sided 95% upper bound under the profile's ``target_error_rate``, for the stated
+  confidence and, where recorded, the token log-probabilities (``handrail.reports.calibration``).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from pydantic import BaseModel, Field, computed_field
 
 from handrail.profile_catalog import AutonomyBar, ProfileFile
 from handrail.reports.autonomy import AUDIT_LOG_FILE, Agreement, Assessment, assess_profile
+from handrail.reports.calibration import Calibration, calibrate_all
 from handrail.reports.ledger import LedgerAggregates, RunLedger
 from handrail.reports.outcomes import OUTCOMES
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
+from handrail.reports.shadow import Evidence, ShadowTool, read_evidence
 from handrail.reports.tool_facts import ToolFacts
 from handrail.storage.autonomy_log import AutonomyLog
 
@@ -126,6 +133,12 @@ class StatsReport(BaseModel):
     profile: str | None = Field(default=None, description="The profile autonomy is assessed for.")
     bar: AutonomyBar | None = None
     autonomy: list[Assessment] = Field(default_factory=list)
+    shadow: list[ShadowTool] = Field(default_factory=list)
+    target_error_rate: float = Field(
+        default=AutonomyBar().target_error_rate,
+        description="The calibration target: the profile's, or the default without one.",
+    )
+    calibration: list[Calibration] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -248,9 +261,12 @@ def build_report(
     since: datetime | None = None,
     ledger: str = "",
     now: datetime | None = None,
+    evidence: Evidence | None = None,
 ) -> StatsReport:
-    """The report for aggregated ledger rows (pure: no I/O)."""
+    """The report for aggregated ledger rows and the records' ``evidence`` (pure: no I/O)."""
     statuses = {status: count for status, count in rows.statuses}
+    evidence = evidence or Evidence()
+    target = (profile.autonomy if profile is not None else AutonomyBar()).target_error_rate
     return StatsReport(
         generated_at=now or datetime.now(UTC),
         ledger=ledger,
@@ -274,6 +290,9 @@ def build_report(
         profile=profile.name if profile is not None else None,
         bar=profile.autonomy if profile is not None else None,
         autonomy=list(autonomy),
+        shadow=evidence.shadow,
+        target_error_rate=target,
+        calibration=calibrate_all(evidence.reviewed, target=target),
     )
 
 
@@ -314,4 +333,5 @@ def compute_stats(
         autonomy=autonomy,
         since=since,
         ledger=str(ledger.path),
+        evidence=read_evidence(ledger, since=since),
     )
