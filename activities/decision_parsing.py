@@ -49,6 +49,29 @@ def read_confidence(value: object) -> float | None:
     return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
 
 
+def logprob_confidence(choice: object) -> float | None:
+    """The reply's mean token probability, exp(mean token log-probability), when the endpoint
+    sent token log-probabilities (``choice.logprobs.content``); None when it sent none.
+
+    Why the mean and not the minimum: a reply is mostly its free-text rationale, and one
+    unlikely word there says little about the action; the mean, normalised by length, compares
+    replies of different lengths. Read defensively (the client does not validate bodies): a
+    token whose log-probability is not a finite number <= 0 is left out.
+    """
+    logprobs = getattr(choice, "logprobs", None)
+    tokens = getattr(logprobs, "content", None)
+    if not isinstance(tokens, list):
+        return None
+    values = []
+    for token in tokens:
+        value: object = getattr(token, "logprob", None)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value) and value <= 0:
+            values.append(float(value))
+    return math.exp(sum(values) / len(values)) if values else None
+
+
 def parse_completion(
     completion: ChatCompletion, tools: Mapping[str, ToolSpec]
 ) -> tuple[Decision, Message]:
@@ -65,6 +88,7 @@ def parse_completion(
             "content": "",
         }
     choice = completion.choices[0]
+    common["logprob_confidence"] = logprob_confidence(choice)
     message = choice.message
     calls = [call for call in message.tool_calls or [] if call.type == "function"]
     if not calls:

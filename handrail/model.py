@@ -36,7 +36,13 @@ class ModelRequest:
 
 @dataclass(frozen=True)
 class ModelReply:
-    """The model's decision and the assistant message the conversation keeps."""
+    """The model's decision and the assistant message the conversation keeps.
+
+    An adapter whose endpoint returns token log-probabilities may set the decision's
+    ``logprob_confidence`` (the reply's mean token probability, as ``OpenAIChatModel`` does
+    with ``logprobs=True``), which the ledger keeps beside the stated confidence for ``stats``
+    to calibrate both; the gate never reads it.
+    """
 
     decision: Decision
     message: Message

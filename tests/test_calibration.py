@@ -1,23 +1,53 @@
 """Calibrated confidence: the binomial bound against known values, recommendations from seeded
-ledgers with known answers, and the same through ``stats`` (table, JSON, HTML)."""
+ledgers with known answers, and the same through ``stats`` (table, JSON, HTML); token
+log-probabilities recorded where the (scripted) endpoint returns them, ignored where it does
+not, and an endpoint refusing them breaks nothing."""
 
 from __future__ import annotations
 
 import json
 import math
 import random
+import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+import pytest_asyncio
+from openai import AsyncOpenAI
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
-from handrail.contracts import ReviewVerdict, RunRecord, TaskStatus
+from handrail.activities.conversation_store import ConversationStore
+from handrail.activities.decision_parsing import logprob_confidence
+from handrail.activities.llm import LlmActivities
+from handrail.activities.openai_model import OpenAIChatModel
+from handrail.contracts import (
+    DecideRequest,
+    Decision,
+    Opening,
+    ReviewVerdict,
+    RunRecord,
+    TaskStatus,
+)
 from handrail.profile_catalog import ProfileFile
 from handrail.reports.calibration import Reviewed, calibrate, calibrate_all, clopper_pearson_upper
 from handrail.reports.ledger import RunLedger
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
+from handrail.store.tools import STORE_TOOL_SPECS
+from handrail.testing.scripted_model import (
+    ErrorReply,
+    Reply,
+    Scenario,
+    ScriptedModelServer,
+    ToolCallReply,
+)
+from handrail.tools import ToolRegistry
 from tests.ledger_factory import T0, refund_args, run, tool_step
 
 
@@ -171,7 +201,15 @@ def test_stats_recommends_from_a_seeded_ledger(tmp_path: Path) -> None:
     text = format_table(report)
     assert "Calibrated confidence" in text
     assert "≤ 2.0%" in text
-    assert "issue_refund    stated" in text
+    [line] = [line for line in text.splitlines() if "issue_refund" in line and "stated" in line]
+    assert line.split()[:6] == [
+        "store_actions",
+        "issue_refund",
+        "stated",
+        "360",
+        str(refund.bad),
+        "0.92",
+    ]
     assert f"{1 - 0.05 ** (1 / 300):.1%}" in text  # the bound shown: 1.0%
     assert "apply_discount (stated): not enough evidence" in text
     data = json.loads(format_json(report))
@@ -193,3 +231,124 @@ def test_default_target_without_a_profile(tmp_path: Path) -> None:
     assert report.target_error_rate == 0.02
     assert report.calibration == []
     assert not math.isnan(report.target_error_rate)
+
+
+# --- token log-probabilities, recorded beside the stated confidence ------------------------
+
+WHY = {"rationale": "r", "confidence": 0.9}
+LOOKUP = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY}, logprobs=(-0.1, -0.3))
+
+
+@pytest_asyncio.fixture
+async def model_client(model_server: ScriptedModelServer) -> AsyncIterator[AsyncOpenAI]:
+    client = AsyncOpenAI(base_url=model_server.base_url, api_key="x", max_retries=0, timeout=5)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def _decide(model: OpenAIChatModel, tmp_path: Path) -> Decision:
+    store = ConversationStore(tmp_path / f"state-{uuid.uuid4().hex}.db")
+    request = DecideRequest(
+        conversation_id="task-1/run-1",
+        step=0,
+        model="scripted",
+        tools=["lookup_price"],
+        opening=Opening(system_prompt="Be brief.", goal="Headlamp price?"),
+    )
+    try:
+        activities = LlmActivities(model, store, ToolRegistry(STORE_TOOL_SPECS))
+        return await ActivityEnvironment().run(activities.decide, request)
+    finally:
+        await store.aclose()
+
+
+async def test_logprobs_recorded_when_the_endpoint_returns_them(
+    model_server: ScriptedModelServer, model_client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    model_server.brain = Scenario([LOOKUP])
+    decision = await _decide(OpenAIChatModel(model_client, logprobs=True), tmp_path)
+    assert model_server.requests[-1]["logprobs"] is True
+    assert decision.confidence == 0.9  # the stated one, unchanged
+    assert decision.logprob_confidence == pytest.approx(math.exp(-0.2))
+    # Off by default: not asked for, not recorded.
+    decision = await _decide(OpenAIChatModel(model_client), tmp_path)
+    assert "logprobs" not in model_server.requests[-1]
+    assert decision.logprob_confidence is None
+
+
+async def test_logprobs_ignored_when_the_endpoint_sends_none(
+    model_server: ScriptedModelServer, model_client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    model_server.brain = Scenario([ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})])
+    decision = await _decide(OpenAIChatModel(model_client, logprobs=True), tmp_path)
+    assert decision.kind == "tool_call"
+    assert decision.logprob_confidence is None
+    assert "logprob_confidence" not in decision.model_dump_json()  # nothing stored for it
+
+
+async def test_an_endpoint_refusing_logprobs_does_not_break_the_task(
+    model_server: ScriptedModelServer, model_client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    def refuses(request: dict[str, Any]) -> Reply:
+        if "logprobs" in request:
+            return ErrorReply(400, message="logprobs is not supported by this model")
+        return LOOKUP
+
+    model_server.brain = refuses
+    model = OpenAIChatModel(model_client, logprobs=True)
+    before = len(model_server.requests)
+    decision = await _decide(model, tmp_path)
+    assert decision.kind == "tool_call"
+    assert decision.logprob_confidence is None
+    asked = [("logprobs" in r) for r in model_server.requests[before:]]
+    assert asked == [True, False]
+    assert model.logprobs is False  # and it stops asking
+    await _decide(model, tmp_path)
+    assert "logprobs" not in model_server.requests[-1]
+
+
+async def test_another_bad_request_still_fails_as_before(
+    model_server: ScriptedModelServer, model_client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    model_server.brain = Scenario([ErrorReply(400, message="bad messages")])
+    model = OpenAIChatModel(model_client, logprobs=True)
+    with pytest.raises(ApplicationError) as raised:
+        await _decide(model, tmp_path)
+    assert raised.value.non_retryable
+    assert "bad messages" in str(raised.value)
+
+
+def test_only_usable_token_logprobs_count() -> None:
+    def choice(*values: object) -> SimpleNamespace:
+        tokens = [SimpleNamespace(logprob=value) for value in values]
+        return SimpleNamespace(logprobs=SimpleNamespace(content=tokens))
+
+    assert logprob_confidence(choice(-1.0, 0.0)) == pytest.approx(math.exp(-0.5))
+    assert logprob_confidence(choice(-1.0, math.nan, math.inf, 0.5, True, "x", None)) == (
+        pytest.approx(math.exp(-1.0))
+    )
+    assert logprob_confidence(choice()) is None
+    assert logprob_confidence(SimpleNamespace(logprobs=None)) is None
+    assert logprob_confidence(SimpleNamespace(logprobs=SimpleNamespace(content="x"))) is None
+
+
+def test_stats_compares_stated_and_logprob_confidence(tmp_path: Path) -> None:
+    seeded: list[tuple[float, ReviewVerdict]] = [(0.95, "approve")] * 200
+    records = _seeded(seeded + [(0.95, "reject")] * 20, "issue_refund", "c")
+    for number, record in enumerate(records):
+        # The log-probabilities tell the bad ones apart; the stated confidence does not.
+        bad = record.status == "rejected"
+        record.steps[0].decision.logprob_confidence = 0.5 if bad else 0.9 + number / 10_000
+    ledger = RunLedger(tmp_path / "handrail.db")
+    ledger.write_many(records)
+    report = compute_stats(ledger)
+    stated, logprob = report.calibration
+    assert (stated.signal, logprob.signal) == ("stated", "logprob")
+    assert stated.recommended is None  # 20 bad of 220 at the only stated value
+    assert logprob.recommended is not None
+    assert logprob.recommended.threshold > 0.5
+    assert (logprob.recommended.actions, logprob.recommended.bad) == (200, 0)
+    [line] = [line for line in format_table(report).splitlines() if " logprob " in line]
+    assert line.split()[:6] == ["store_actions", "issue_refund", "logprob", "220", "20", "0.90"]

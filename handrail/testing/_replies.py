@@ -36,6 +36,9 @@ class ToolCallReply:
     name: str
     arguments: dict[str, Any] | str
     finish_reason: FinishReason = "tool_calls"
+    logprobs: tuple[float, ...] | None = None
+    """Token log-probabilities sent as ``choices[0].logprobs.content`` when the request asks
+    for them (``logprobs: true``), as vLLM does; None: never sent, as OpenAI does for tool calls."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class TextReply:
 
     content: str
     finish_reason: FinishReason = "stop"
+    logprobs: tuple[float, ...] | None = None
+    """As for ``ToolCallReply``: sent only to a request that asks for them."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,18 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def _logprobs_body(
+    request: dict[str, Any], reply: ToolCallReply | TextReply
+) -> dict[str, Any] | None:
+    if request.get("logprobs") is not True or reply.logprobs is None:
+        return None
+    tokens: list[dict[str, Any]] = [
+        {"token": f"t{index}", "logprob": value, "bytes": None, "top_logprobs": []}
+        for index, value in enumerate(reply.logprobs)
+    ]
+    return {"content": tokens, "refusal": None}
+
+
 def completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
     if isinstance(reply, ToolCallReply):
@@ -296,7 +313,7 @@ def completion_body(request: dict[str, Any], reply: ToolCallReply | TextReply) -
                 "index": 0,
                 "finish_reason": reply.finish_reason,
                 "message": message,
-                "logprobs": None,
+                "logprobs": _logprobs_body(request, reply),
             }
         ],
         "usage": {
