@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from handrail.client import HandrailClient
 from handrail.contracts import TaskResult
@@ -24,6 +26,7 @@ from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
+from handrail.workflows.agent import AgentWorkflow
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
 
 SHADOWS = """
@@ -100,6 +103,11 @@ async def test_both_verdicts_recorded_and_reported(
     assert trace.steps[0].shadow_gate.reason == "apply_discount of 10.00 is above 5"
     # Final answers and tools without a shadow get no second verdict.
     assert all(s.shadow_gate is None for r in (approved, small) for s in r.steps[1:])
+    # The second verdict schedules nothing: the runs replay against the workflow as it is.
+    replayer = Replayer(workflows=[AgentWorkflow], data_converter=pydantic_data_converter)
+    for result in (rejected, discounted):
+        history = await client.get_workflow_handle(result.task_id).fetch_history()
+        await replayer.replay_workflow(history)
 
     ledger = RunLedger(ledger_url(local))
     for _ in range(100):  # recorded before each result returns; allow a moment regardless
