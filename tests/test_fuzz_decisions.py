@@ -27,6 +27,7 @@ from handrail.errors import ErrorType
 from handrail.model import ModelRequest
 from handrail.names import ESCALATE_TOOL, FINAL_ANSWER_TOOL
 from handrail.store.tools import STORE_TOOL_SPECS
+from tests.strategies import json_values
 
 TOOLS = {spec.name: spec for spec in STORE_TOOL_SPECS}
 KEY = "sk-fuzz-" + "0123456789abcdef"
@@ -43,20 +44,6 @@ FUZZ = settings(
 
 # --- strategies -----------------------------------------------------------------------------
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
 confidences = (
     st.floats(allow_nan=True, allow_infinity=True)
     | st.integers(-5, 5)

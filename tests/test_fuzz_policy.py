@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from handrail.contracts import Decision, FinalAnswerRule, Profile, ToolBinding, ToolRule
 from handrail.policy import gate, gate_final_answer
 from handrail.store.tools import STORE_TOOL_SPECS
+from tests.strategies import json_values
 
 FUZZ = settings(max_examples=200, deadline=None)
 ISSUE_REFUND = next(spec for spec in STORE_TOOL_SPECS if spec.name == "issue_refund")
@@ -29,20 +30,6 @@ SCHEMAS: list[dict[str, Any]] = [
     {},
 ]
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
 limits = st.none() | st.decimals(min_value=0, max_value=1000, places=2)
 amounts = (
     st.decimals(min_value=-1000, max_value=2000, places=2).map(str)

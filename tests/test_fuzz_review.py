@@ -36,6 +36,7 @@ from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.workflows.review import ReviewDesk
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
+from tests.strategies import json_values
 
 FUZZ = settings(max_examples=200, deadline=None)
 SPECS = {spec.name: spec for spec in STORE_TOOL_SPECS}
@@ -74,20 +75,6 @@ PROFILE_UNDER_REVIEW = Profile(
 )
 PENDING_TOOLS = [*RULES, FINAL_ANSWER_TOOL]
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
 money = st.decimals(min_value=-10, max_value=800, places=2).map(lambda d: f"{d:.2f}") | json_values
 
 

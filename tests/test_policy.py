@@ -19,6 +19,7 @@ from handrail.policy import (
     when_to_run,
 )
 from handrail.store.tools import STORE_TOOL_SPECS
+from tests.strategies import json_values
 
 ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
     next(spec for spec in STORE_TOOL_SPECS if spec.name == name)
@@ -159,13 +160,6 @@ def test_irreversible_actions_wait_for_the_commit_point() -> None:
 
 # --- properties ------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
 arguments = st.dictionaries(
     st.sampled_from(["order_id", "amount", "reason", "x"]) | st.text(max_size=8),
     json_values,
