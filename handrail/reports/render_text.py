@@ -4,6 +4,7 @@ machines (JSON); ``render_html`` draws the page. The cell formats here are share
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 from handrail.reports.autonomy import RECENT_REVIEWS, Assessment
@@ -297,7 +298,7 @@ def shadow_lines(report: StatsReport) -> list[str]:
     headers, rows, align = shadow_columns(report)
     out = ["", "Shadow rules (log-only verdicts beside the enforced ones)"]
     out += _table(headers, rows, align=align)
-    out.append(f"  {SHADOW_NOTES}")
+    out += textwrap.wrap(SHADOW_NOTES, 98, initial_indent="  ", subsequent_indent="  ")
     for row in report.shadow:
         if row.bad_examples:
             out.append(f"  {row.tool}: bad let through: {', '.join(row.bad_examples)}")
@@ -310,7 +311,7 @@ def calibration_lines(report: StatsReport) -> list[str]:
         return []
     headers, rows, align = calibration_columns(report)
     out = ["", calibration_title(report), *_table(headers, rows, align=align)]
-    out.append(f"  {CALIBRATION_NOTES}")
+    out += textwrap.wrap(CALIBRATION_NOTES, 98, initial_indent="  ", subsequent_indent="  ")
     out += [f"  {c.tool} ({c.signal}): {c.reason}" for c in report.calibration if not c.recommended]
     return out
 
