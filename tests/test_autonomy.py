@@ -421,3 +421,18 @@ def test_a_registry_outranks_what_runs_suggest() -> None:
     assert facts.read_only("close_ticket") is True  # only the runs know it
     assert facts["send_email"].irreversible is True
     assert facts.read_only("reopen_ticket") is None  # nobody knows: no guess
+
+
+def test_the_newest_reviews_demote_fast_while_promotion_needs_the_whole_window() -> None:
+    """Asymmetric evidence: 90 approvals then 3 disagreements among the newest 10 demote (the
+    whole window, 87 of 93, would only hold); 4 newest reviews are too few to demote alone."""
+    whole = Agreement.of(_verdicts(90, edit=2, reject=1))
+    recent = Agreement.of(_verdicts(7, edit=2, reject=1))
+    fast = assess("p", "issue_refund", "autonomous", whole, BAR, recent=recent)
+    assert (fast.advice, fast.to) == ("demote", "supervised")
+    assert fast.reason.startswith("newest 10 reviews: 7 approved unchanged (70%)")
+    assert assess("p", "issue_refund", "autonomous", whole, BAR).advice == "hold"
+    few = Agreement.of(_verdicts(2, reject=2))
+    assert assess("p", "issue_refund", "autonomous", whole, BAR, recent=few).advice == "hold"
+    # At the lowest level there is nothing to demote to.
+    assert assess("p", "issue_refund", "suggest", whole, BAR, recent=recent).advice != "demote"

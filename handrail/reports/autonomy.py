@@ -20,6 +20,13 @@ that expired undecided are not counted.
 - agreement ≥ ``promote_at`` (default 0.95) → promote one level (unless already autonomous);
 - agreement < ``demote_below`` (default 0.80) → demote one level (unless already at suggest).
 
+**Asymmetric evidence: promote slowly, demote fast.** Promotion needs ``min_reviews`` over the
+whole window; demotion is also judged on the newest :data:`DEMOTE_WINDOW` reviews alone, once
+there are :data:`DEMOTE_MIN_REVIEWS` of them. At the autonomous level only a sample is reviewed,
+and a rising error rate drowned in a window of 100 older good reviews would take hundreds of
+tasks to show; the trust benchmark (``benchmarks/trust_sim.py``, docs/earned-trust.md) measured
+why, and chose these numbers.
+
 **Applying** a recommendation is ``handrail.reports.promotion``'s job; the changes it made are
 read back from the audit log here (:func:`read_log`), to know when each tool last changed, and
 the level in force from the state database's ``autonomy_levels`` (a tool nobody changed is at
@@ -49,6 +56,10 @@ logger = logging.getLogger("handrail.autonomy")
 
 LEVELS: Final[tuple[Autonomy, ...]] = ("suggest", "supervised", "autonomous")
 RECENT_REVIEWS: Final = 100
+DEMOTE_WINDOW: Final = 10
+"""The newest reviews that can demote a tool on their own (since its last change)."""
+DEMOTE_MIN_REVIEWS: Final = 5
+"""How many of them a fast demotion needs (``min_reviews`` still applies to promotion)."""
 AUDIT_LOG_FILE: Final = LEGACY_LOG_FILE
 """The old audit log file's name in ``<data_dir>``: imported into the state database once."""
 
@@ -186,8 +197,11 @@ def assess(
     bar: AutonomyBar,
     *,
     since: datetime | None = None,
+    recent: Agreement | None = None,
 ) -> Assessment:
-    """The recommendation for one tool (pure)."""
+    """The recommendation for one tool (pure). ``recent``: the newest reviews alone (at most
+    :data:`DEMOTE_WINDOW`), which demote on their own once there are
+    :data:`DEMOTE_MIN_REVIEWS` (none: only ``evidence`` decides, as before)."""
 
     def advise(advice: Advice, reason: str, to: Autonomy | None = None) -> Assessment:
         return Assessment(
@@ -201,6 +215,21 @@ def assess(
             reason=reason,
         )
 
+    fast = recent.agreement if recent is not None else None
+    if (
+        recent is not None
+        and fast is not None
+        and recent.reviews >= min(DEMOTE_MIN_REVIEWS, bar.min_reviews)
+        and fast < bar.demote_below
+        and level != LEVELS[0]
+    ):
+        to = next_level(level, "demote")
+        return advise(
+            "demote",
+            f"newest {recent.reviews} reviews: {recent.approved} approved unchanged ({fast:.0%}) "
+            f"< {bar.demote_below:.0%}: {level} → {to}",
+            to,
+        )
     agreement = evidence.agreement
     if agreement is None or evidence.reviews < bar.min_reviews:
         return advise("insufficient", f"{evidence.reviews} of the {bar.min_reviews} reviews needed")
@@ -269,6 +298,14 @@ def assess_profile(
         verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
         level = current_level(file, tool, read_only=facts.read_only(tool), levels=levels)
         found.append(
-            assess(file.name, tool, level, Agreement.of(verdicts), file.autonomy, since=since)
+            assess(
+                file.name,
+                tool,
+                level,
+                Agreement.of(verdicts),
+                file.autonomy,
+                since=since,
+                recent=Agreement.of(verdicts[:DEMOTE_WINDOW]),
+            )
         )
     return found
