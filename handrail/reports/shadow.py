@@ -13,10 +13,10 @@ beside the enforced rule on every action of the tool and recorded on the step
   own: the review load it would add, and how many of those actions failed or were undone anyway.
 
 It reads the steps from each run's stored record (``runs.record_json``), only of runs that hold a
-shadow verdict or a review (a ``LIKE`` over the JSON, which leaves ``null`` fields out), so it
-needs no column of its own and costs nothing on a ledger without shadows. The same pass collects
-the reviewed actions the calibration needs (both confidence signals; the log-probability is only
-in the JSON).
+shadow verdict or a log-probability (a ``LIKE`` over the JSON, which leaves ``null`` fields
+out), so it needs no column of its own and parses nothing on a ledger without them. The
+reviewed actions the calibration needs come from the step rows (stated confidence and verdict)
+and, for the log-probabilities, from the same records.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from handrail.reports.calibration import BAD_VERDICTS, Reviewed, clopper_pearson
 from handrail.reports.ledger import RunLedger
 from handrail.reports.ledger_rows import as_utc_text
 from handrail.reports.outcomes import action_of, step_outcomes
-from handrail.storage.schema import runs
+from handrail.storage.schema import run_steps, runs
 
 EXAMPLES: Final = 5  # bad actions a row names, for an operator to open with `trace`
 _STRICTNESS: Final = {"auto": 0, "review": 1, "deny": 2}
@@ -78,11 +78,12 @@ class Evidence:
 
 
 def _records(ledger: RunLedger, since: datetime | None) -> Iterator[RunRecord]:
-    """Runs with a shadow verdict or a review, read in one query."""
-    # Empty defaults are left out of stored JSON (contracts._base), so the key's presence is
-    # the verdict's.
-    query = select(runs.c.record_json).where(
-        or_(runs.c.reviews > 0, runs.c.record_json.like('%"shadow_gate":%'))
+    """Runs whose record holds a shadow verdict or a log-probability: the JSON is the only place
+    those are. Empty defaults are left out of stored JSON (contracts._base), so a key's presence
+    is its value's, and a ledger without either parses nothing."""
+    json = runs.c.record_json
+    query = select(json).where(
+        or_(json.like('%"shadow_gate":%'), json.like('%"logprob_confidence":%'))
     )
     if since is not None:
         query = query.where(runs.c.finished_at >= as_utc_text(since))
@@ -93,20 +94,39 @@ def _records(ledger: RunLedger, since: datetime | None) -> Iterator[RunRecord]:
         yield RunRecord.model_validate_json(text)
 
 
-def analyse(records: Iterable[RunRecord]) -> Evidence:
-    """The shadow rows and reviewed actions of ``records`` (pure)."""
+def _stated(ledger: RunLedger, since: datetime | None) -> list[Reviewed]:
+    """Every reviewed action's stated confidence and verdict, from the ledger's step rows."""
+    s = run_steps.c
+    query = select(s.profile, s.action, s.confidence, s.verdict).where(
+        s.verdict.is_not(None), s.kind.in_(["tool_call", "final_answer"])
+    )
+    if since is not None:
+        query = query.where(s.finished_at >= as_utc_text(since))
+    ledger.database.upgrade()
+    with ledger.database.sync_engine.connect() as db:
+        rows = db.execute(query).all()
+    return [
+        Reviewed(profile, action, confidence, None, verdict in BAD_VERDICTS)
+        for profile, action, confidence, verdict in rows
+    ]
+
+
+def analyse(records: Iterable[RunRecord], *, stated: bool = True) -> Evidence:
+    """The shadow rows and reviewed actions of ``records`` (pure). ``stated=False``: leave the
+    stated confidence out of the reviewed actions (the caller has it from the step rows)."""
     tools: dict[tuple[str, str], ShadowTool] = {}
     reviewed: list[Reviewed] = []
     for record in records:
         for step, outcome in step_outcomes(record):
             action = action_of(step)
             review = step.review
-            if review is not None and step.decision.kind in ("tool_call", "final_answer"):
+            reviewable = step.decision.kind in ("tool_call", "final_answer")
+            if review is not None and reviewable and (stated or step.decision.logprob_confidence):
                 reviewed.append(
                     Reviewed(
                         profile=record.profile,
                         tool=action,
-                        stated=step.decision.confidence,
+                        stated=step.decision.confidence if stated else None,
                         logprob=step.decision.logprob_confidence,
                         bad=review.verdict in BAD_VERDICTS,
                     )
@@ -148,5 +168,8 @@ def analyse(records: Iterable[RunRecord]) -> Evidence:
 
 
 def read_evidence(ledger: RunLedger, *, since: datetime | None = None) -> Evidence:
-    """Shadow rows and reviewed actions from the ledger (runs finished since ``since``)."""
-    return analyse(_records(ledger, since))
+    """Shadow rows and reviewed actions from the ledger (runs finished since ``since``): the
+    stated confidences from the step rows (SQL), the rest from the records that hold it."""
+    found = analyse(_records(ledger, since), stated=False)
+    found.reviewed += _stated(ledger, since)
+    return found
