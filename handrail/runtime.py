@@ -68,7 +68,7 @@ def store_plugin(
         settings,
         tools=store_tools(database),
         compensations=store_compensations(database),
-        model=OpenAIChatModel(model_client),
+        model=OpenAIChatModel(model_client, logprobs=settings.model_logprobs),
         telemetry=telemetry,
         faults=faults,
         on_worker_stop=[database.aclose],

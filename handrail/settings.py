@@ -203,6 +203,12 @@ class HandrailSettings(BaseSettings):
     )
     model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_logprobs: bool = Field(
+        default=False,
+        description="Ask the model endpoint for token log-probabilities and record them beside "
+        "each decision's stated confidence (for `stats` calibration); an endpoint that refuses "
+        "them is asked once and then no more.",
+    )
 
     @property
     def temporal_tls_reason(self) -> str | None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import Client
 
-from handrail.runtime import build_worker, make_openai_client
+from handrail.runtime import build_worker, make_openai_client, store_plugin
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 
@@ -39,3 +39,15 @@ def test_bad_worker_settings_are_refused_naming_the_variable(
     monkeypatch.setenv("HANDRAIL_MAX_CONCURRENT_ACTIVITIES", "0")
     with pytest.raises(ValueError, match="max_concurrent_activities"):
         HandrailSettings(_env_file=None)
+
+
+def test_model_logprobs_reach_the_model_adapter(
+    monkeypatch: pytest.MonkeyPatch, settings: HandrailSettings
+) -> None:
+    monkeypatch.setenv("HANDRAIL_MODEL_LOGPROBS", "true")
+    assert HandrailSettings(_env_file=None).model_logprobs is True
+    asked = settings.model_copy(update={"model_logprobs": True})
+    create_store(asked.store_db_path)
+    plugin = store_plugin(asked, make_openai_client(asked))
+    decide = next(a for a in plugin.activities if getattr(a, "__name__", "") == "decide")
+    assert decide.__self__._model.logprobs is True  # type: ignore[attr-defined]
