@@ -4,6 +4,7 @@ many worker hosts can be tuned without code."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -49,5 +50,7 @@ def test_model_logprobs_reach_the_model_adapter(
     asked = settings.model_copy(update={"model_logprobs": True})
     create_store(asked.store_db_path)
     plugin = store_plugin(asked, make_openai_client(asked))
-    decide = next(a for a in plugin.activities if getattr(a, "__name__", "") == "decide")
-    assert decide.__self__._model.logprobs is True  # type: ignore[attr-defined]
+    activities = plugin.activities
+    assert isinstance(activities, list)
+    decide: Any = next(a for a in activities if getattr(a, "__name__", "") == "decide")
+    assert decide.__self__._model.logprobs is True
