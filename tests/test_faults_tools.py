@@ -484,18 +484,13 @@ async def test_a_tool_that_outlives_its_task_undoes_its_late_effect(
     assert snapshot(rig.settings.store_db_path)["discounts"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a tool cancelled while its effect is under way (its thread cannot be stopped) "
-    "never reaches the journal's tombstone check, so an effect that lands after its own "
-    "compensation stays (handrail/tools/runner.py, ToolActivities._run)",
-)
 async def test_a_tool_cancelled_mid_effect_undoes_its_late_effect(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     # The same late effect, but the attempt is cancelled (the task was, and the cancellation
-    # reaches a heartbeating tool) while its write runs in a thread: the coroutine ends with
-    # CancelledError, the thread writes anyway, after the rollback found nothing to undo.
+    # reaches a heartbeating tool) while its write runs in a thread, which cannot be stopped:
+    # the runner does not abandon the call, waits for the write (after the rollback found
+    # nothing to undo), finds the tombstone and undoes it, and only then ends the attempt.
     rig = _rig(settings, tmp_path)
     archive = ToolCallReply("archive", {"label": "q3", **WHY})
     with _routed(model_server, [discount(1001, "5.00"), archive, answer()]) as goal:
@@ -517,7 +512,7 @@ async def test_a_tool_cancelled_mid_effect_undoes_its_late_effect(
         ("archive", "nothing_to_undo"),
         ("apply_discount", "undone"),
     ]
-    assert rig.faults.rows() == []  # fails: the archive outlives its rolled-back task
+    assert rig.faults.rows() == []  # the archive does not outlive its rolled-back task
 
 
 async def test_a_tool_that_raises_is_retried_and_takes_effect_once(

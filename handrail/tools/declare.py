@@ -25,10 +25,24 @@ an infrastructure failure that Temporal retries.
 A tool that may run longer than the default 10 s declares ``timeout=`` (and optionally
 ``heartbeat=``); the runner heartbeats while it runs. ``ctx.heartbeat(progress)`` records how
 far it got, and a retried attempt reads it back from ``ctx.heartbeat_details`` to resume.
+
+Cancelling a side-effecting tool is cooperative: when its attempt is cancelled (the task was,
+the attempt timed out, the worker is shutting down) the runner does not cancel the call under
+its feet, because an effect already under way (a write in a thread, a request sent) would land
+after the coroutine was gone and never reach the effect journal. It sets
+``ctx.cancel_requested`` instead and waits for the call to end; a long tool checks the flag
+between chunks and stops by raising ``asyncio.CancelledError``::
+
+    for chunk in range(start, args.chunks):
+        if ctx.cancel_requested:
+            raise asyncio.CancelledError  # progress is in the heartbeat: a retry resumes
+        await export(chunk, key=ctx.idempotency_key)
+        ctx.heartbeat(chunk + 1)
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +79,22 @@ class ToolContext:
     when it passed nothing): where a retried long tool resumes. Decoded as plain JSON values."""
     beats: Heartbeat | None = field(default=None, repr=False, compare=False)
     """The attempt's heartbeat (set by the runner; None outside an activity)."""
+    cancellation: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+    """Set by the runner when the attempt of a side-effecting tool is cancelled while the tool
+    runs (read ``cancel_requested``; ``await ctx.cancellation.wait()`` to race work against
+    it)."""
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once this attempt is cancelled: the task was cancelled, the attempt timed out,
+        or the worker is shutting down. A side-effecting tool is never cancelled under its feet:
+        the runner lets the call finish (until the attempt's deadline, then for
+        ``CANCELLED_CALL_GRACE`` in the background) and records its effect, so a tool that is not
+        done should stop at its next safe point by raising ``asyncio.CancelledError``, after
+        ``heartbeat`` has recorded where a retry resumes. Never return a partial result: it
+        would be recorded as the action's result. A read-only tool is cancelled at its current
+        ``await`` as usual (it has nothing to lose), so for it this stays False."""
+        return self.cancellation.is_set()
 
     def heartbeat(self, *details: Any) -> None:
         """Record progress (JSON-ready values) for a retried attempt to resume from. The runner

@@ -13,7 +13,10 @@ erases what the work reported; until the work reports its own, it re-sends the p
 attempt's, so a second crash before then does not lose them.
 
 Cancellation reaches an activity through its heartbeats: with the background beats running, a
-cancelled task's long tool or model call is cancelled within a beat or two.
+cancelled task's long read or model call is cancelled within a beat or two. A side-effecting
+tool is told instead (``ToolContext.cancel_requested``) and the runner waits for it to end
+(``handrail.tools.runner``): the beats go on while it waits, since the attempt is still alive
+and may still record its effect, and stop when the runner ends the attempt, as always.
 """
 
 from __future__ import annotations

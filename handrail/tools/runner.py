@@ -15,6 +15,20 @@ A tool scheduled with a heartbeat timeout (one declared longer than the default)
 in the background for the whole attempt (``handrail.tools.heartbeat``); the tool reports
 progress with ``ToolContext.heartbeat`` and a retried attempt reads it back.
 
+An action is never abandoned half way. Temporal cancels an attempt (the task was cancelled and
+the cancellation reached a heartbeating tool, the SDK gives up a timed-out attempt, the worker
+shuts down) by cancelling its coroutine, but an effect under way does not stop with it: a write
+in ``asyncio.to_thread`` cannot be cancelled, a request already sent is served. Cancelled at its
+``await``, the action would land its effect without reaching the journal, and if its task's
+compensation had already run (found nothing, left a tombstone) the effect would outlive the
+rollback. So the tool call and its journal write run as a task of their own that the
+cancellation does not reach: the runner sets ``ToolContext.cancel_requested`` for the tool to
+stop at its next safe point, waits for the call to end (until the attempt's deadline,
+``_time_left``), records it as usual (a tombstone found means the compensation came first: the
+late effect is undone), and only then re-raises the cancellation. A call still running at the
+deadline is given ``CANCELLED_CALL_GRACE`` more in the background, then cancelled, loudly.
+Read-only tools are cancelled at once, as before.
+
 ``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
 tool's effect, after the effect but before the journal write, and after the journal write but
 before the activity's completion reaches Temporal); in production it is a no-op.
@@ -22,10 +36,12 @@ before the activity's completion reaches Temporal); in production it is a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -42,6 +58,14 @@ from handrail.tools.heartbeat import Heartbeat
 from handrail.tools.registry import ToolRegistry
 
 FaultPoint = Literal["before_effect", "before_commit", "after_commit"]
+
+# How long a cancelled action still running at its attempt's deadline keeps running in the
+# background (the attempt itself has ended) before it is cancelled. The SDK gives up a timed-out
+# attempt only after its deadline, and the write in flight may be the one that lands after the
+# compensation: it still gets as long as one default action attempt (10 s) to reach the journal
+# and its tombstone. Held past the deadline by the attempt instead, it would hold up a worker's
+# shutdown and keep a slot for an attempt Temporal has already retried.
+CANCELLED_CALL_GRACE: Final = timedelta(seconds=10)
 
 
 class FaultHook(Protocol):
@@ -73,6 +97,35 @@ def _too_large(outcome: ToolOutcome) -> int | None:
     return size if size > MAX_STEP_PAYLOAD_BYTES else None
 
 
+def _time_left(started: float) -> float:
+    """Seconds the current attempt, begun at ``started`` (``time.monotonic()``), has left of its
+    start-to-close; zero when past it (a timed-out attempt). A cancelled action is waited for no
+    longer, so that a worker's shutdown still ends: after its graceful period the SDK cancels
+    what runs, and each attempt ends by its deadline. Measured on this worker's clock, not from
+    ``info.started_time``: that is the server's clock (skewed, or virtual on the time-skipping
+    test server, where it runs ahead by every skipped backoff)."""
+    timeout = activity.info().start_to_close_timeout
+    if timeout is None:
+        return 0.0
+    return max(timeout.total_seconds() - (time.monotonic() - started), 0.0)
+
+
+def _report(acting: asyncio.Task[ToolOutcome], name: str, key: str) -> None:
+    """Log how a cancelled attempt's action ended (and mark its exception as seen)."""
+    if acting.cancelled():
+        activity.logger.info("%s (%s) stopped at its cancellation: nothing recorded", name, key)
+        return
+    error = acting.exception()
+    if error is None:
+        activity.logger.info("%s (%s) finished after its cancellation: recorded", name, key)
+    elif isinstance(error, ApplicationError) and error.type == ErrorType.COMPENSATED_BEFORE_COMMIT:
+        activity.logger.warning(
+            "%s (%s) took effect after its compensation ran: its late effect was undone", name, key
+        )
+    else:
+        activity.logger.error("%s (%s) failed after its cancellation", name, key, exc_info=error)
+
+
 class ToolActivities:
     """The activities of ``registry``'s declared tools and compensations."""
 
@@ -89,6 +142,8 @@ class ToolActivities:
         self._journal = journal
         self._faults = faults
         self._limits = limits or SharedLimits(journal.database)
+        # Cancelled actions finishing after their attempt ended (asyncio keeps weak references).
+        self._finishing: set[asyncio.Task[ToolOutcome]] = set()
 
     def activities(self) -> list[Callable[..., Any]]:
         made: list[Callable[..., Any]] = [self._tool_activity(t) for t in self._registry.tools]
@@ -101,7 +156,7 @@ class ToolActivities:
             # Beats in the background when the workflow set a heartbeat timeout (a long tool),
             # for the whole attempt and not a moment longer.
             async with Heartbeat().running() as beats:
-                outcome = await self._run(tool, call, beats)
+                outcome = await self._run(tool, call, beats, started)
             return outcome.model_copy(
                 update={
                     "latency_ms": (time.monotonic() - started) * 1000,
@@ -111,7 +166,9 @@ class ToolActivities:
 
         return activity.defn(name=tool.spec.activity_name)(run_tool)
 
-    async def _run(self, tool: Tool, call: ToolCall, beats: Heartbeat) -> ToolOutcome:
+    async def _run(
+        self, tool: Tool, call: ToolCall, beats: Heartbeat, started: float
+    ) -> ToolOutcome:
         spec = tool.spec
         # Validated again: the activity may be called by any client, not only the workflow.
         assert spec.arguments is not None  # declared tools always have a model
@@ -140,14 +197,87 @@ class ToolActivities:
                 )
             return outcome
 
-        key = call.idempotency_key
-        earlier = replayed(await self._journal.lookup(key), spec.name)
+        earlier = replayed(await self._journal.lookup(call.idempotency_key), spec.name)
         if earlier is not None:
             return earlier
+        act = self._act(tool, args, context, call)
+        return await self._shielded(act, context, spec.name, started)
+
+    async def _shielded(
+        self, act: Coroutine[Any, Any, ToolOutcome], context: ToolContext, name: str, started: float
+    ) -> ToolOutcome:
+        """Run ``act`` (an action, up to its journal record) so that a cancellation of the
+        attempt does not abandon it: the tool is told, the action finishes within its bound and
+        is recorded, then the cancellation goes on."""
+        acting = asyncio.create_task(act)  # copies the context: activity.info() works in it
+        try:
+            return await asyncio.shield(acting)
+        except asyncio.CancelledError:
+            if acting.done():  # the action itself ended cancelled (a cooperative stop)
+                raise
+            context.cancellation.set()
+            await self._finish_cancelled(acting, name, context.idempotency_key, started)
+            raise
+
+    async def _finish_cancelled(
+        self, acting: asyncio.Task[ToolOutcome], name: str, key: str, started: float
+    ) -> None:
+        """Wait for a cancelled attempt's action until the attempt's deadline; past it, let the
+        action finish in the background for ``CANCELLED_CALL_GRACE``. Never raises what the
+        action raised: the attempt ends with its cancellation."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _time_left(started)
+        while not acting.done() and (left := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait([acting], timeout=left)  # never cancels ``acting``
+            except asyncio.CancelledError:
+                # Cancelled again (the worker shuts down after the task's cancellation reached
+                # us): the same answer, within the same deadline.
+                continue
+        if acting.done():
+            _report(acting, name, key)
+            return
+        grace = CANCELLED_CALL_GRACE.total_seconds()
+        activity.logger.warning(
+            "%s (%s) still runs at its attempt's deadline: %g s more to finish", name, key, grace
+        )
+        self._finishing.add(acting)
+        acting.add_done_callback(self._finishing.discard)
+        acting.add_done_callback(lambda done: _report(done, name, key))
+        loop.call_later(grace, self._abandon, acting, name, key)
+
+    @staticmethod
+    def _abandon(acting: asyncio.Task[ToolOutcome], name: str, key: str) -> None:
+        if acting.done():
+            return
+        acting.cancel()  # a coroutine stops; a thread under it cannot, and may write later
+        activity.logger.error(
+            "%s (%s) did not finish within %g s of its attempt's deadline and was abandoned: "
+            "an effect it lands before its compensation runs is undone by key, and a retried "
+            "attempt finds it by key; one it lands after the compensation is not undone: check "
+            "key %s by hand",
+            name,
+            key,
+            CANCELLED_CALL_GRACE.total_seconds(),
+            key,
+        )
+
+    async def _act(
+        self, tool: Tool, args: Any, context: ToolContext, call: ToolCall
+    ) -> ToolOutcome:
+        """An action from its reservation to its journal record: the part a cancellation must
+        not cut short (``_shielded``)."""
+        spec = tool.spec
+        key = call.idempotency_key
         if call.limit is not None:
             refusal = await self._reserve(spec.name, call)
             if refusal is not None:
                 return refusal
+        if context.cancel_requested:
+            # Cancelled before the effect began: do not begin it. A reservation stays, as for
+            # any unfinished attempt (the compensation releases it, a retry reuses it): released
+            # here, it would free the amount of an earlier attempt of this key still under way.
+            raise asyncio.CancelledError
         self._faults("before_effect", spec.name, key)
         outcome = await self._call(tool, args, context, call.arguments)
         if not outcome.ok:
@@ -240,6 +370,11 @@ class ToolActivities:
         )
 
     def _undo_activity(self, undo: Compensation) -> Callable[..., Any]:
+        # Not shielded like an action: the workflow never cancels a compensation (the rollback
+        # runs shielded), so only a timed-out attempt or a worker shutdown cancels one, and a
+        # cancelled undo whose delete lands later is harmless: undos are idempotent by key, the
+        # retried attempt undoes again or finds nothing left (it may then report
+        # "nothing_to_undo" for what the cancelled attempt undid), and it writes the tombstone.
         async def run_undo(request: CompensationRequest) -> CompensationOutcome:
             key = request.idempotency_key
             seen = await self._journal.lookup(key)
