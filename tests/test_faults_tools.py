@@ -29,20 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from pydantic import BaseModel, Field, SecretStr
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handrail import search_attributes
 from handrail.activities.openai_model import OpenAIChatModel
 from handrail.client import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.devserver import find_test_server_binary
 from handrail.errors import ErrorType
 from handrail.plugin import HandrailPlugin
 from handrail.profile_catalog import ProfileCatalog
@@ -563,28 +558,6 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
 
 
 # --- Faults that outlast the retry policies (time-skipping server) ----------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(find_test_server_binary()),
-        data_converter=pydantic_data_converter,
-    )
-    # The test server has no ListSearchAttributes: register ours, or their upsert fails.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-                for key in search_attributes.ALL
-            },
-        )
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture

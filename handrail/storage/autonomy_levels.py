@@ -119,8 +119,9 @@ class AutonomyLevels:
             level, entry = plan(before.autonomy if before else start)
             row = entry_row(entry)
             change_id = int(
-                db.execute(insert(autonomy_changes).returning(autonomy_changes.c.id), row)
-                .scalar_one()
+                db.execute(
+                    insert(autonomy_changes).returning(autonomy_changes.c.id), row
+                ).scalar_one()
             )
             now = LevelInForce(
                 profile=profile,

