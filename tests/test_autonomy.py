@@ -24,9 +24,12 @@ from handrail.profile_catalog import AutonomyBar, ProfileCatalog
 from handrail.reports.autonomy import (
     Agreement,
     AutonomyLimitError,
+    Trouble,
     assess,
     assess_profile,
+    binomial_tail,
     read_log,
+    trouble_demotes,
 )
 from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.promotion import apply_change
@@ -423,16 +426,26 @@ def test_a_registry_outranks_what_runs_suggest() -> None:
     assert facts.read_only("reopen_ticket") is None  # nobody knows: no guess
 
 
-def test_the_newest_reviews_demote_fast_while_promotion_needs_the_whole_window() -> None:
-    """Asymmetric evidence: 90 approvals then 3 disagreements among the newest 10 demote (the
-    whole window, 87 of 93, would only hold); 4 newest reviews are too few to demote alone."""
+def test_a_cluster_of_trouble_among_the_newest_actions_demotes_fast() -> None:
+    """Demotion reads every action (denied or reviewed), not only the reviews: 4 troubles in
+    the newest 20 actions reject "errs at most 5%" (P = 0.016) while the reviews alone would
+    only hold; 3 in 20 (P = 0.075) or a clean record do not; at suggest nothing to demote to."""
     whole = Agreement.of(_verdicts(90, edit=2, reject=1))
-    recent = Agreement.of(_verdicts(7, edit=2, reject=1))
-    fast = assess("p", "issue_refund", "autonomous", whole, BAR, recent=recent)
+    four = Trouble(actions=20, denied=2, disagreed=2)
+    fast = assess("p", "issue_refund", "autonomous", whole, BAR, trouble=four)
     assert (fast.advice, fast.to) == ("demote", "supervised")
-    assert fast.reason.startswith("newest 10 reviews: 7 approved unchanged (70%)")
+    assert fast.reason.startswith("newest 20 actions: 4 in trouble (2 denied, 2 not approved")
     assert assess("p", "issue_refund", "autonomous", whole, BAR).advice == "hold"
-    few = Agreement.of(_verdicts(2, reject=2))
-    assert assess("p", "issue_refund", "autonomous", whole, BAR, recent=few).advice == "hold"
-    # At the lowest level there is nothing to demote to.
-    assert assess("p", "issue_refund", "suggest", whole, BAR, recent=recent).advice != "demote"
+    three = Trouble(actions=20, denied=1, disagreed=2)
+    assert assess("p", "issue_refund", "autonomous", whole, BAR, trouble=three).advice == "hold"
+    # Clustered: 2 of the first 5 actions after a change are enough; 2 of 4 are too few actions.
+    assert trouble_demotes(Trouble(actions=5, denied=2), BAR) is not None
+    assert trouble_demotes(Trouble(actions=4, denied=4), BAR) is None
+    assert assess("p", "issue_refund", "suggest", whole, BAR, trouble=four).advice != "demote"
+
+
+def test_trouble_counts_denials_and_disagreements_over_every_action() -> None:
+    found = Trouble.of([("auto", None), ("deny", None), ("review", "edit"), ("review", "approve")])
+    assert (found.actions, found.denied, found.disagreed, found.troubles) == (4, 1, 1, 2)
+    assert abs(binomial_tail(0, 10, 0.05) - 1.0) < 1e-12
+    assert abs(binomial_tail(4, 20, 0.05) - 0.0159) < 1e-4

@@ -21,11 +21,16 @@ that expired undecided are not counted.
 - agreement < ``demote_below`` (default 0.80) → demote one level (unless already at suggest).
 
 **Asymmetric evidence: promote slowly, demote fast.** Promotion needs ``min_reviews`` over the
-whole window; demotion is also judged on the newest :data:`DEMOTE_WINDOW` reviews alone, once
-there are :data:`DEMOTE_MIN_REVIEWS` of them. At the autonomous level only a sample is reviewed,
-and a rising error rate drowned in a window of 100 older good reviews would take hundreds of
-tasks to show; the trust benchmark (``benchmarks/trust_sim.py``, docs/earned-trust.md) measured
-why, and chose these numbers.
+whole window. Demotion also reads every *action* of the tool since its last change, newest
+:data:`DEMOTE_WINDOW` of them, not only the reviewed ones: an action is *trouble* when the policy
+denied it or a reviewer did not approve it unchanged. At ``supervised`` the gate sends only the
+risky actions to a person, so the reviews are few and chosen for being suspect (their agreement
+says little about the tool); at ``autonomous`` only a sample is reviewed. Trouble per action
+counts both the reviews and the denials, over a denominator the gate did not pick. It demotes
+when a one-sided binomial test rejects "trouble ≤ ``1 - promote_at``" (the rate the tool was
+promoted on) at :data:`DEMOTE_ALPHA`: a cluster (2 of the newest 5, 3 of 14, 4 of 20) is enough.
+The trust benchmark (``benchmarks/trust_sim.py``, docs/earned-trust.md) measured why, and what
+it costs in false demotions of healthy tools.
 
 **Applying** a recommendation is ``handrail.reports.promotion``'s job; the changes it made are
 read back from the audit log here (:func:`read_log`), to know when each tool last changed, and
@@ -38,28 +43,38 @@ imported into it once, on first use, and renamed ``autonomy_log.jsonl.imported``
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from sqlalchemy import select
 
 from handrail.contracts import Autonomy
 from handrail.errors import UserError
 from handrail.profile_catalog import AutonomyBar, ProfileFile
 from handrail.reports.ledger import RunLedger
+from handrail.reports.ledger_rows import as_utc_text
 from handrail.reports.tool_facts import ToolFacts
 from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.storage.autonomy_log import LEGACY_LOG_FILE, AutonomyLog
+from handrail.storage.schema import run_steps
 
 logger = logging.getLogger("handrail.autonomy")
 
 LEVELS: Final[tuple[Autonomy, ...]] = ("suggest", "supervised", "autonomous")
 RECENT_REVIEWS: Final = 100
-DEMOTE_WINDOW: Final = 10
-"""The newest reviews that can demote a tool on their own (since its last change)."""
-DEMOTE_MIN_REVIEWS: Final = 5
-"""How many of them a fast demotion needs (``min_reviews`` still applies to promotion)."""
+DEMOTE_WINDOW: Final = 20
+"""The newest actions (since the tool's last change) that can demote it on their own: about 40
+tasks of a tool with half the traffic, so a drift shows within the benchmark's 50 tasks."""
+DEMOTE_MIN_ACTIONS: Final = 5
+"""No demotion on fewer actions than this since the last change."""
+DEMOTE_ALPHA: Final = 0.05
+"""The test's false-alarm rate per check on a tool exactly at the promotion bar. A healthy tool
+errs well below the bar (2% vs 5% in the benchmark), so its false demotions are rarer; a false
+demotion costs reviews until the tool re-earns its level, a late one costs bad actions."""
+TROUBLE_VERDICTS: Final = ("edit", "reject", "answer")
 AUDIT_LOG_FILE: Final = LEGACY_LOG_FILE
 """The old audit log file's name in ``<data_dir>``: imported into the state database once."""
 
@@ -111,6 +126,44 @@ class Agreement(BaseModel):
             rejected=counts.get("reject", 0),
             answered=counts.get("answer", 0),
         )
+
+
+class Trouble(BaseModel):
+    """A tool's newest actions: how many, and how many were trouble (denied by the policy, or
+    not approved unchanged in review)."""
+
+    actions: int = 0
+    denied: int = 0
+    disagreed: int = 0
+
+    @property
+    def troubles(self) -> int:
+        return self.denied + self.disagreed
+
+    @classmethod
+    def of(cls, steps: Iterable[tuple[str | None, str | None]]) -> Trouble:
+        """From (gate action, review verdict) pairs."""
+        found = cls()
+        for gate, verdict in steps:
+            found.actions += 1
+            found.denied += gate == "deny"
+            found.disagreed += verdict in TROUBLE_VERDICTS
+        return found
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X ≥ k) for X ~ Binomial(n, p): the chance of ``k`` troubles or more in ``n`` actions
+    if the tool's trouble rate were ``p``."""
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def trouble_demotes(trouble: Trouble, bar: AutonomyBar) -> float | None:
+    """The test's p-value when it rejects "trouble rate ≤ 1 - promote_at" at
+    :data:`DEMOTE_ALPHA`; ``None`` when the evidence does not (yet) say so."""
+    if trouble.actions < DEMOTE_MIN_ACTIONS or trouble.troubles == 0:
+        return None
+    tail = binomial_tail(trouble.troubles, trouble.actions, 1 - bar.promote_at)
+    return tail if tail <= DEMOTE_ALPHA else None
 
 
 class Assessment(BaseModel):
@@ -197,11 +250,11 @@ def assess(
     bar: AutonomyBar,
     *,
     since: datetime | None = None,
-    recent: Agreement | None = None,
+    trouble: Trouble | None = None,
 ) -> Assessment:
-    """The recommendation for one tool (pure). ``recent``: the newest reviews alone (at most
-    :data:`DEMOTE_WINDOW`), which demote on their own once there are
-    :data:`DEMOTE_MIN_REVIEWS` (none: only ``evidence`` decides, as before)."""
+    """The recommendation for one tool (pure). ``trouble``: its newest actions (at most
+    :data:`DEMOTE_WINDOW`), which demote on their own when :func:`trouble_demotes` says so
+    (none: only ``evidence`` decides)."""
 
     def advise(advice: Advice, reason: str, to: Autonomy | None = None) -> Assessment:
         return Assessment(
@@ -215,19 +268,14 @@ def assess(
             reason=reason,
         )
 
-    fast = recent.agreement if recent is not None else None
-    if (
-        recent is not None
-        and fast is not None
-        and recent.reviews >= min(DEMOTE_MIN_REVIEWS, bar.min_reviews)
-        and fast < bar.demote_below
-        and level != LEVELS[0]
-    ):
+    tail = trouble_demotes(trouble, bar) if trouble is not None else None
+    if trouble is not None and tail is not None and level != LEVELS[0]:
         to = next_level(level, "demote")
         return advise(
             "demote",
-            f"newest {recent.reviews} reviews: {recent.approved} approved unchanged ({fast:.0%}) "
-            f"< {bar.demote_below:.0%}: {level} → {to}",
+            f"newest {trouble.actions} actions: {trouble.troubles} in trouble ({trouble.denied} "
+            f"denied, {trouble.disagreed} not approved unchanged); P = {tail:.3f} if it erred "
+            f"{1 - bar.promote_at:.0%}: {level} → {to}",
             to,
         )
     agreement = evidence.agreement
@@ -276,6 +324,24 @@ def last_changes(
     return latest
 
 
+def recent_actions(
+    ledger: RunLedger, profile: str, tool: str, *, after: datetime | None, limit: int
+) -> Trouble:
+    """The newest ``limit`` actions of ``tool`` in ``profile``'s runs finished after ``after``
+    (its last change): every gated step, reviewed or not, so the denominator is not the gate's
+    choice."""
+    s = run_steps.c
+    query = select(s.gate, s.verdict).where(
+        s.profile == profile, s.action == tool, s.gate.is_not(None)
+    )
+    if after is not None:
+        query = query.where(s.finished_at > as_utc_text(after))
+    query = query.order_by(s.finished_at.desc(), s.task_id.desc(), s.step).limit(limit)
+    ledger.database.upgrade()  # once per process
+    with ledger.database.sync_engine.connect() as db:
+        return Trouble.of((gate, verdict) for gate, verdict in db.execute(query))
+
+
 def assess_profile(
     ledger: RunLedger,
     file: ProfileFile,
@@ -305,7 +371,7 @@ def assess_profile(
                 Agreement.of(verdicts),
                 file.autonomy,
                 since=since,
-                recent=Agreement.of(verdicts[:DEMOTE_WINDOW]),
+                trouble=recent_actions(ledger, file.name, tool, after=since, limit=DEMOTE_WINDOW),
             )
         )
     return found
