@@ -295,7 +295,23 @@ def report(run: Run) -> tuple[str, bool]:
         + "\n\nTargets:\n\n"
         + format_verdicts(found)
     )
-    return text, all(v.met for v in found)
+    return text, all(v.met for v in found if v.target)
+
+
+def _load(path: Path) -> Run:
+    """A run as ``--json`` wrote it (to redraw the tables and charts without rerunning)."""
+    found = json.loads(path.read_text())
+    given = found.get("run", {})
+    run = Run(
+        int(given.get("tasks", len(found["outcomes"]))),
+        int(given.get("seed", 0)),
+        int(given.get("check_every", 10)),
+        float(given.get("review_sample", 0.0)),
+        [Outcome(**o) for o in found["outcomes"]],
+        [Change(**c) for c in found["changes"]],
+        float(given.get("seconds", 0.0)),
+    )
+    return run
 
 
 async def main(argv: list[str]) -> int:
@@ -303,19 +319,25 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--check-every", type=int, default=10, help="operator reads stats")
-    parser.add_argument("--review-sample", type=float, default=0.3, help="at autonomous level")
+    parser.add_argument("--review-sample", type=float, default=0.2, help="at autonomous level")
     parser.add_argument("--json", type=Path, help="write every task's outcome here")
+    parser.add_argument("--from-json", type=Path, help="report a run --json wrote; no rerun")
     parser.add_argument("--plots", type=Path, help="draw SVG charts into this folder")
     args = parser.parse_args(argv)
-    run = Run(args.tasks, args.seed, args.check_every, args.review_sample)
-    with tempfile.TemporaryDirectory(prefix="trust-sim-") as workdir:
-        await simulate(run, Path(workdir))
+    if args.from_json:
+        run = _load(args.from_json)
+    else:
+        run = Run(args.tasks, args.seed, args.check_every, args.review_sample)
+        with tempfile.TemporaryDirectory(prefix="trust-sim-") as workdir:
+            await simulate(run, Path(workdir))
     text, met = report(run)
     print(text)
     if args.json:
+        settings = {k: getattr(run, k) for k in ("tasks", "seed", "check_every", "review_sample")}
         args.json.write_text(
             json.dumps(
                 {
+                    "run": {**settings, "seconds": run.seconds},
                     "outcomes": [asdict(o) for o in run.outcomes],
                     "changes": [asdict(c) for c in run.changes],
                 },
