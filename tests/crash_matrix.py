@@ -14,9 +14,7 @@ Prints ``N runs, 0 lost, 0 doubled, 0 left uncompensated`` and exits non-zero ot
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -34,8 +32,8 @@ from handrail.process_exit import exit_now
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from tests.worker_process import start_worker, stop_worker, worker_env
 
-ROOT = Path(__file__).resolve().parents[1]
 WHY = {"rationale": "crash matrix", "confidence": 0.9}
 _RUN_TIMEOUT = 180.0  # seconds: a dead worker's activity is retried after its start-to-close
 
@@ -86,28 +84,6 @@ class Outcome:
     problems: list[str]
 
 
-async def _worker(env: dict[str, str], *kill: str) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.crash_worker",
-        *kill,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    await asyncio.wait_for(process.stdout.readline(), timeout=60)  # "ready"
-    return process
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        await process.wait()
-
-
 def _rows(store: Path, task_id: str) -> dict[str, int]:
     with sqlite3.connect(store) as db:
         return {
@@ -125,18 +101,16 @@ async def run_case(
     create_store(data / "store.db")
     marker = f"crash-run-{uuid.uuid4().hex[:8]}"
     model.route(marker, Scenario(COMMIT if case.scenario == "commit" else ROLLBACK))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
-    env.update(
-        HANDRAIL_TEMPORAL_ADDRESS=address,
-        HANDRAIL_TASK_QUEUE=marker,
-        HANDRAIL_DATA_DIR=str(data),
-        HANDRAIL_EMBEDDED_SERVER="false",
-        OPENAI_BASE_URL=model.base_url,
-        OPENAI_API_KEY="crash-matrix",
+    settings = HandrailSettings(
+        _env_file=None,
+        temporal_address=address,
+        task_queue=marker,
+        data_dir=data,
+        openai_base_url=model.base_url,
     )
-    settings = HandrailSettings(_env_file=None, task_queue=marker, data_dir=data)
+    env = worker_env(settings, "crash-matrix")
     handrail = HandrailClient(client, settings)
-    doomed = await _worker(env, case.point, case.name, str(case.step))
+    doomed = await start_worker(env, case.point, case.name, str(case.step))
     handle = await handrail.start_task(
         {"goal": f"{marker} resolve the order", "profile": "store_actions"}
     )
@@ -144,15 +118,15 @@ async def run_case(
         code = await asyncio.wait_for(doomed.wait(), timeout=60)
     except TimeoutError:
         code = None
-        await _stop(doomed)
-    fresh = await _worker(env)
+        await stop_worker(doomed)
+    fresh = await start_worker(env)
     try:
         result = await asyncio.wait_for(handrail.get_result(handle.id), timeout=_RUN_TIMEOUT)
         status: str = result.status
     except TaskFailedError as error:
         status = f"failed: {error}"
     finally:
-        await _stop(fresh)
+        await stop_worker(fresh)
         model.unroute(marker)
     rows = _rows(data / "store.db", handle.id)
     expected_status = "answered" if case.scenario == "commit" else "escalated"

@@ -18,11 +18,9 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot, store_effects
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
+from tests.worker_process import worker_env, worker_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PAUSED = 3  # tasks waiting for a reviewer when the server dies
@@ -162,37 +161,10 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
 # --- A worker killed ------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _doomed_worker(settings: HandrailSettings, *kill: str) -> AsyncIterator[Any]:
+def _doomed_worker(settings: HandrailSettings, *kill: str) -> AbstractAsyncContextManager[Any]:
     """``tests.crash_worker`` in a subprocess (with a kill point, if given); killed at the end if
     it is still alive, whatever happens."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
-    env.update(
-        HANDRAIL_TEMPORAL_ADDRESS=settings.temporal_address,
-        HANDRAIL_TASK_QUEUE=settings.task_queue,
-        HANDRAIL_DATA_DIR=str(settings.data_dir),
-        HANDRAIL_EMBEDDED_SERVER="false",
-        OPENAI_BASE_URL=settings.openai_base_url or "",
-        OPENAI_API_KEY="engine-faults",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.crash_worker",
-        *kill,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        await asyncio.wait_for(process.stdout.readline(), timeout=60)  # "ready"
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    return worker_process(worker_env(settings, "engine-faults"), *kill)
 
 
 async def test_a_worker_killed_while_its_task_waits_for_review(

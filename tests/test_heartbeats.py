@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import threading
@@ -43,6 +42,7 @@ from handrail.tools import ToolContext, ToolRegistry, UndoContext, compensation,
 from handrail.tools.runner import ToolActivities
 from handrail.workflows import options
 from handrail.workflows.stubs import tool_timeouts
+from tests.worker_process import worker_env, worker_process
 
 ROOT = Path(__file__).resolve().parents[1]
 WHY = {"rationale": "heartbeat test", "confidence": 0.9}
@@ -270,31 +270,6 @@ async def test_a_long_tool_runs_with_a_heartbeat_timeout(
 # --- A worker dies mid-call ---------------------------------------------------------------------
 
 
-async def _doomed_worker(settings: HandrailSettings, profiles: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
-    env.update(
-        HANDRAIL_TEMPORAL_ADDRESS=settings.temporal_address,
-        HANDRAIL_TASK_QUEUE=settings.task_queue,
-        HANDRAIL_DATA_DIR=str(settings.data_dir),
-        HANDRAIL_EMBEDDED_SERVER="false",
-        OPENAI_BASE_URL=settings.openai_base_url or "",
-        OPENAI_API_KEY="heartbeat-test",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.test_heartbeats",
-        str(profiles),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    await asyncio.wait_for(process.stdout.readline(), timeout=60)  # "ready"
-    return process
-
-
 async def _until(check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -319,17 +294,13 @@ async def _killed_mid_call(
     """Start the task on a worker subprocess, SIGKILL it once ``running()``, and start a
     second worker; yields the task's handle and when the first worker died."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    doomed = await _doomed_worker(settings, profiles)
-    try:
+    env = worker_env(settings, "heartbeat-test")
+    async with worker_process(env, str(profiles), module="tests.test_heartbeats") as doomed:
         handle = await _start(client, settings, profiles.parent, goal)
         await _until(running, timeout=30)
         doomed.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         assert await doomed.wait() == -signal.SIGKILL
-    finally:
-        if doomed.returncode is None:
-            doomed.kill()
-            await doomed.wait()
     async with _worker(client, settings, profiles):
         yield handle, killed_at
 

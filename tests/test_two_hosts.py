@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import threading
@@ -37,6 +36,7 @@ from handrail.testing.scripted_model import (
     messages_of,
 )
 from tests.review_helpers import WHY, answer, email, refund
+from tests.worker_process import start_worker, stop_worker, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = 50
@@ -85,40 +85,21 @@ class WholeConversations:
 
 
 async def _host(env: dict[str, str], data: Path) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.crash_worker",
-        cwd=ROOT,
-        env={**env, "HANDRAIL_DATA_DIR": str(data)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    await asyncio.wait_for(process.stdout.readline(), timeout=60)  # "ready"
-    return process
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        await process.wait()
+    return await start_worker({**env, "HANDRAIL_DATA_DIR": str(data)})
 
 
 def _hosts_env(
     temporal_address: str, model_server: ScriptedModelServer, postgres_url: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
-    env.update(
-        HANDRAIL_TEMPORAL_ADDRESS=temporal_address,
-        HANDRAIL_TASK_QUEUE=f"two-hosts-{uuid.uuid4().hex[:8]}",
-        HANDRAIL_EMBEDDED_SERVER="false",
-        HANDRAIL_STATE_URL=postgres_url,
-        HANDRAIL_STORE_URL=postgres_url,
-        OPENAI_BASE_URL=model_server.base_url,
-        OPENAI_API_KEY="two-hosts",
+    settings = HandrailSettings(
+        _env_file=None,
+        temporal_address=temporal_address,
+        task_queue=f"two-hosts-{uuid.uuid4().hex[:8]}",
+        openai_base_url=model_server.base_url,
     )
-    return env
+    return worker_env(
+        settings, "two-hosts", HANDRAIL_STATE_URL=postgres_url, HANDRAIL_STORE_URL=postgres_url
+    )
 
 
 async def _stats(env: dict[str, str], data: Path) -> dict[str, Any]:
@@ -184,8 +165,8 @@ async def test_two_hosts_one_killed_lose_and_double_nothing(
     finally:
         model_server.unroute(f"{marker} commit")
         model_server.unroute(f"{marker} roll back")
-        await _stop(doomed)
-        await _stop(survivor)
+        await stop_worker(doomed)
+        await stop_worker(survivor)
 
     statuses = [r.status for r in results]
     assert statuses == ["answered"] * (TASKS - ROLLED_BACK) + ["escalated"] * ROLLED_BACK
