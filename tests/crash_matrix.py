@@ -163,30 +163,45 @@ def summarize(outcomes: list[Outcome]) -> tuple[str, bool]:
     return line, clean
 
 
+def short_cases() -> list[Case]:
+    """One case per phase (before and after commit, of an action and of a compensation): the
+    short matrix the default test run includes."""
+    chosen: dict[tuple[str, bool], Case] = {}
+    for case in cases():
+        chosen.setdefault((case.point, case.name in COMPENSATIONS.values()), case)
+    return list(chosen.values())
+
+
+async def run_matrix(
+    client: Client, model: ScriptedModelServer, chosen: list[Case], concurrency: int = 5
+) -> tuple[str, bool]:
+    """Run ``chosen`` cases on ``client``'s server; the summary line and whether it is clean."""
+    address = client.service_client.config.target_host
+    gate = asyncio.Semaphore(concurrency)
+    with tempfile.TemporaryDirectory() as scratch:
+
+        async def bounded(case: Case) -> Outcome:
+            async with gate:
+                outcome = await run_case(case, client, address, model, Path(scratch))
+                mark = "ok " if not outcome.problems else "BAD"
+                print(f"{mark} {case.label}: {outcome.status} {outcome.rows} {outcome.problems}")
+                return outcome
+
+        outcomes = await asyncio.gather(*(bounded(case) for case in chosen))
+    return summarize(list(outcomes))
+
+
 async def main(concurrency: int = 5) -> int:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_temporal_binary()),
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
     )
-    address = env.client.service_client.config.target_host
-    gate = asyncio.Semaphore(concurrency)
     try:
-        with ScriptedModelServer() as model, tempfile.TemporaryDirectory() as scratch:
-
-            async def bounded(case: Case) -> Outcome:
-                async with gate:
-                    outcome = await run_case(case, env.client, address, model, Path(scratch))
-                    mark = "ok " if not outcome.problems else "BAD"
-                    print(
-                        f"{mark} {case.label}: {outcome.status} {outcome.rows} {outcome.problems}"
-                    )
-                    return outcome
-
-            outcomes = await asyncio.gather(*(bounded(case) for case in cases()))
+        with ScriptedModelServer() as model:
+            line, clean = await run_matrix(env.client, model, cases(), concurrency)
     finally:
         await env.shutdown()
-    line, clean = summarize(list(outcomes))
     print(line)
     return 0 if clean else 1
 
