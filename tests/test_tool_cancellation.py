@@ -28,7 +28,7 @@ from temporalio.testing import ActivityEnvironment
 from handrail.contracts import ToolCall
 from handrail.storage.journal import EffectJournal
 from handrail.tools import ToolContext, ToolRegistry, UndoContext, compensation, tool
-from handrail.tools import runner as runner_module
+from handrail.tools import shield as shield_module
 from handrail.tools.runner import ToolActivities
 
 KEY = "task/run/0"
@@ -210,7 +210,7 @@ async def test_a_write_landing_after_a_timed_out_attempt_ended_is_still_undone(
 ) -> None:
     # The SDK cancels a timed-out attempt after its deadline: the attempt ends at once (it has
     # no time left), but its call goes on in the background and still meets the tombstone.
-    monkeypatch.setattr(runner_module, "CANCELLED_CALL_GRACE", timedelta(seconds=5))
+    monkeypatch.setattr(shield_module, "CANCELLED_CALL_GRACE", timedelta(seconds=5))
     world = World()
     env = _environment(start_to_close=timedelta(seconds=0.1))
     running = asyncio.ensure_future(env.run(_activity(world, journal, "archive"), CALL))
@@ -233,7 +233,7 @@ async def test_a_write_landing_after_a_timed_out_attempt_ended_is_still_undone(
 async def test_a_call_that_outlasts_its_grace_is_abandoned_naming_its_key(
     journal: EffectJournal, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(runner_module, "CANCELLED_CALL_GRACE", timedelta(seconds=0.3))
+    monkeypatch.setattr(shield_module, "CANCELLED_CALL_GRACE", timedelta(seconds=0.3))
     world = World()
     env = _environment(start_to_close=timedelta(seconds=0.2))  # 0.2 s left when cancelled
     running = asyncio.ensure_future(env.run(_activity(world, journal, "hang"), CALL))
@@ -256,6 +256,6 @@ async def test_a_call_that_outlasts_its_grace_is_abandoned_naming_its_key(
 
 def test_an_attempt_has_until_its_deadline_on_this_workers_clock() -> None:
     env = _environment(start_to_close=timedelta(minutes=5))
-    left = env.run(runner_module._time_left, time.monotonic())
+    left = env.run(shield_module._time_left, time.monotonic())
     assert 299 < left <= 300
-    assert env.run(runner_module._time_left, time.monotonic() - 600) == 0  # timed out
+    assert env.run(shield_module._time_left, time.monotonic() - 600) == 0  # timed out
