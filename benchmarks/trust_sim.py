@@ -31,9 +31,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from benchmarks.trust_report import Change, Outcome, format_verdicts, tables, verdicts
@@ -49,10 +46,8 @@ from benchmarks.trust_world import (
     plan_task,
     review,
 )
-from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.devserver import find_test_server_binary
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.autonomy import assess_profile
 from handrail.reports.ledger import RunLedger
@@ -63,6 +58,7 @@ from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.store.database import create_store
 from handrail.store.tools import STORE_TOOL_SPECS
+from handrail.testing.kit import time_skipping_server
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.tools import ToolRegistry
 
@@ -210,20 +206,7 @@ async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
     all_phases: list[Phase] = phases(run.tasks, drift_tool=DRIFT_TOOL)
     model = SimModel()
     started = time.monotonic()
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(find_test_server_binary()),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-                    for key in search_attributes.ALL
-                },
-            )
-        )
+    async with time_skipping_server() as env:
         with ScriptedModelServer(model) as server:
             settings = HandrailSettings(
                 _env_file=None,
@@ -262,8 +245,6 @@ async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
                         )
                     if progress and (task + 1) % 100 == 0:
                         print(f"  {task + 1} tasks, {time.monotonic() - started:.0f} s", flush=True)
-    finally:
-        await env.shutdown()
     run.seconds = time.monotonic() - started
     return run
 
