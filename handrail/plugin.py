@@ -40,9 +40,9 @@ from handrail.activities.profiles import ProfileActivities
 from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
-from handrail.policy import scope_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger
+from handrail.scope import scope_problems
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.engine import StateDatabase

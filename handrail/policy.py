@@ -45,7 +45,8 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
-from handrail.contracts import Decision, GateVerdict, Profile, ToolBinding, ToolRule
+from handrail.contracts import Decision, GateVerdict, Profile, ToolBinding
+from handrail.scope import scope_verdict
 
 When = Literal["now", "at_commit"]
 
@@ -96,98 +97,6 @@ def sampled_for_review(sample_key: str, share: float) -> bool:
         return False
     digest = hashlib.sha256(sample_key.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
-def scope_problems(tool: str, rule: ToolRule, parameters: Mapping[str, Any]) -> list[str]:
-    """Arguments ``rule`` binds that the tool (its JSON schema ``parameters``) does not take:
-    a binding that could never match, so a profile error rather than a silent refusal."""
-    properties = parameters.get("properties")
-    if not rule.scope or not isinstance(properties, Mapping):
-        return []
-    takes = ", ".join(sorted(properties)) or "no arguments"
-    return [
-        f"rules.{tool}.scope binds {argument!r}, which {tool} does not take (it takes {takes})"
-        for argument in rule.scope
-        if argument not in properties
-    ]
-
-
-def _as_id(value: Any) -> str | None:
-    """An identifier as text, so that ``1001`` from the model and ``"1001"`` from a caller's
-    JSON name the same order; ``None`` for what is no identifier (an object, a bool, null)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value.strip() or None
-    return None
-
-
-def _scope_values(value: Any) -> list[str]:
-    listed = value if isinstance(value, list) else [value]
-    return [found for found in map(_as_id, listed) if found is not None]
-
-
-def _describe_scope(context: Mapping[str, Any], keys: list[str]) -> str:
-    parts = []
-    for key in keys:
-        if context.get(key) is None:
-            continue
-        values = _scope_values(context[key])
-        if not values:
-            parts.append(f"{key}: none")
-        elif isinstance(context[key], list):
-            parts.append(f"{key} one of {', '.join(values)}")
-        else:
-            parts.append(f"{key} {values[0]}")
-    return "; ".join(parts)
-
-
-def scope_verdict(
-    binding: ToolBinding, arguments: Mapping[str, Any], context: Mapping[str, Any] | None
-) -> GateVerdict | None:
-    """``None`` when every bound argument is within the task's scope (or the tool is not
-    bound, or ``context`` is not known to the caller); else the rule's ``outside_scope``
-    verdict, whose reason names the argument, its value and the scope.
-
-    A key the context does not name makes the task unscoped: outside the scope (fail safe,
-    never allowed) unless the rule says ``scope_required = false``. A key present with a value
-    that is no identifier is a scope of nothing, whatever ``scope_required`` says.
-    """
-    rule = binding.rule
-    if not rule.scope or context is None:
-        return None
-    action = rule.outside_scope or "deny"
-    broken = scope_problems(binding.name, rule, binding.parameters)
-    if broken:  # a profile the worker's start-up check would have refused: never allowed
-        return GateVerdict(action="deny", reason="; ".join(broken))
-    for argument, bound in rule.scope.items():
-        keys = [bound] if isinstance(bound, str) else list(bound)
-        if all(context.get(key) is None for key in keys):
-            if not rule.scope_required:
-                continue
-            named = " or ".join(repr(key) for key in keys)
-            return GateVerdict(
-                action=action,
-                reason=f"{binding.name}'s {argument} is bound to the task's {named}, "
-                "which its context does not name",
-            )
-        allowed = {value for key in keys for value in _scope_values(context.get(key))}
-        scope = _describe_scope(context, keys)
-        value = _as_id(arguments.get(argument))
-        if value is None:
-            return GateVerdict(
-                action=action,
-                reason=f"{binding.name} names no {argument}; the task's scope is {scope}",
-            )
-        if value not in allowed:
-            return GateVerdict(
-                action=action, reason=f"{argument} {value} is outside the task's scope ({scope})"
-            )
-    return None
 
 
 def gate(

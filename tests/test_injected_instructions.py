@@ -21,9 +21,9 @@ from temporalio.client import Client
 from handrail.client import HandrailClient
 from handrail.contracts import StepRecord, TaskResult
 from handrail.errors import InvalidProfileError
-from handrail.policy import scope_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.runtime import running_worker
+from handrail.scope import scope_problems
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, products, refunds
 from handrail.store.tools import STORE_TOOL_SPECS

@@ -14,10 +14,10 @@ from handrail.policy import (
     gate,
     gate_decision,
     sampled_for_review,
-    scope_problems,
     shadow_gate_decision,
     when_to_run,
 )
+from handrail.scope import scope_problems
 from handrail.store.tools import STORE_TOOL_SPECS
 from tests.strategies import json_values
 
