@@ -21,16 +21,8 @@ from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
 from handrail.errors import InvalidProfileError, UserError
 from handrail.policy import gate
 from handrail.profile_catalog import AutonomyBar, ProfileCatalog
-from handrail.reports.autonomy import (
-    Agreement,
-    AutonomyLimitError,
-    Trouble,
-    assess,
-    assess_profile,
-    binomial_tail,
-    read_log,
-    trouble_demotes,
-)
+from handrail.reports.autonomy import AutonomyLimitError, assess, assess_profile, read_log
+from handrail.reports.evidence import Agreement, Trouble, binomial_tail, trouble_demotes
 from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.promotion import apply_change
 from handrail.reports.stats import compute_stats

@@ -37,13 +37,13 @@ from handrail.contracts import Autonomy
 from handrail.errors import InvalidProfileError, UserError, describe_validation_error
 from handrail.profile_catalog import ProfileCatalog, ProfileFile
 from handrail.reports.autonomy import (
-    Agreement,
     AutonomyChange,
     AutonomyLimitError,
     Direction,
     current_level,
     next_level,
 )
+from handrail.reports.evidence import Agreement
 from handrail.reports.tool_facts import ToolFacts
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog

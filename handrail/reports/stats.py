@@ -34,8 +34,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, computed_field
 
 from handrail.profile_catalog import AutonomyBar, ProfileFile
-from handrail.reports.autonomy import AUDIT_LOG_FILE, Agreement, Assessment, assess_profile
+from handrail.reports.autonomy import AUDIT_LOG_FILE, Assessment, assess_profile
 from handrail.reports.calibration import Calibration, calibrate_all
+from handrail.reports.evidence import Agreement
 from handrail.reports.ledger import LedgerAggregates, RunLedger
 from handrail.reports.outcomes import OUTCOMES
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
