@@ -93,15 +93,22 @@ def _cumulative(flags: list[bool]) -> list[tuple[float, float]]:
 
 
 def draw(
-    outcomes: list[Outcome], changes: list[Change], folder: Path, *, drift_start: int
+    outcomes: list[Outcome],
+    changes: list[Change],
+    folder: Path,
+    *,
+    drift_start: int,
+    stem: str = "trust",
 ) -> list[Path]:
-    """Write the three charts into ``folder``; returns their paths."""
+    """Write the three charts into ``folder`` as ``{stem}-timeline.svg`` and so on (another
+    ``stem`` for another configuration, so its charts sit beside the default's); returns their
+    paths."""
     folder.mkdir(parents=True, exist_ok=True)
     tools = sorted({o.tool for o in outcomes})
     n = float(len(outcomes))
     marks = [(float(drift_start), "error rate of apply_discount rises")]
     charts = {
-        "trust-timeline.svg": _chart(
+        f"{stem}-timeline.svg": _chart(
             "Autonomy level in force (promotions and demotions applied from stats)",
             [(tool, _timeline(outcomes, changes, tool)) for tool in tools],
             x_max=n,
@@ -109,7 +116,7 @@ def draw(
             y_ticks=[(float(i), name) for i, name in enumerate(LEVELS)],
             marks=marks,
         ),
-        "trust-review-load.svg": _chart(
+        f"{stem}-review-load.svg": _chart(
             f"Review load: reviews per task, rolling {ROLLING} tasks",
             [("all tasks", _rolling([float(o.reviews) for o in outcomes]))],
             x_max=n,
@@ -117,7 +124,7 @@ def draw(
             y_ticks=[(v / 4, f"{v / 4:.2f}") for v in range(5)],
             marks=marks,
         ),
-        "trust-bad-actions.svg": _chart(
+        f"{stem}-bad-actions.svg": _chart(
             "Bad actions, cumulative: stopped vs took effect",
             [
                 ("stopped", _cumulative([o.bad is not None and o.stopped for o in outcomes])),

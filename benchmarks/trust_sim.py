@@ -13,7 +13,10 @@ It prints, per phase and tool and per level in force, the review load, the bad a
 and those that took effect, reviewer time and escalations; the promotions and demotions with
 the task after which each happened; and a verdict on the targets (exit status 1 when one is
 missed). ``--json`` writes every task's outcome; ``--plots DIR`` draws the charts
-(``benchmarks.trust_plots``). Not in the default benchmark list: it runs on purpose.
+(``benchmarks.trust_plots``). ``--scope``: the same world, deployed with the task's scope
+bound (each ticket's order and requested amount in its context, the credit tools' ``order_id``
+and ``amount`` bound to them; ``benchmarks.trust_world.context_of``). Not in the default
+benchmark list: it runs on purpose.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from temporalio.testing import WorkflowEnvironment
 from benchmarks.trust_report import Change, Outcome, format_verdicts, tables, verdicts
 from benchmarks.trust_world import (
     MANAGERS,
+    REQUESTED,
     SUPPORT,
     TOOLS,
     Phase,
     Plan,
     SimModel,
+    context_of,
     phase_of,
     phases,
     plan_task,
@@ -68,9 +73,16 @@ DRIFT_TOOL = "apply_discount"
 POLL_S = 0.005
 
 
-def profile_text(review_sample: float) -> str:
+def profile_text(review_sample: float, *, scope: bool = False) -> str:
     """The simulated deployment: both money tools start at ``suggest``; limits as the bundled
-    ``store_actions``; the order in the task's context binds every action to it."""
+    ``store_actions``; the order in the task's context binds every action to it. With
+    ``scope`` the amount is bound to the one the ticket asked for too, and a task whose context
+    names neither (a question) may credit nothing (``scope_required``, deny)."""
+    bound = (
+        f'{{ order_id = "order_id", amount = "{REQUESTED}" }}'
+        if scope
+        else ('{ order_id = "order_id" }')
+    )
     rules = []
     for tool, confidence, review_above, deny_above, task_limit in (
         ("issue_refund", 0.8, 50, 500, 200),
@@ -80,7 +92,7 @@ def profile_text(review_sample: float) -> str:
             f'[rules.{tool}]\nautonomy = "{START_LEVEL}"\nmin_confidence = {confidence}\n'
             f"review_above = {review_above}\ndeny_above = {deny_above}\n"
             f"task_limit = {task_limit}\nreview_sample = {review_sample}\n"
-            'scope = { order_id = "order_id" }\n'
+            f"scope = {bound}\nscope_required = true\n"
         )
     return (
         f'name = "{PROFILE}"\nsystem_prompt = "Resolve the customer\'s order problem."\n'
@@ -98,6 +110,7 @@ class Run:
     seed: int
     check_every: int
     review_sample: float
+    scope: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     seconds: float = 0.0
@@ -132,7 +145,7 @@ async def _one_task(
     env: WorkflowEnvironment, handrail: HandrailClient, run: Run, plan: Plan
 ) -> tuple[TaskResult, int, float, bool]:
     handle = await handrail.start_task(
-        {"goal": plan.goal, "profile": PROFILE, "context": {"order_id": plan.order}}
+        {"goal": plan.goal, "profile": PROFILE, "context": context_of(plan, scope=run.scope)}
     )
     reviews, minutes, escalated, attempt = 0, 0.0, False, 0
     while True:
@@ -202,7 +215,7 @@ def _operate(
 async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
     profiles = workdir / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / f"{PROFILE}.toml").write_text(profile_text(run.review_sample))
+    (profiles / f"{PROFILE}.toml").write_text(profile_text(run.review_sample, scope=run.scope))
     all_phases: list[Phase] = phases(run.tasks, drift_tool=DRIFT_TOOL)
     model = SimModel()
     started = time.monotonic()
@@ -268,7 +281,9 @@ def report(run: Run) -> tuple[str, bool]:
     )
     text = (
         f"trust simulation: {run.tasks} tasks, seed {run.seed}, operator every "
-        f"{run.check_every} tasks, review_sample {run.review_sample}, {run.seconds:.0f} s\n"
+        f"{run.check_every} tasks, review_sample {run.review_sample}, "
+        f"task scope {'bound (order and amount)' if run.scope else 'order only'}, "
+        f"{run.seconds:.0f} s\n"
         f"phases: "
         + ", ".join(f"{p.name} from task {p.start} {p.error}" for p in phases(run.tasks))
         + "\n\n"
@@ -288,6 +303,7 @@ def _load(path: Path) -> Run:
         int(given.get("seed", 0)),
         int(given.get("check_every", 10)),
         float(given.get("review_sample", 0.0)),
+        bool(given.get("scope", False)),
         [Outcome(**o) for o in found["outcomes"]],
         [Change(**c) for c in found["changes"]],
         float(given.get("seconds", 0.0)),
@@ -301,6 +317,11 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--check-every", type=int, default=10, help="operator reads stats")
     parser.add_argument("--review-sample", type=float, default=0.2, help="at autonomous level")
+    parser.add_argument(
+        "--scope",
+        action="store_true",
+        help="bind order_id and amount to the ticket's context (off: the measured default)",
+    )
     parser.add_argument("--json", type=Path, help="write every task's outcome here")
     parser.add_argument("--from-json", type=Path, help="report a run --json wrote; no rerun")
     parser.add_argument("--plots", type=Path, help="draw SVG charts into this folder")
@@ -308,13 +329,15 @@ async def main(argv: list[str]) -> int:
     if args.from_json:
         run = _load(args.from_json)
     else:
-        run = Run(args.tasks, args.seed, args.check_every, args.review_sample)
+        run = Run(args.tasks, args.seed, args.check_every, args.review_sample, args.scope)
         with tempfile.TemporaryDirectory(prefix="trust-sim-") as workdir:
             await simulate(run, Path(workdir))
     text, met = report(run)
     print(text)
     if args.json:
-        settings = {k: getattr(run, k) for k in ("tasks", "seed", "check_every", "review_sample")}
+        settings = {
+            k: getattr(run, k) for k in ("tasks", "seed", "check_every", "review_sample", "scope")
+        }
         args.json.write_text(
             json.dumps(
                 {
@@ -328,7 +351,10 @@ async def main(argv: list[str]) -> int:
     if args.plots:
         from benchmarks.trust_plots import draw
 
-        for path in draw(run.outcomes, run.changes, args.plots, drift_start=run.drift_start):
+        stem = "trust-scope" if run.scope else "trust"  # the default run's charts stay as drawn
+        for path in draw(
+            run.outcomes, run.changes, args.plots, drift_start=run.drift_start, stem=stem
+        ):
             print(f"chart: {path}")
     print("\nverdict: every target met" if met else "\nverdict: a target was missed (see above)")
     return 0 if met else 1

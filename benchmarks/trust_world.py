@@ -16,6 +16,10 @@ signal, as stated confidences are (a calibrated model would make supervised revi
 Reviewers see the truth with their own error rate: right, they approve a good action, edit a
 wrong amount to the right one, and reject the rest; wrong, they do the opposite (reject a good
 one, approve a bad one).
+
+What the task's caller passes as its context (:func:`context_of`) is the deployment, not the
+world: by default the order alone; with the scope bound (``--scope``) also the amount the
+customer asked for, and nothing at all for a ticket that asked only a question.
 """
 
 from __future__ import annotations
@@ -102,6 +106,28 @@ def plan_task(seed: int, task: int, error: dict[str, float]) -> Plan:
         proposed["order_id"] = draw.choice([o for o in ORDERS if o != order])
     confidence = draw.uniform(0.5, 0.95) if bad else draw.uniform(0.7, 0.99)
     return Plan(task, order, tool, right, proposed, round(confidence, 3), bad)
+
+
+REQUESTED: Final = "requested_amount"
+"""The context key of the amount the customer asked for (``--scope``)."""
+
+
+def context_of(plan: Plan, *, scope: bool) -> dict[str, Any]:
+    """The task's context as its caller (a support desk's ticket) would pass it.
+
+    Without ``scope``: the ticket's order, as the measured default run. With it, the ticket
+    also states what it asks for: a credit request names its order and the amount asked (the
+    right amount: the customer asks for what they are owed), and a ticket that asks only a
+    question names nothing. In this world a needless credit is the model's answer to such a
+    question (the error draws are the same; this reads which ticket it was), so its context is
+    empty. Amounts are the world's canonical two-decimal text (``_money``) on both sides, since
+    the scope binding compares identifiers as text ("12.5" is not "12.50").
+    """
+    if not scope:
+        return {"order_id": plan.order}
+    if plan.bad == "needless":
+        return {}
+    return {"order_id": plan.order, REQUESTED: plan.right["amount"]}
 
 
 @dataclass

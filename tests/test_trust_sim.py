@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.trust_plots import draw
-from benchmarks.trust_sim import Run, report, simulate
-from benchmarks.trust_world import TOOLS
+from benchmarks.trust_sim import Run, profile_text, report, simulate
+from benchmarks.trust_world import REQUESTED, TOOLS, context_of, plan_task
 
 
 async def test_a_small_run_completes_and_reports(tmp_path: Path) -> None:
@@ -35,3 +35,37 @@ async def test_a_small_run_completes_and_reports(tmp_path: Path) -> None:
         "trust-bad-actions.svg",
     ]
     assert all(p.read_text().startswith("<svg") for p in charts)
+
+
+async def test_a_small_run_with_the_task_scope_bound_denies_out_of_scope_actions(
+    tmp_path: Path,
+) -> None:
+    """``--scope``: every ticket's context names its order and requested amount (nothing for a
+    question), and the credit tools are bound to them. Over 80 tasks (the discount at 25%
+    errors from task 32) some bad action is denied by the binding, and no good one is: the
+    requested amount and the model's compare equal as the same two-decimal text."""
+    run = await simulate(
+        Run(tasks=80, seed=3, check_every=10, review_sample=0.2, scope=True),
+        tmp_path,
+        progress=False,
+    )
+    assert len(run.outcomes) == 80
+    assert any(o.bad is not None and o.how == "denied" for o in run.outcomes)
+    assert not [o for o in run.outcomes if o.bad is None and o.gate == "deny"]
+    text, _met = report(run)
+    assert "task scope bound (order and amount)" in text
+    assert "Targets:" in text
+
+
+def test_the_scope_deployment_binds_what_the_ticket_names() -> None:
+    plans = [plan_task(7, n, {"issue_refund": 0.5, "apply_discount": 0.5}) for n in range(60)]
+    assert {p.bad for p in plans} >= {None, "needless", "wrong_amount", "wrong_order"}
+    for plan in plans:
+        assert context_of(plan, scope=False) == {"order_id": plan.order}
+        scoped = context_of(plan, scope=True)
+        if plan.bad == "needless":
+            assert scoped == {}  # a question names no order: the binding denies any credit
+        else:
+            assert scoped == {"order_id": plan.order, REQUESTED: plan.right["amount"]}
+    assert 'amount = "requested_amount"' in profile_text(0.2, scope=True)
+    assert "amount =" not in profile_text(0.2)
