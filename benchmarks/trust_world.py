@@ -17,13 +17,15 @@ Reviewers see the truth with their own error rate: right, they approve a good ac
 wrong amount to the right one, and reject the rest; wrong, they do the opposite (reject a good
 one, approve a bad one).
 
-What the task's caller passes as its context (:func:`context_of`) is the deployment, not the
-world: by default the order alone; with the scope bound (``--scope``) also the amount the
-customer asked for, and nothing at all for a ticket that asked only a question.
+What the task's caller passes as its context (:func:`context_of`) and the profile
+(:func:`profile_text`) are the deployment, not the world: by default the context is the order
+alone; with the scope bound (``--scope``) also the amount the customer asked for, and nothing at
+all for a ticket that asked only a question.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from typing import Any, Final, Literal
 from handrail.contracts import ReviewVerdict
 from handrail.testing.scripted_model import Reply, ToolCallReply, messages_of, text_of
 
+PROFILE: Final = "trust_sim"
+START_LEVEL: Final = "suggest"
 TOOLS: Final = ("issue_refund", "apply_discount")
 ORDERS: Final = (1001, 1002, 1003)
 RIGHT_AMOUNT: Final = {"issue_refund": (5.0, 45.0), "apply_discount": (2.0, 18.0)}
@@ -128,6 +132,37 @@ def context_of(plan: Plan, *, scope: bool) -> dict[str, Any]:
     if plan.bad == "needless":
         return {}
     return {"order_id": plan.order, REQUESTED: plan.right["amount"]}
+
+
+def profile_text(review_sample: float, *, scope: bool = False) -> str:
+    """The simulated deployment: both money tools start at ``suggest``; limits as the bundled
+    ``store_actions``; the order in the task's context binds every action to it. With
+    ``scope`` the amount is bound to the one the ticket asked for too, and a task whose context
+    names neither (a question) may credit nothing (``scope_required``, deny)."""
+    bound = (
+        f'{{ order_id = "order_id", amount = "{REQUESTED}" }}'
+        if scope
+        else ('{ order_id = "order_id" }')
+    )
+    rules = []
+    for tool, confidence, review_above, deny_above, task_limit in (
+        ("issue_refund", 0.8, 50, 500, 200),
+        ("apply_discount", 0.7, 20, 100, 50),
+    ):
+        rules.append(
+            f'[rules.{tool}]\nautonomy = "{START_LEVEL}"\nmin_confidence = {confidence}\n'
+            f"review_above = {review_above}\ndeny_above = {deny_above}\n"
+            f"task_limit = {task_limit}\nreview_sample = {review_sample}\n"
+            f"scope = {bound}\n" + ("scope_required = true\n" if scope else "")
+        )
+    return (
+        f'name = "{PROFILE}"\nsystem_prompt = "Resolve the customer\'s order problem."\n'
+        f'tools = {json.dumps(list(TOOLS))}\nmax_steps = 4\noutside_scope = "deny"\n\n'
+        + "\n".join(rules)
+        + '\n[[review_tiers]]\nname = "support"\nreviewers = ["alice", "bob"]\n'
+        'deadline = "PT1H"\n\n[[review_tiers]]\nname = "managers"\nreviewers = ["carol"]\n'
+        'deadline = "P1D"\n\n[final_answer]\nmin_confidence = 0.5\n'
+    )
 
 
 @dataclass

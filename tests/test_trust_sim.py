@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.trust_plots import draw
-from benchmarks.trust_sim import Run, profile_text, report, simulate
-from benchmarks.trust_world import REQUESTED, TOOLS, context_of, plan_task
+from benchmarks.trust_sim import Run, report, simulate
+from benchmarks.trust_world import REQUESTED, TOOLS, context_of, plan_task, profile_text
 
 
 async def test_a_small_run_completes_and_reports(tmp_path: Path) -> None:
