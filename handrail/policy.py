@@ -41,7 +41,7 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from jsonschema import Draft202012Validator
 
@@ -176,26 +176,21 @@ def gate(
     return GateVerdict(action="auto", reason="confident and within limits")
 
 
+class GateInputs(TypedDict, total=False):
+    """What the gate reads besides the profile and the decision (see :func:`gate`): the same for
+    the enforced and the shadow verdict of one action."""
+
+    spent: Mapping[str, Decimal] | None
+    sample_key: str
+    context: Mapping[str, Any] | None
+    refuse_negative: bool
+
+
 def gate_decision(
-    profile: Profile,
-    decision: Decision,
-    *,
-    spent: Mapping[str, Decimal] | None = None,
-    sample_key: str = "",
-    context: Mapping[str, Any] | None = None,
-    refuse_negative: bool = False,
+    profile: Profile, decision: Decision, **inputs: Unpack[GateInputs]
 ) -> GateVerdict:
     """``gate`` for a model's tool-call decision."""
-    return gate(
-        profile,
-        decision.tool or "",
-        decision.arguments,
-        decision.confidence,
-        spent=spent,
-        sample_key=sample_key,
-        context=context,
-        refuse_negative=refuse_negative,
-    )
+    return gate(profile, decision.tool or "", decision.arguments, decision.confidence, **inputs)
 
 
 def shadow_profile(profile: Profile, tool: str) -> Profile | None:
@@ -210,28 +205,13 @@ def shadow_profile(profile: Profile, tool: str) -> Profile | None:
 
 
 def shadow_gate_decision(
-    profile: Profile,
-    decision: Decision,
-    *,
-    spent: Mapping[str, Decimal] | None = None,
-    sample_key: str = "",
-    context: Mapping[str, Any] | None = None,
-    refuse_negative: bool = False,
+    profile: Profile, decision: Decision, **inputs: Unpack[GateInputs]
 ) -> GateVerdict | None:
     """The verdict ``decision``'s tool's shadow rule would give, with the same inputs as the
     enforced gate (the same sample key: an autonomous shadow samples the same actions); None
     when the tool has no shadow. Log-only: nothing may act on it."""
     shadowed = shadow_profile(profile, decision.tool or "")
-    if shadowed is None:
-        return None
-    return gate_decision(
-        shadowed,
-        decision,
-        spent=spent,
-        sample_key=sample_key,
-        context=context,
-        refuse_negative=refuse_negative,
-    )
+    return None if shadowed is None else gate_decision(shadowed, decision, **inputs)
 
 
 def gate_final_answer(profile: Profile, decision: Decision, *, changed_world: bool) -> GateVerdict:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
     )
     from handrail.policy import (
+        GateInputs,
         gate_decision,
         gate_final_answer,
         shadow_gate_decision,
@@ -162,28 +163,18 @@ class TaskRun:
             if workflow.patched(POLICY_GATE_PATCH):
                 # The context only matters to rules with a `scope`, which no run recorded
                 # before scopes existed has: those replay with the same verdicts, unpatched.
-                spent = self.money_spent(profile)
-                refuse_negative = workflow.patched(NEGATIVE_MONEY_PATCH)
-                verdict = gate_decision(
-                    profile,
-                    decision,
-                    spent=spent,
-                    sample_key=key,
-                    context=task.context,
-                    refuse_negative=refuse_negative,
-                )
+                inputs: GateInputs = {
+                    "spent": self.money_spent(profile),
+                    "sample_key": key,
+                    "context": task.context,
+                    "refuse_negative": workflow.patched(NEGATIVE_MONEY_PATCH),
+                }
+                verdict = gate_decision(profile, decision, **inputs)
                 # The shadow rule's verdict, recorded and never acted on. No patch: it is a
                 # pure function of recorded inputs whose result only lands in the step record
                 # (queries, the result, the ledger), so it schedules no command, and a run
                 # recorded before shadows has a profile without one (None, as it ran).
-                record.shadow_gate = shadow_gate_decision(
-                    profile,
-                    decision,
-                    spent=spent,
-                    sample_key=key,
-                    context=task.context,
-                    refuse_negative=refuse_negative,
-                )
+                record.shadow_gate = shadow_gate_decision(profile, decision, **inputs)
             else:  # a run recorded before the gate existed replays as it ran
                 verdict = GateVerdict(action="auto", reason="recorded before the policy gate")
             record.gate = verdict
