@@ -24,7 +24,8 @@ from handrail.tools.lookup import ToolLookup
 from handrail.tools.spec import ToolSpec
 
 
-def _declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
+def declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
+    """What the workflow knows of a declared tool: its spec's facts and the profile's rule."""
     # Unlisted tools: reads run on their own, anything else is supervised.
     default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
     return ToolBinding(
@@ -139,7 +140,7 @@ class ProfileActivities:
                     type=ErrorType.INVALID_PROFILE,
                     non_retryable=True,
                 )
-            bindings.append(_declared_binding(spec, file.rules.get(name)))
+            bindings.append(declared_binding(spec, file.rules.get(name)))
         return bindings
 
     async def _from_mcp(self, file: ProfileFile) -> list[ToolBinding]:

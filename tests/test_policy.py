@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handrail.activities.profiles import declared_binding
 from handrail.contracts import Decision, Profile, ToolBinding, ToolRule
 from handrail.policy import (
     gate,
@@ -19,6 +20,7 @@ from handrail.policy import (
 )
 from handrail.scope import scope_problems
 from handrail.store.tools import STORE_TOOL_SPECS
+from handrail.tools.spec import ToolSpec
 from tests.strategies import json_values
 
 ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
@@ -27,16 +29,8 @@ ISSUE_REFUND, LOOKUP_PRICE, SEND_EMAIL = (
 )
 
 
-def binding(spec: Any, **rule: Any) -> ToolBinding:
-    return ToolBinding(
-        name=spec.name,
-        read_only=spec.read_only,
-        compensation=spec.compensation,
-        irreversible=spec.irreversible,
-        parameters=spec.parameters,
-        amount_field=spec.amount_field,
-        rule=ToolRule(**rule),
-    )
+def binding(spec: ToolSpec, **rule: Any) -> ToolBinding:
+    return declared_binding(spec, ToolRule(**rule))
 
 
 REFUND_RULE = {"review_above": Decimal(50), "deny_above": Decimal(500), "task_limit": Decimal(200)}
