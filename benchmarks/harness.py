@@ -13,6 +13,7 @@ import platform
 import re
 import statistics
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from handrail import search_attributes
+from handrail.client import HandrailClient
+from handrail.contracts import TaskResult
 from handrail.devserver import find_temporal_binary
+from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
-from handrail.testing.scripted_model import ScriptedModelServer
+from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 
 @dataclass
@@ -117,6 +121,39 @@ async def bench_env(quick: bool) -> AsyncIterator[BenchEnv]:
                 yield BenchEnv(env, model, Path(scratch), quick)
         finally:
             await env.shutdown()
+
+
+WHY = {"rationale": "benchmark", "confidence": 0.95}
+"""What every scripted benchmark decision states (confident, so the policy lets reads run)."""
+
+
+@dataclass(frozen=True)
+class LookupRun:
+    """One Handrail task of price lookups, as :func:`run_lookups` ran it."""
+
+    handle: WorkflowHandle[Any, TaskResult]
+    result: TaskResult
+    seconds: float
+
+
+async def run_lookups(bench: BenchEnv, settings: HandrailSettings, steps: int) -> LookupRun:
+    """One Handrail task of ``steps`` ``lookup_price`` calls then a final answer, on its own
+    worker for ``settings``; timed from start to result."""
+    marker = f"lookups-{uuid.uuid4().hex[:10]}"
+    lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
+    final = ToolCallReply("final_answer", {"answer": "34.50 EUR", **WHY})
+    bench.model.route(marker, Scenario([*([lookup] * steps), final]))
+    handrail = HandrailClient(bench.client, settings)
+    try:
+        async with running_worker(bench.client, settings):
+            started = time.monotonic()
+            handle = await handrail.start_task({"goal": marker, "profile": "store_support"})
+            result = await handrail.get_result(handle.id)
+            seconds = time.monotonic() - started
+    finally:
+        bench.model.unroute(marker)
+    assert result.status == "answered", result.status
+    return LookupRun(handle, result, seconds)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

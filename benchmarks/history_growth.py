@@ -14,12 +14,8 @@ from temporalio.api.history.v1 import HistoryEvent
 
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
-from benchmarks.harness import BenchEnv, Row
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from benchmarks.harness import BenchEnv, Row, run_lookups
 from handrail.testing.scripted_model import Scenario, ToolCallReply
-
-WHY = {"rationale": "benchmark", "confidence": 0.95}
 
 
 def _size(events: Sequence[HistoryEvent]) -> int:
@@ -28,25 +24,9 @@ def _size(events: Sequence[HistoryEvent]) -> int:
 
 async def handrail_task(bench: BenchEnv, steps: int) -> tuple[int, int, float]:
     """One Handrail task of ``steps`` lookups: (history bytes, events, seconds)."""
-    settings = bench.settings("history")
-    marker = f"hist-{uuid.uuid4().hex[:10]}"
-    lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
-    bench.model.route(
-        marker,
-        Scenario([*([lookup] * steps), ToolCallReply("final_answer", {"answer": "ok", **WHY})]),
-    )
-    handrail = HandrailClient(bench.client, settings)
-    try:
-        async with running_worker(bench.client, settings):
-            started = time.monotonic()
-            handle = await handrail.start_task({"goal": marker, "profile": "store_support"})
-            result = await handrail.get_result(handle.id)
-            elapsed = time.monotonic() - started
-        assert result.status == "answered", result.status
-        events = list((await handle.fetch_history()).events)
-    finally:
-        bench.model.unroute(marker)
-    return _size(events), len(events), elapsed
+    run = await run_lookups(bench, bench.settings("history"), steps)
+    events = list((await run.handle.fetch_history()).events)
+    return _size(events), len(events), run.seconds
 
 
 async def _floor(bench: BenchEnv, steps: int) -> tuple[int, int, float]:

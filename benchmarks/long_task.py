@@ -25,13 +25,10 @@ from temporalio.client import Client
 
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
-from benchmarks.harness import BenchEnv, Row
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from benchmarks.harness import BenchEnv, Row, run_lookups
 from handrail.testing.postgres import fresh_database, libpq_url, throwaway_postgres
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 
-WHY = {"rationale": "benchmark", "confidence": 0.95}
 STEPS, QUICK_STEPS = 3_000, 300
 THRESHOLD = 2_000  # events per run before a chain continues as new (tests/test_long_task.py)
 # --quick: a lower threshold, so that 300 steps still cross several runs of the chain.
@@ -81,23 +78,10 @@ async def _handrail(bench: BenchEnv, steps: int, threshold: int, state_url: str 
     if state_url is not None:
         changes["state_url"] = SecretStr(state_url)
     settings = bench.settings("long", **changes)
-    marker = f"long-{uuid.uuid4().hex[:10]}"
-    lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
-    final = ToolCallReply("final_answer", {"answer": "34.50 EUR", **WHY})
-    bench.model.route(marker, Scenario([*([lookup] * steps), final]))
-    handrail = HandrailClient(bench.client, settings)
-    try:
-        async with running_worker(bench.client, settings):
-            started = time.monotonic()
-            handle = await handrail.start_task({"goal": marker, "profile": "store_support"})
-            result = await handrail.get_result(handle.id)
-            seconds = time.monotonic() - started
-        assert result.status == "answered", result.status
-        assert result.earlier_steps + len(result.steps) == steps + 1
-        runs = await _chain(bench.client, handle.id)
-    finally:
-        bench.model.unroute(marker)
-    return Chain(seconds, runs, len(result.model_dump_json()))
+    run = await run_lookups(bench, settings, steps)
+    assert run.result.earlier_steps + len(run.result.steps) == steps + 1
+    runs = await _chain(bench.client, run.handle.id)
+    return Chain(run.seconds, runs, len(run.result.model_dump_json()))
 
 
 async def _floor(bench: BenchEnv, steps: int, threshold: int) -> Chain:

@@ -18,12 +18,11 @@ from openai import AsyncOpenAI
 
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
-from benchmarks.harness import BenchEnv, Row
+from benchmarks.harness import WHY, BenchEnv, Row
 from handrail.client import HandrailClient
 from handrail.runtime import running_worker
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
 
-WHY = {"rationale": "benchmark", "confidence": 0.95}
 CONCURRENT = 20
 
 
