@@ -46,6 +46,7 @@ from handrail.settings import HandrailSettings
 from handrail.storage.engine import BUSY_TIMEOUT_MS
 from handrail.store.database import StoreDatabase, create_store, snapshot
 from handrail.store.tools import store_compensations, store_tools
+from handrail.testing.kit import settings_for_test
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import Compensation, Tool, ToolContext, UndoContext, compensation, tool
 from handrail.tools.runner import FaultHook, FaultPoint, no_faults
@@ -564,14 +565,11 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
 def skipping_rig(
     tmp_path: Path, model_server: ScriptedModelServer, skipping_env: WorkflowEnvironment
 ) -> Rig:
-    settings = HandrailSettings(
-        _env_file=None,
-        temporal_address=skipping_env.client.service_client.config.target_host,
-        task_queue=f"tool-faults-{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "data",
+    settings = settings_for_test(
+        skipping_env.client,
+        tmp_path / "data",
         openai_base_url=model_server.base_url,
         openai_api_key=SecretStr("tool-faults"),
-        embedded_server=False,
     )
     return _rig(settings, tmp_path)
 

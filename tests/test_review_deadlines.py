@@ -4,7 +4,6 @@ A tier whose deadline passes escalates to the next; after the last, the task fai
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from handrail.client import HandrailClient
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
+from handrail.testing.kit import settings_for_test
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
 
@@ -24,14 +24,11 @@ from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pen
 def skip_settings(
     tmp_path: Path, model_server: ScriptedModelServer, skipping_env: WorkflowEnvironment
 ) -> HandrailSettings:
-    settings = HandrailSettings(
-        _env_file=None,
-        temporal_address=skipping_env.client.service_client.config.target_host,
-        task_queue=f"skip-{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "data",
+    settings = settings_for_test(
+        skipping_env.client,
+        tmp_path / "data",
         openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr("x"),
-        embedded_server=False,
+        openai_api_key=SecretStr("skipping"),
     )
     create_store(settings.store_db_path)
     return settings
