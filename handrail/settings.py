@@ -23,6 +23,11 @@ _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class HandrailSettings(BaseSettings):
+    """Every setting of a worker, a client and the CLI, read from ``HANDRAIL_*`` environment
+    variables (and ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) or a ``.env`` file; keyword
+    arguments override them, as in tests. Frozen: copy with ``model_copy(update=...)``. The
+    README's settings table lists each one."""
+
     model_config = SettingsConfigDict(
         env_prefix="HANDRAIL_",
         env_file=".env",

@@ -5,6 +5,7 @@ history."""
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,6 +116,41 @@ async def test_a_tool_whose_compensation_is_not_registered_stops_the_worker(
 
     assert "'close_ticket' is compensated by 'reopen_ticket', which is not registered" in str(
         stopped.value
+    )
+    assert not settings.state_db_path.exists()
+
+
+async def test_a_profile_rule_naming_an_unregistered_compensation_stops_the_worker(
+    client: Client, tmp_path: Path
+) -> None:
+    # An MCP tool's compensation is named by the profile itself (its rule), not by a declared
+    # tool: the check must read the profile. The server is never started: the worker stops
+    # before it lists any tool.
+    folder = profile_folder(tmp_path, [])
+    server = tmp_path / "never-started.py"
+    profile = folder / "desk.toml"
+    profile.write_text(
+        profile.read_text()
+        + f'[[mcp_servers]]\nname = "tickets"\ncommand = ["{sys.executable}", "{server}"]\n\n'
+        + '[rules.close_ticket]\neffect = "compensated"\ncompensation = "reopen_remote"\n'
+    )
+    settings = settings_for_test(client, tmp_path / "data")
+
+    with pytest.raises(ConfigurationError) as stopped:
+        async with agent_worker(
+            client,
+            tmp_path,
+            tools=[lookup_ticket],
+            compensations=[],
+            model=MODEL,
+            profiles=[folder],
+            settings=settings,
+        ):
+            pytest.fail("the worker started")
+
+    assert (
+        "profile 'desk': rules.close_ticket names compensation 'reopen_remote', which is not "
+        "registered" in str(stopped.value)
     )
     assert not settings.state_db_path.exists()
 

@@ -18,9 +18,7 @@ from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from handrail import HandrailSettings
-from handrail.activities.openai_model import OpenAIChatModel
-from handrail.plugin import HandrailPlugin
+from handrail import HandrailPlugin, HandrailSettings, OpenAIChatModel
 from helpdesk import PROFILES
 from helpdesk.tickets import TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools

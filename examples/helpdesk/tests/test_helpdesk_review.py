@@ -13,8 +13,7 @@ from helpdesk.tickets import TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
 
-from handrail import HandrailClient, Trace
-from handrail.errors import ReviewRefusedError
+from handrail import HandrailClient, ReviewRefusedError, Trace
 from handrail.testing import FunctionModel, Scenario, agent_worker
 
 
