@@ -8,14 +8,16 @@ count each task once however often the activity is retried.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 
 from temporalio import activity
 
 from handrail.contracts import RecordedRun, RunRecord
 from handrail.reports.ledger import RunLedger
 
-RunObserver = Callable[[RunRecord], None]
+RunObserver = Callable[[RunRecord], Awaitable[None] | None]
+"""Told of each run the ledger stored, once; may be a coroutine function."""
 
 
 class RunRecorder:
@@ -31,7 +33,9 @@ class RunRecorder:
                 # The run is stored: an observer that fails must not fail the activity, whose
                 # retry would find the run stored and call no observer at all.
                 try:
-                    observer(record)
+                    called = observer(record)
+                    if inspect.isawaitable(called):
+                        await called
                 except Exception:
                     activity.logger.exception(
                         "run observer %r failed for %s", observer, record.task_id

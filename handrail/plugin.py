@@ -41,7 +41,9 @@ from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
 from handrail.profile_catalog import ProfileCatalog
+from handrail.reports.auto_demotion import AutoDemotion
 from handrail.reports.ledger import RunLedger
+from handrail.reports.tool_facts import ToolFacts
 from handrail.scope import scope_problems
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
@@ -195,7 +197,13 @@ class HandrailPlugin(SimplePlugin):
         # Signed notices and single-click links when their settings are there (webhook secret,
         # link secret and public URL): built in the activity, so no key enters history.
         notifier = self._notifier = ReviewerNotifier.from_settings(settings)
-        recorder = RunRecorder(RunLedger(self.state), observers=[telemetry.task_metrics().observe])
+        ledger = RunLedger(self.state)
+        # Narrowing needs no person: a tool the finished run showed drifting is demoted at once
+        # (promotion stays a person's act; handrail/reports/auto_demotion.py says why).
+        demotion = AutoDemotion(
+            self.catalog, ledger, ToolFacts.from_registry(self.registry, self.registry.names)
+        )
+        recorder = RunRecorder(ledger, observers=[telemetry.task_metrics().observe, demotion])
         activities: list[Callable[..., Any]] = [
             decide.decide,
             profile_loader.load_profile,

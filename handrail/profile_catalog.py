@@ -47,8 +47,9 @@ class _McpServerFile(McpServer):
 class AutonomyBar(BaseModel):
     """When ``starter.py stats`` recommends moving a tool one autonomy level (``[autonomy]``).
 
-    Reviews are counted per tool; ``handrail/autonomy.py`` explains which ones. Nothing changes
-    by itself: a recommendation is applied only by ``starter.py promote`` / ``demote``.
+    Reviews are counted per tool; ``handrail/reports/autonomy.py`` explains which ones. A
+    promotion is applied only by a person (``starter.py promote``); a demotion by a person too,
+    or by the worker itself after the run that showed it (``auto_demote``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,6 +70,12 @@ class AutonomyBar(BaseModel):
         description="Calibration: the error rate auto-approved actions may have at most; "
         "`stats` recommends the lowest `min_confidence` whose reviewed actions' one-sided 95% "
         "upper bound on the error rate is at or below it (``handrail/reports/calibration.py``).",
+    )
+
+    auto_demote: bool = Field(
+        default=True,
+        description="Demote a tool as soon as a finished run shows the evidence `stats` would "
+        "recommend it on (``handrail/reports/auto_demotion.py``); false: only a person demotes.",
     )
 
     @model_validator(mode="after")

@@ -9,10 +9,12 @@ decided *after the tool's last autonomy change* (from the audit log), newest fir
 starts the count again: reviews gathered at the old level do not vouch for the new one, and one
 streak of approvals never moves a tool two levels.
 
-**Agreement** = approved unchanged / decided reviews, where a decided review is approved,
-edited, rejected, or answered instead (the reviewer replaced the action with their own answer:
-the model's proposal was not accepted, so it counts against agreement, like an edit). Reviews
-that expired undecided are not counted.
+**Agreement** = approved unchanged / (decided reviews + policy denials), where a decided review
+is approved, edited, rejected, or answered instead (the reviewer replaced the action with their
+own answer: the model's proposal was not accepted, so it counts against agreement, like an
+edit), and a denial is a proposal of the tool the policy refused among its newest ``window``
+actions (no reviewer saw it; none would have approved it). Reviews that expired undecided are
+not counted.
 
 **The bars** come from the profile's ``[autonomy]`` table (``handrail.profile_catalog``):
 
@@ -43,7 +45,7 @@ imported into it once, on first use, and renamed ``autonomy_log.jsonl.imported``
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Final, Literal
 
@@ -196,7 +198,9 @@ def assess(
     agreement = evidence.agreement
     if agreement is None or evidence.reviews < bar.min_reviews:
         return advise("insufficient", f"{evidence.reviews} of the {bar.min_reviews} reviews needed")
-    share = f"{evidence.approved} of {evidence.reviews} approved unchanged ({agreement:.0%})"
+    denied = f", {evidence.denied} more denied by the policy" if evidence.denied else ""
+    approved = f"{evidence.approved} of {evidence.reviews} approved unchanged"
+    share = f"{approved}{denied} ({agreement:.0%})"
     if agreement >= bar.promote_at:
         if level == LEVELS[-1]:
             return advise("hold", f"{share}; already {level}")
@@ -241,10 +245,10 @@ def last_changes(
 
 def recent_actions(
     ledger: RunLedger, profile: str, tool: str, *, after: datetime | None, limit: int
-) -> Trouble:
+) -> list[tuple[str | None, str | None]]:
     """The newest ``limit`` actions of ``tool`` in ``profile``'s runs finished after ``after``
-    (its last change): every gated step, reviewed or not, so the denominator is not the gate's
-    choice."""
+    (its last change), newest first, as (gate action, review verdict): every gated step,
+    reviewed or not, so the denominator is not the gate's choice."""
     s = run_steps.c
     query = select(s.gate, s.verdict).where(
         s.profile == profile, s.action == tool, s.gate.is_not(None)
@@ -254,7 +258,33 @@ def recent_actions(
     query = query.order_by(s.finished_at.desc(), s.task_id.desc(), s.step).limit(limit)
     ledger.database.upgrade()  # once per process
     with ledger.database.sync_engine.connect() as db:
-        return Trouble.of((gate, verdict) for gate, verdict in db.execute(query))
+        return [(gate, verdict) for gate, verdict in db.execute(query)]
+
+
+def assess_tool(
+    ledger: RunLedger,
+    file: ProfileFile,
+    tool: str,
+    level: Autonomy,
+    *,
+    since: datetime | None,
+    window: int = RECENT_REVIEWS,
+) -> Assessment:
+    """One tool's assessment at ``level`` from the ledger since its last change (``since``):
+    its newest ``window`` reviews, the denials among its newest ``window`` actions (both count
+    for promotion), and its newest :data:`DEMOTE_WINDOW` actions (the trouble test)."""
+    verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
+    actions = recent_actions(ledger, file.name, tool, after=since, limit=window)
+    evidence = Agreement.of(verdicts).model_copy(update={"denied": Trouble.of(actions).denied})
+    return assess(
+        file.name,
+        tool,
+        level,
+        evidence,
+        file.autonomy,
+        since=since,
+        trouble=Trouble.of(actions[:DEMOTE_WINDOW]),
+    )
 
 
 def assess_profile(
@@ -264,29 +294,25 @@ def assess_profile(
     *,
     tools: ToolFacts | None = None,
     window: int = RECENT_REVIEWS,
+    only: Collection[str] | None = None,
 ) -> list[Assessment]:
-    """An assessment for every tool the profile enables, from the ledger's reviews of it
-    since its last change (at most ``window``, newest first). ``tools`` says which tools only
+    """An assessment for every tool the profile enables (or those of them in ``only``), from
+    the ledger since its last change (:func:`assess_tool`). ``tools`` says which tools only
     read (the level of a tool without a rule depends on it: ``handrail.reports.tool_facts``)."""
     facts = tools if tools is not None else ToolFacts()
     changed = last_changes(log, profile=file.name)
     # The level in force is the shared state's, as the workers gate with (the file is only
     # where a tool starts).
     levels = AutonomyLevels(log.database).current(file.name)
-    found = []
-    for tool in file.tools:
-        since = changed.get((file.name, tool))
-        verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
-        level = current_level(file, tool, read_only=facts.read_only(tool), levels=levels)
-        found.append(
-            assess(
-                file.name,
-                tool,
-                level,
-                Agreement.of(verdicts),
-                file.autonomy,
-                since=since,
-                trouble=recent_actions(ledger, file.name, tool, after=since, limit=DEMOTE_WINDOW),
-            )
+    return [
+        assess_tool(
+            ledger,
+            file,
+            tool,
+            current_level(file, tool, read_only=facts.read_only(tool), levels=levels),
+            since=changed.get((file.name, tool)),
+            window=window,
         )
-    return found
+        for tool in file.tools
+        if only is None or tool in only
+    ]

@@ -1,9 +1,12 @@
 """The evidence behind earned autonomy: reviewers' agreement with a tool, and its trouble rate.
 
-Promotion reads :class:`Agreement` (approved unchanged / decided reviews); demotion also reads
-:class:`Trouble` — every action since the tool's last change, trouble when the policy denied it
-or a reviewer did not approve it unchanged — through a one-sided binomial test
-(:func:`trouble_demotes`): promote slowly on many reviews, demote fast on strong evidence.
+Promotion reads :class:`Agreement` (approved unchanged / decided reviews and policy denials);
+demotion also reads :class:`Trouble` — every action since the tool's last change, trouble when
+the policy denied it or a reviewer did not approve it unchanged — through a one-sided binomial
+test (:func:`trouble_demotes`): promote slowly on many reviews, demote fast on strong evidence.
+Both count a denial against the tool: a proposal the policy refused is one no reviewer would
+have approved, and a promotion that ignored them would re-promote the tool whose denials had
+just demoted it (the trust benchmark saw that flapping, docs/earned-trust.md).
 ``handrail.reports.autonomy`` turns both into recommendations.
 """
 
@@ -13,7 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import Final
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 
 from handrail.profile_catalog import AutonomyBar
 
@@ -30,12 +33,18 @@ TROUBLE_VERDICTS: Final = ("edit", "reject", "answer")
 
 
 class Agreement(BaseModel):
-    """Reviewers' verdicts on one tool's proposals."""
+    """Reviewers' verdicts on one tool's proposals, and (for promotion) the proposals the
+    policy denied before any reviewer saw them."""
 
     approved: int = 0
     edited: int = 0
     rejected: int = 0
     answered: int = 0
+    denied: int = Field(
+        default=0,
+        description="Proposals the policy denied (over the same newest actions): each counts "
+        "against agreement as a rejection would.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -45,8 +54,9 @@ class Agreement(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def agreement(self) -> float | None:
-        """Approved unchanged / decided reviews; ``None`` with no reviews."""
-        return self.approved / self.reviews if self.reviews else None
+        """Approved unchanged / (decided reviews + denials); ``None`` with neither."""
+        judged = self.reviews + self.denied
+        return self.approved / judged if judged else None
 
     @classmethod
     def of(cls, verdicts: Iterable[str]) -> Agreement:
