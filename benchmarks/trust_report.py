@@ -48,6 +48,8 @@ class Change:
     from_level: str
     to_level: str
     reason: str
+    by: str = "operator"
+    """Who applied it: the operator (from ``stats``) or the worker (an automatic demotion)."""
 
 
 @dataclass
@@ -139,12 +141,11 @@ def tables(outcomes: list[Outcome], changes: list[Change]) -> str:
             chosen = [o for o in outcomes if (o.tool, o.level) == (tool, level)]
             if chosen:
                 lines.append(_row([tool, level], tally(chosen)))
-    lines += ["", "Promotions and demotions (applied by the operator from `stats`):", ""]
-    lines += ["| after task | tool | change | stats' reason |", "|---|---|---|---|"]
+    lines += ["", "Promotions and demotions (the operator's from `stats`, the worker's own):", ""]
+    lines += ["| after task | tool | change | by | reason |", "|---|---|---|---|---|"]
     for c in changes:
-        lines.append(
-            f"| {c.task} | {c.tool} | {c.direction}: {c.from_level} → {c.to_level} | {c.reason} |"
-        )
+        change = f"{c.direction}: {c.from_level} → {c.to_level}"
+        lines.append(f"| {c.task} | {c.tool} | {change} | {c.by} | {c.reason} |")
     return "\n".join(lines)
 
 

@@ -7,7 +7,9 @@ lets it fail safe). The world (``benchmarks.trust_world``) is scripted and seede
 a known error rate per tool that rises mid-run, and reviewers with their own error rate and
 response time. A scripted operator reads the ``stats`` recommendations every ``--check-every``
 tasks, as a person would, and applies each with ``promote`` / ``demote``'s own code path
-(``handrail.reports.promotion.apply_change``) into the state database the worker overlays.
+(``handrail.reports.promotion.apply_change``) into the state database the worker overlays. The
+worker itself demotes a tool right after the run that shows the evidence
+(``handrail.reports.auto_demotion``); those changes are read back from the audit log.
 
 It prints, per phase and tool and per level in force, the review load, the bad actions stopped
 and those that took effect, reviewer time and escalations; the promotions and demotions with
@@ -56,7 +58,8 @@ from benchmarks.trust_world import (
 from handrail.client import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.autonomy import assess_profile
+from handrail.reports.auto_demotion import AUTOMATIC
+from handrail.reports.autonomy import assess_profile, read_log
 from handrail.reports.ledger import RunLedger
 from handrail.reports.promotion import apply_change
 from handrail.reports.tool_facts import ToolFacts
@@ -181,6 +184,26 @@ def _operate(
         )
 
 
+def _worker_changes(run: Run, task: int, log: AutonomyLog, levels: dict[str, str]) -> None:
+    """The demotions the worker applied after the task just finished (from the audit log)."""
+    seen = sum(1 for c in run.changes if c.by == AUTOMATIC)
+    made = [c for c in read_log(log, profile=PROFILE) if c.who == AUTOMATIC][seen:]
+    for change in made:
+        levels[change.tool] = change.to_level
+        reason = change.why.split(": ", 1)[-1]  # without "automatic, after task <id>"
+        run.changes.append(
+            Change(
+                task,
+                change.tool,
+                change.direction,
+                change.from_level,
+                change.to_level,
+                reason,
+                AUTOMATIC,
+            )
+        )
+
+
 async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
     profiles = workdir / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
@@ -220,6 +243,7 @@ async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
                         )
                     )  # fmt: skip
                     _reset_store(settings.store_db_path)
+                    _worker_changes(run, task + 1, log, levels)
                     if (task + 1) % run.check_every == 0:
                         now = await env.get_current_time()
                         await asyncio.to_thread(
