@@ -96,7 +96,8 @@ async def test_a_deferred_email_and_a_review_cross_the_boundary(
     task_id = await _run_task(handrail, model_server, replies)
     pending = await wait_for_pending(handrail, task_id, timeout=30)
     assert pending.step == 16  # the big refund, in a later run than the email
-    assert len(await _runs(client, task_id)) >= 2
+    runs = await _runs(client, task_id)
+    assert len(runs) >= 2
     await handrail.review(task_id, {"reviewer": "alice", "step": 16, "verdict": "approve"})
     result = await handrail.get_result(task_id)
 
@@ -104,6 +105,12 @@ async def test_a_deferred_email_and_a_review_cross_the_boundary(
     assert _refund_cents(handrail.settings) == [8000]
     with sqlite3.connect(handrail.settings.store_db_path) as db:
         assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)
+        keys = db.execute(
+            "SELECT idempotency_key FROM refunds UNION ALL SELECT idempotency_key FROM outbox"
+        ).fetchall()
+    # Keys name the task's first run whichever run acted: stable across continue-as-new (the
+    # email asked for in the first run is sent at the commit point of the last).
+    assert sorted(key for (key,) in keys) == [f"{task_id}/{runs[0]}/0", f"{task_id}/{runs[0]}/15"]
     first = min(result.steps, key=lambda s: s.index)
     assert first.index == 0  # still carried: fewer than RECENT_STEPS_KEPT steps
     assert first.outcome is not None  # the email's outcome, written at the commit point

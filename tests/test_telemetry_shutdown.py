@@ -1,19 +1,24 @@
 """Flushing on the way out: ``Telemetry.shutdown`` exports everything and can be called again,
-a process that never calls it still exports at exit, and so does a worker stopped by SIGTERM."""
+a process that never calls it still exports at exit, and so does a worker stopped by SIGTERM;
+``starter.py start`` flushes the client span that roots the task's trace."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client import HandrailClient, connect_temporal
+from handrail.contracts import TaskResult
+from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.telemetry import Telemetry
@@ -132,3 +137,36 @@ async def _until_serving(worker: asyncio.subprocess.Process) -> bool:
         if b"worker on task queue" in line:
             return True
     return False
+
+
+async def test_a_task_started_with_starter_py_is_one_trace(
+    exported: HandrailSettings, model_server: ScriptedModelServer, receiver: OtlpReceiver
+) -> None:
+    """``starter.py start`` connects with the settings' telemetry and flushes it as it exits: its
+    client span is the root of the task's trace, which the worker's spans join through
+    Temporal's headers (without it, each activity was a root of its own)."""
+    model_server.brain = lookup_then_answer()
+    task_id = f"task-trace-{uuid.uuid4().hex[:8]}"
+    telemetry = Telemetry.from_settings(exported)
+    try:
+        client = await connect_temporal(exported, telemetry)
+        async with running_worker(client, exported, telemetry=telemetry):
+            code, stderr = await _run_python(
+                _environment(exported),
+                "starter.py",
+                "start",
+                "--input",
+                json.dumps({**TASK, "task_id": task_id}),
+            )
+            assert code == 0, stderr
+            result = await client.get_workflow_handle(task_id, result_type=TaskResult).result()
+            assert result.status == "answered"
+    finally:
+        telemetry.shutdown()
+
+    names = {s.name for s in receiver.spans}
+    assert {"RunWorkflow:AgentWorkflow", "RunActivity:decide", "chat gpt-4o-mini"} <= names
+    assert len({s.trace_id for s in receiver.spans}) == 1, sorted(names)
+    assert [s.name for s in receiver.spans if not s.parent_span_id] == [
+        "StartWorkflow:AgentWorkflow"
+    ]
