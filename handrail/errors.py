@@ -82,6 +82,9 @@ class TaskFailedError(RunError):
 class ErrorType:
     """``ApplicationError.type`` values raised by Handrail's workflow and activities."""
 
+    INVALID_TASK: Final = "InvalidTask"
+    """The task input does not validate (the workflow's own check: the client's raises
+    ``InvalidTaskError`` before starting)."""
     UNKNOWN_PROFILE: Final = "UnknownProfile"
     INVALID_PROFILE: Final = "InvalidProfile"
     LLM_AUTH: Final = "LlmAuthError"

@@ -225,12 +225,6 @@ async def test_workflow_fails_at_once_on_blank_misspelled_or_oversized_input(
     assert problem in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="input the converter refuses fails the run as a retryable ValidationError (it is "
-    "turned into a failure by failure_exception_types): a caller's workflow retry policy "
-    "retries it, though the README says non-retryably; the fix belongs in workflows/agent.py",
-)
 @pytest.mark.parametrize(
     "payload", ['{"goal": "   "}', '{"goal": "Rain Jacket price?", "profil": "store_actions"}']
 )
@@ -245,6 +239,8 @@ async def test_bad_input_fails_the_workflow_non_retryably(
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.non_retryable
+    assert cause.type == "InvalidTask"
+    assert cause.message.startswith("invalid task: ")
 
 
 async def test_workflow_fails_at_once_on_unknown_profile(

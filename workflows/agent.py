@@ -46,19 +46,31 @@ _OBSERVABILITY_PATCH = "observability-v1"
 _RUN_SCOPED_SAFETY_PATCH = "run-keys-answer-gate-refusal-limit-v1"
 
 
-# A task whose input does not validate (no goal, wrong types) fails at once with pydantic's
-# message naming the field, instead of failing its workflow task and retrying forever.
+# A ValidationError raised anywhere in the run fails it (with the message naming the field)
+# instead of failing its workflow task and retrying forever.
 @workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=[ValidationError])
 class AgentWorkflow:
+    # The input arrives raw and is validated here: decoded by the converter into AgentTask, a
+    # bad one (blank goal, misspelt field) failed the run as a *retryable* ValidationError, which
+    # a caller's workflow retry policy would retry for nothing. Same payload, same commands for
+    # a valid one, so runs recorded before replay unchanged.
     @workflow.init
-    def __init__(self, task: AgentTask) -> None:
-        self._task = task
-        self._run = TaskRun(task, self._publish_status)
+    def __init__(self, task: Any) -> None:
+        self._invalid: str | None = None
+        try:
+            self._task = AgentTask.model_validate(task)
+        except ValidationError as error:
+            self._invalid = describe_validation_error("task", error)
+            self._task = AgentTask.model_construct(goal="")  # for queries; run() fails at once
+        self._run = TaskRun(self._task, self._publish_status)
         self._observed = False
         self._started_at = workflow.now()
 
     @workflow.run
-    async def run(self, task: AgentTask) -> TaskResult:
+    async def run(self, task: Any) -> TaskResult:
+        if self._invalid is not None:
+            raise ApplicationError(self._invalid, type=ErrorType.INVALID_TASK, non_retryable=True)
+        task = self._task
         self._started_at = workflow.now()
         # Runs recorded before status attributes and the run ledger existed replay without them.
         self._observed = workflow.patched(_OBSERVABILITY_PATCH)
