@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from handrail.plugin import HandrailPlugin
     from handrail.profile_catalog import ProfileCatalog
     from handrail.settings import HandrailSettings
+    from handrail.storage.engine import Database
     from handrail.text_types import PlainText, SingleLine
     from handrail.tools import (
         Compensation,
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "AgentTask": "handrail.contracts",
     "Compensation": "handrail.tools",
     "ConfigurationError": "handrail.errors",
+    "Database": "handrail.storage.engine",
     "Decision": "handrail.contracts",
     "HandrailClient": "handrail.client",
     "HandrailError": "handrail.errors",
@@ -111,6 +113,7 @@ __all__ = [
     "AgentTask",
     "Compensation",
     "ConfigurationError",
+    "Database",
     "Decision",
     "HandrailClient",
     "HandrailError",

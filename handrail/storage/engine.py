@@ -91,7 +91,10 @@ def _sqlite_events(engine: Engine) -> None:
 
 
 class Database:
-    """Engines for one SQLite or PostgreSQL URL, and transactions on a worker thread.
+    """Engines for one SQLite or PostgreSQL URL, and transactions on a worker thread: what
+    Handrail's state store stands on, for your tools' own database too (the store example's is
+    one). ``run`` executes a function of a SQLAlchemy ``Connection`` in one transaction off the
+    event loop; ``insert`` gives the dialect's upsert-capable INSERT; ``aclose`` closes the pool.
 
     ``setting`` names where the URL came from, for errors (``HANDRAIL_STATE_URL``)."""
 

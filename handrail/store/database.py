@@ -1,8 +1,8 @@
 """The store example's database: schema, seed data and a small async query helper.
 
 SQLite by default (``<data_dir>/store.db``), PostgreSQL when ``HANDRAIL_STORE_URL`` says so:
-the same SQLAlchemy statements on both, through Handrail's :class:`~handrail.storage.engine.
-Database` (one worker-thread hop per transaction, pooled connections). Money is kept in integer
+the same SQLAlchemy statements on both, through Handrail's public :class:`handrail.Database`
+(one worker-thread hop per transaction, pooled connections). Money is kept in integer
 cents with an ISO currency code, never as floats. Every query is parameterized.
 """
 
@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 
-from handrail.storage.engine import Database
+from handrail import Database
 
 T = TypeVar("T")
 
