@@ -47,6 +47,7 @@ from handrail.reports.tool_facts import ToolFacts
 from handrail.scope import scope_problems
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
+from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
 from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
 from handrail.storage.limits import SharedLimits
@@ -127,6 +128,23 @@ def _shared_limit_problems(
         ):
             problems.append(f"{where}: shared_limit_per names no argument of {tool}")
     return problems
+
+
+def declared_tools(registry: ToolRegistry) -> list[DeclaredTool]:
+    """What the worker writes into the state database of each tool it registers, for the hosts
+    that run none of them (``stats``, ``promote``, the gateway)."""
+    return [
+        DeclaredTool(
+            name=spec.name,
+            read_only=spec.read_only,
+            compensation=spec.compensation,
+            irreversible=spec.irreversible,
+            amount_field=spec.amount_field,
+            parameters=spec.parameters,
+        )
+        for spec in map(registry.get, registry.names)
+        if spec is not None
+    ]
 
 
 def mcp_servers(catalog: ProfileCatalog) -> list[McpServer]:
@@ -226,12 +244,14 @@ class HandrailPlugin(SimplePlugin):
 
     @contextlib.asynccontextmanager
     async def _worker_resources(self) -> AsyncIterator[None]:
-        """For a worker's life: the state schema upgraded before it polls; the tools'
-        resources, the webhook client and the state pool closed when it stops."""
+        """For a worker's life: the state schema upgraded and the registered tools declared
+        in it before it polls; the tools' resources, the webhook client and the state pool
+        closed when it stops."""
         await self.state.ready()
         async with contextlib.AsyncExitStack() as closing:  # each closes, newest first
             closing.push_async_callback(self.state.aclose)
             closing.push_async_callback(self._notifier.aclose)
             for close in self._on_worker_stop:
                 closing.push_async_callback(close)
+            await DeclaredTools(self.state).declare(declared_tools(self.registry))
             yield

@@ -14,7 +14,6 @@ from handrail.devserver import is_listening, is_loopback
 from handrail.errors import UserError
 from handrail.http import create_app, new_token, running_server, serve, token_hash
 from handrail.settings import HandrailSettings
-from handrail.store.tools import STORE_TOOL_SPECS
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8280
@@ -37,9 +36,9 @@ async def cmd_serve(settings: HandrailSettings, args: argparse.Namespace) -> int
         handrail = await HandrailClient.connect(settings, args.telemetry)
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
         raise connection_error(settings, error) from None
-    # The bundled store agent's tool specs give its edit forms and money fields; other
-    # agents' tools are edited as JSON.
-    app = create_app(handrail, tools=STORE_TOOL_SPECS)
+    # Edit forms and money fields come from the tools the workers declared in the state
+    # database (HANDRAIL_STATE_URL): any agent's, the store example's among them.
+    app = create_app(handrail)
 
     def ready(url: str) -> None:
         print(f"Handrail gateway at {url} (API, OpenAPI schema at /openapi.json)")
@@ -109,7 +108,7 @@ async def demo_inbox(handrail: HandrailClient, host: str = DEFAULT_HOST) -> None
     )
     gateway = HandrailClient(handrail.temporal, settings)
     handle = await gateway.start_task({"goal": DEMO_PAUSED_GOAL, "profile": "store_actions"})
-    app = create_app(gateway, tools=STORE_TOOL_SPECS, task_queue=settings.task_queue)
+    app = create_app(gateway, task_queue=settings.task_queue)
     port = DEFAULT_PORT if not is_listening(host, DEFAULT_PORT) else 0
     async with running_server(app, host, port) as url:
         print(f"\nTask {handle.id} awaits review. Inbox: {url}/inbox")

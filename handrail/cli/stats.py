@@ -34,11 +34,9 @@ from handrail.reports.promotion import apply_change
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
-from handrail.reports.tool_facts import ToolFacts, recorded_facts
+from handrail.reports.tool_facts import known_facts
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
-from handrail.store.tools import STORE_TOOL_SPECS
-from handrail.tools import ToolRegistry
 
 DEFAULT_PROFILE = "store_actions"
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")
@@ -67,19 +65,10 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _tool_facts(settings: HandrailSettings, ledger: RunLedger) -> ToolFacts:
-    # This CLI is the ready runtime's, whose registry is the store example's: its declared
-    # facts first, then what the profile files and the recorded runs say of other tools (a
-    # tool without a rule starts at a level that depends on whether it only reads).
-    recorded = recorded_facts(ledger, settings.profile_folders)
-    runtime = ToolFacts.from_registry(ToolRegistry(STORE_TOOL_SPECS), recorded.keys())
-    return runtime.merged(recorded)
-
-
 async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
     profile = ProfileCatalog(settings.profile_folders).load(args.profile)
     ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
-    tools = await asyncio.to_thread(_tool_facts, settings, ledger)
+    tools = await asyncio.to_thread(known_facts, ledger, settings.profile_folders)
     report = await asyncio.to_thread(
         compute_stats,
         ledger,
@@ -109,7 +98,7 @@ async def _change(
     profile = ProfileCatalog(settings.profile_folders).load(args.profile)
     ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
     log = audit_log(settings, ledger)
-    tools = await asyncio.to_thread(_tool_facts, settings, ledger)
+    tools = await asyncio.to_thread(known_facts, ledger, settings.profile_folders)
     assessments = await asyncio.to_thread(assess_profile, ledger, profile, log, tools=tools)
     assessment = next((a for a in assessments if a.tool == args.tool), None)
     change: AutonomyChange = await asyncio.to_thread(

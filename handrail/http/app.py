@@ -22,10 +22,11 @@ def create_app(
     """The gateway for ``handrail`` (its settings hold the reviewers' and services' token
     hashes).
 
-    ``tools``: the specs of the tools your workers run, so that the inbox builds an edit form
-    from each tool's argument schema and shows the money an action moves (without them, an
-    edit is raw JSON). ``task_queue``: show and decide only that queue's tasks (default: the
-    namespace's, as ``starter.py pending`` lists them).
+    The inbox builds an edit form from each tool's argument schema and shows the money an
+    action moves, from what the workers declared in the state database when they started
+    (``handrail.storage.declared_tools``); a tool nobody declared is edited as raw JSON.
+    ``tools``: specs to use instead of the declared ones. ``task_queue``: show and decide only
+    that queue's tasks (default: the namespace's, as ``starter.py pending`` lists them).
     """
     app = FastAPI(
         title="Handrail",

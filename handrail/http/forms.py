@@ -168,7 +168,7 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]
     ]
 
 
-def schema_for(tool: str, schemas: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    if tool == FINAL_ANSWER_TOOL:
-        return FINAL_ANSWER_SCHEMA
-    return schemas.get(tool)
+def schema_for(tool: str, declared: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The schema an edit form of ``tool`` is built from: the final answer's own, else the
+    tool's ``declared`` one (``Gateway.schema``)."""
+    return FINAL_ANSWER_SCHEMA if tool == FINAL_ANSWER_TOOL else declared

@@ -1,13 +1,18 @@
-"""What every route shares: the Handrail client, the token book, the tools' specs, and the
-few Temporal reads that decide between 404, 409 and 503 before a client call would block."""
+"""What every route shares: the Handrail client, the token book, the tools' specs (given, or
+declared by the workers in the state database), and the few Temporal reads that decide between
+404, 409 and 503 before a client call would block."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -16,12 +21,21 @@ from handrail.errors import UnknownTaskError
 from handrail.http.auth import Principal, TokenBook, authenticate, bearer_token
 from handrail.http.errors import ApiError
 from handrail.settings import HandrailSettings
+from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
 from handrail.task_history import worker_polls
 from handrail.tools.spec import ToolSpec
 
 REVIEW_TIMEOUT_SECONDS: Final = 30.0
 """How long a review update may take before the gateway gives up (504): a live worker answers
 in milliseconds; the update is not lost, and the reviewer can look again."""
+
+DECLARED_TOOLS_TTL: Final = 5.0
+"""How long the gateway keeps what it read of the declared tools (seconds)."""
+
+UNKNOWN_TOOL_TTL: Final = 1.0
+"""How soon a tool the gateway did not find is looked for again (a worker just started)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +47,9 @@ class Gateway:
     tools: dict[str, ToolSpec] = field(default_factory=dict)
     task_queue: str | None = None
     """Only tasks on this queue are visible (``None``: every queue of the namespace)."""
+    declared: dict[str, DeclaredTool] = field(default_factory=dict)
+    """The tools the workers declared in the state database, as last read."""
+    declared_read_at: float | None = None
 
     @classmethod
     def build(
@@ -87,9 +104,31 @@ class Gateway:
             )
         return description
 
-    def amount(self, tool: str, arguments: dict[str, Any]) -> Any:
+    async def tool(self, name: str) -> ToolSpec | DeclaredTool | None:
+        """What the gateway knows of a tool: its spec given to ``create_app``, else what the
+        workers declared in the state database (``handrail.storage.declared_tools``)."""
+        spec = self.tools.get(name)
+        if spec is not None:
+            return spec
+        read_at = self.declared_read_at
+        keep = DECLARED_TOOLS_TTL if name in self.declared else UNKNOWN_TOOL_TTL
+        if read_at is None or time.monotonic() - read_at > keep:
+            state = DeclaredTools(self.settings.state_database_url)
+            try:
+                self.declared = await asyncio.to_thread(state.all)
+            except SQLAlchemyError as error:  # the inbox still works: edits as raw JSON
+                log.warning("cannot read the declared tools from %s: %s", state, error)
+            self.declared_read_at = time.monotonic()
+        return self.declared.get(name)
+
+    async def schema(self, tool: str) -> Mapping[str, Any] | None:
+        """The JSON schema of the tool's arguments, if known (the inbox's edit form)."""
+        found = await self.tool(tool)
+        return found.parameters if found is not None else None
+
+    async def amount(self, tool: str, arguments: dict[str, Any]) -> Any:
         """The money an action moves, when its tool declares an amount argument."""
-        spec = self.tools.get(tool)
+        spec = await self.tool(tool)
         name = spec.amount_field if spec is not None else "amount"
         return arguments.get(name) if name else None
 

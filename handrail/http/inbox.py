@@ -131,21 +131,21 @@ class Card:
         return json.dumps(self.pending.arguments, indent=2, ensure_ascii=False)
 
 
-def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
+async def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
     pending = trace.pending_review
     if pending is None:
         return None
     decision = next((step.decision for step in trace.steps if step.index + 1 == pending.step), None)
-    schemas = {name: spec.parameters for name, spec in gateway.tools.items()}
+    schema = forms.schema_for(pending.tool, await gateway.schema(pending.tool))
     return Card(
         task_id=task_id,
         pending=pending,
         goal=trace.goal,
         rationale=decision.rationale if decision else "",
         confidence=decision.confidence if decision else None,
-        amount=gateway.amount(pending.tool, pending.arguments),
+        amount=await gateway.amount(pending.tool, pending.arguments),
         ui_url=gateway.settings.ui_url(task_id),
-        fields=forms.form_fields(forms.schema_for(pending.tool, schemas), pending.arguments),
+        fields=forms.form_fields(schema, pending.arguments),
     )
 
 
@@ -158,7 +158,7 @@ async def _cards(gateway: Gateway) -> list[Card]:
     cards = []
     for task_id, _ in await gateway.handrail.pending_reviews(task_queue=gateway.task_queue):
         try:
-            card = card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
+            card = await card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
         except HandrailError:  # it ended or lost its worker since it was listed
             continue
         if card is not None:
@@ -198,7 +198,7 @@ async def _task_page(
         trace = await gateway.handrail.get_trace(task_id)
     except NoWorkerError as no_worker:
         trace, problem = None, str(no_worker)
-    card = card_for(gateway, task_id, trace) if trace is not None else None
+    card = await card_for(gateway, task_id, trace) if trace is not None else None
     running = description.status == WorkflowExecutionStatus.RUNNING
     state = _state(
         trace.status if trace else None,
@@ -271,9 +271,9 @@ async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Res
     if reviewer is None:
         return _login_redirect()
     form = await _form(request)
-    schemas = {name: spec.parameters for name, spec in gateway.tools.items()}
+    tool = form.get("tool", "")
     shown = json.loads(form.get("shown_arguments") or "{}")
-    fields = forms.form_fields(forms.schema_for(form.get("tool", ""), schemas), shown)
+    fields = forms.form_fields(forms.schema_for(tool, await gateway.schema(tool)), shown)
     try:
         decision = _decision(fields, form)
         if decision.verdict == "edit" and decision.arguments == shown:

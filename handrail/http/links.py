@@ -67,7 +67,7 @@ async def _confirmation(
     # An unknown or workerless task shows no proposal; the decision's own refusal says why.
     with contextlib.suppress(HandrailError):
         trace = await gateway.handrail.get_trace(claims.task_id)
-        card = card_for(gateway, claims.task_id, trace)
+        card = await card_for(gateway, claims.task_id, trace)
     changed = card is not None and (
         card.pending.step != claims.step or card.pending.fingerprint != claims.fingerprint
     )

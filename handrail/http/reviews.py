@@ -32,7 +32,7 @@ async def pending(
         PendingItem(
             **review.model_dump(),
             task_id=task_id,
-            amount=gateway.amount(review.tool, review.arguments),
+            amount=await gateway.amount(review.tool, review.arguments),
             links=links(gateway, task_id),
         )
         for task_id, review in rows

@@ -2,8 +2,8 @@
 
 - ``outcomes``: the one classification of a step's outcome (ledger, metrics and export use it);
 - ``ledger_rows`` and ``ledger``: the ledger's schema and rows, and its storage (write, read);
-- ``tool_facts``: which tools read only, are compensated or irreversible, from the profiles, a
-  tool registry and what runs recorded;
+- ``tool_facts``: which tools read only, are compensated or irreversible, from what the workers
+  declared in the state database, the profiles and what runs recorded;
 - ``prices`` and ``stats``: computing the ``stats`` report;
 - ``render_text`` and ``render_html``: the report for a terminal, machines and a browser;
 - ``export``: decisions as JSONL training data;

@@ -5,8 +5,12 @@ it reads only, supervised otherwise; so an assessment or an edit of such a tool 
 
 The facts come from whoever knows them, most authoritative first (:meth:`ToolFacts.merged`):
 
-- a tool registry (the worker's) or a loaded profile's bindings, when the caller has one;
-- the profile files: every tool they enable is known by name, facts unknown;
+- what the workers declared: each writes the tools it registers into the state database when
+  it starts (``handrail.storage.declared_tools``), so ``stats``, ``promote`` and ``demote``
+  know a team's own tools without importing them; or a registry or a loaded profile's
+  bindings, when the caller has one (a worker);
+- the profile files: every tool they enable is known by name, and a rule's ``effect`` says
+  what a tool no worker declares does (an MCP tool's);
 - what runs recorded in the ledger: a step that was deferred to the commit point belongs to an
   irreversible tool; a step a rollback undid belongs to a compensated one; and a step that ran
   and succeeded in a run that rolled back, without being deferred or undone, belongs to a
@@ -31,6 +35,7 @@ from handrail.errors import InvalidProfileError, UnknownProfileError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger
 from handrail.reports.outcomes import NON_TOOL_ACTIONS
+from handrail.storage.declared_tools import DeclaredTools
 
 # Endings after which the workflow compensated everything it had done (docs/architecture.md,
 # "Which endings roll back"). Not needs_recovery: there a compensation failed, and its step
@@ -143,19 +148,42 @@ class ToolFacts(Mapping[str, ToolFact]):
         return cls(found)
 
 
-def recorded_facts(ledger: RunLedger, profiles_dirs: Iterable[Path]) -> ToolFacts:
-    """What the profile files in ``profiles_dirs`` and the runs in ``ledger`` say about every
-    tool either names: what ``stats``, ``promote`` and ``demote`` use when no worker's registry
-    is at hand (the CLI's case)."""
-    names: set[str] = set()
+def profile_facts(profiles_dirs: Iterable[Path]) -> ToolFacts:
+    """What the profile files in ``profiles_dirs`` say: every tool they enable, by name, and
+    what a rule's ``effect`` (and ``compensation``) says of a tool no worker declares."""
+    found: dict[str, ToolFact] = {}
     for directory in profiles_dirs:
         catalog = ProfileCatalog(directory)
         for name in catalog.names():
             try:
-                names.update(catalog.load(name).tools)
+                profile = catalog.load(name)
             except (InvalidProfileError, UnknownProfileError):
                 continue  # a broken profile is the error of whoever loads it, not of stats
-    names.update(action for _, action in ledger.actions() if action not in NON_TOOL_ACTIONS)
-    return ToolFacts.from_recorded(ledger.tool_evidence(ROLLED_BACK)).merged(
-        ToolFacts.named(sorted(names))
-    )
+            for tool in profile.tools:
+                found.setdefault(tool, ToolFact(tool))
+            for tool, rule in profile.rules.items():
+                known = found.get(tool)
+                if rule.effect is not None and (known is None or known.read_only is None):
+                    found[tool] = ToolFact(
+                        tool,
+                        read_only=rule.effect == "read_only",
+                        compensation=rule.compensation,
+                        irreversible=rule.effect == "irreversible",
+                    )
+    return ToolFacts(found.values())
+
+
+def recorded_facts(ledger: RunLedger, profiles_dirs: Iterable[Path]) -> ToolFacts:
+    """What the profile files in ``profiles_dirs`` and the runs in ``ledger`` say about every
+    tool either names, the files first."""
+    actions = {action for _, action in ledger.actions() if action not in NON_TOOL_ACTIONS}
+    runs = ToolFacts.from_recorded(ledger.tool_evidence(ROLLED_BACK))
+    return profile_facts(profiles_dirs).merged(runs).merged(ToolFacts.named(sorted(actions)))
+
+
+def known_facts(ledger: RunLedger, profiles_dirs: Iterable[Path]) -> ToolFacts:
+    """Every tool's facts as ``stats``, ``promote`` and ``demote`` use them, where no worker's
+    registry is at hand: what the workers declared in the ledger's state database, then what
+    the profile files say, then what the recorded runs show."""
+    declared = DeclaredTools(ledger.database).all()
+    return ToolFacts.from_registry(declared, declared).merged(recorded_facts(ledger, profiles_dirs))

@@ -160,3 +160,17 @@ used_links = Table(
 """Signed review links already used (``handrail.reviews.used_links``): the first use inserts
 the link's id, a second finds it taken. Rows past ``expires_at`` can be deleted: an expired
 link is refused before this table is read."""
+
+declared_tools = Table(
+    "declared_tools",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("read_only", Integer, nullable=False),
+    Column("compensation", Text),
+    Column("irreversible", Integer, nullable=False),
+    Column("amount_field", Text),
+    Column("parameters", Text, nullable=False),
+    Column("declared_at", Text, nullable=False),
+)
+"""The tools workers registered (``handrail.storage.declared_tools``): one row per name, the
+last worker to start with it having written it; ``parameters`` is the argument JSON schema."""
