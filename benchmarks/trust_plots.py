@@ -10,6 +10,8 @@ from typing import Final
 from benchmarks.trust_report import Change, Outcome
 
 WIDTH, HEIGHT, PAD = 760, 260, 50
+LEFT: Final = 80
+"""Room left of the plot for the y labels (\"autonomous\" is ~60 px wide)."""
 COLOURS: Final = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e")
 LEVELS: Final = ("suggest", "supervised", "autonomous")
 ROLLING: Final = 50
@@ -27,7 +29,7 @@ def _chart(
     marks: Sequence[tuple[float, str]] = (),
 ) -> str:
     def x(value: float) -> float:
-        return PAD + (WIDTH - 2 * PAD) * value / x_max
+        return LEFT + (WIDTH - LEFT - PAD) * value / x_max
 
     def y(value: float) -> float:
         return HEIGHT - PAD + (2 * PAD - HEIGHT) * value / y_max
@@ -37,14 +39,14 @@ def _chart(
         'font-family="sans-serif" font-size="11">',
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
         f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="13">{title}</text>',
-        f'<line x1="{PAD}" y1="{y(0)}" x2="{WIDTH - PAD}" y2="{y(0)}" stroke="black"/>',
-        f'<line x1="{PAD}" y1="{y(0)}" x2="{PAD}" y2="{y(y_max)}" stroke="black"/>',
+        f'<line x1="{LEFT}" y1="{y(0)}" x2="{WIDTH - PAD}" y2="{y(0)}" stroke="black"/>',
+        f'<line x1="{LEFT}" y1="{y(0)}" x2="{LEFT}" y2="{y(y_max)}" stroke="black"/>',
         f'<text x="{WIDTH / 2}" y="{HEIGHT - 12}" text-anchor="middle">task</text>',
     ]
     for value, label in y_ticks:
         parts.append(
-            f'<text x="{PAD - 4}" y="{y(value) + 4}" text-anchor="end">{label}</text>'
-            f'<line x1="{PAD}" y1="{y(value)}" x2="{WIDTH - PAD}" y2="{y(value)}" '
+            f'<text x="{LEFT - 4}" y="{y(value) + 4}" text-anchor="end">{label}</text>'
+            f'<line x1="{LEFT}" y1="{y(value)}" x2="{WIDTH - PAD}" y2="{y(value)}" '
             'stroke="#ddd"/>'
         )
     for tick in range(0, int(x_max) + 1, max(1, int(x_max) // 10)):
@@ -109,7 +111,7 @@ def draw(
     marks = [(float(drift_start), "error rate of apply_discount rises")]
     charts = {
         f"{stem}-timeline.svg": _chart(
-            "Autonomy level in force (promotions and demotions applied from stats)",
+            "Autonomy level in force (promoted by the operator from stats, demoted by the worker)",
             [(tool, _timeline(outcomes, changes, tool)) for tool in tools],
             x_max=n,
             y_max=2.2,
