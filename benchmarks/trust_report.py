@@ -177,11 +177,20 @@ def verdicts(
             found.append(Verdict(f"{tool}: promotion earned", False, "never promoted"))
             continue
         fall = 1 - after.load / base.load if base.load else 0.0
+        # The blend depends on how long the tool spent at each promoted level: show each.
+        levels = {
+            level: tally(o for o in outcomes if o.tool == tool and o.level == level)
+            for level in ("supervised", "autonomous")
+        }
+        per_level = ", ".join(
+            f"{level} {t.load:.2f} over {t.actions}" for level, t in levels.items() if t.actions
+        )
         found.append(
             Verdict(
                 f"{tool}: review load falls ≥ {LOAD_FALL_TARGET:.0%} after promotion",
                 fall >= LOAD_FALL_TARGET,
-                f"{base.load:.2f} → {after.load:.2f} reviews per action ({fall:.0%} less)",
+                f"{base.load:.2f} → {after.load:.2f} reviews per action ({fall:.1%} less; "
+                f"{per_level})",
             )
         )
         share = after.stopped_share
