@@ -30,6 +30,7 @@ from handrail import search_attributes
 from handrail.client import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.devserver import find_temporal_binary
+from handrail.reports.stats import percentile as stats_percentile
 from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
@@ -157,16 +158,8 @@ async def run_lookups(bench: BenchEnv, settings: HandrailSettings, steps: int) -
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile, ``q`` in [0, 100]."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """Linear-interpolated percentile of unsorted ``values``, ``q`` in [0, 100] (``stats``'s)."""
+    return stats_percentile(sorted(values), q)
 
 
 def median(values: Sequence[float]) -> float:
