@@ -5,8 +5,10 @@ full run's business (``python -m benchmarks.trust_sim``), never asserted here.""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+from benchmarks import trust_demotion
 from benchmarks.trust_plots import draw
 from benchmarks.trust_sim import Run, report, simulate
 from benchmarks.trust_world import REQUESTED, TOOLS, context_of, plan_task, profile_text
@@ -69,3 +71,17 @@ def test_the_scope_deployment_binds_what_the_ticket_names() -> None:
             assert scoped == {"order_id": plan.order, REQUESTED: plan.right["amount"]}
     assert 'amount = "requested_amount"' in profile_text(0.2, scope=True)
     assert "amount =" not in profile_text(0.2)
+
+
+def test_the_demotion_monte_carlo_runs_the_workers_rule() -> None:
+    """``benchmarks.trust_demotion`` reads the same rule the worker applies: 2 troubles in the
+    first 5 actions demote, 1 does not; a tool that never errs is never demoted, and one that
+    always errs after the rise is demoted within its first actions after it."""
+    demotes = trust_demotion.rule()
+    assert demotes([True, True, False, False, False])
+    assert not demotes([True, False, False, False, False])
+    rng = random.Random(1)
+    assert trust_demotion.demoted_at(demotes, 0.0, 0.0, rng) is None
+    demoted = trust_demotion.demoted_at(demotes, 0.0, 1.0, rng)
+    assert demoted is not None
+    assert trust_demotion.DRIFT_AT < demoted <= trust_demotion.DRIFT_AT + 20

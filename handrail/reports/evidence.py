@@ -110,10 +110,12 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
-def trouble_demotes(trouble: Trouble, bar: AutonomyBar) -> float | None:
-    """The test's p-value when it rejects "trouble rate ≤ 1 - promote_at" at
-    :data:`DEMOTE_ALPHA`; ``None`` when the evidence does not (yet) say so."""
+def trouble_demotes(
+    trouble: Trouble, bar: AutonomyBar, *, alpha: float = DEMOTE_ALPHA
+) -> float | None:
+    """The test's p-value when it rejects "trouble rate ≤ 1 - promote_at" at ``alpha``;
+    ``None`` when the evidence does not (yet) say so."""
     if trouble.actions < DEMOTE_MIN_ACTIONS or trouble.troubles == 0:
         return None
     tail = binomial_tail(trouble.troubles, trouble.actions, 1 - bar.promote_at)
-    return tail if tail <= DEMOTE_ALPHA else None
+    return tail if tail <= alpha else None
