@@ -79,6 +79,11 @@ log = logging.getLogger(__name__)
 # How long a trace query may wait for a worker: a live one answers in milliseconds; past this the
 # worker the server last saw has most likely stopped.
 QUERY_TIMEOUT: Final = timedelta(seconds=5)
+_NO_WORKER_ANSWERED = (
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.FAILED_PRECONDITION,
+)
 # How long a running task may go without a worker polling its queue before we say so.
 WORKER_GRACE: Final = timedelta(seconds=3)
 _WORKER_RECHECK_SECONDS: Final = 0.2
@@ -235,8 +240,10 @@ class HandrailClient:
             except RPCError as error:
                 # The worker the server last saw may have stopped since: the query waits for a
                 # worker until the timeout, which the server reports as DEADLINE_EXCEEDED, or the
-                # client as CANCELLED ("Timeout expired") when its deadline passes first.
-                if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                # client as CANCELLED ("Timeout expired") when its deadline passes first; or the
+                # server already knows and says FAILED_PRECONDITION ("no poller seen for task
+                # queue recently").
+                if error.status not in _NO_WORKER_ANSWERED:
                     raise
         if running:
             raise self._no_worker(task_id, task_queue)

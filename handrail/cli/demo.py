@@ -143,7 +143,7 @@ async def _demo_reviews(
     ]
     waiting: list[tuple[str, PendingReview]] = []
     for _ in range(200):  # the visibility store sees the pause a moment after it happens
-        waiting = await handrail.pending_reviews()
+        waiting = await handrail.pending_reviews(task_queue=settings.task_queue)
         if {h.id for h in handles} <= {task_id for task_id, _ in waiting}:
             break
         await asyncio.sleep(0.05)
