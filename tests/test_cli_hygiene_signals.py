@@ -78,6 +78,8 @@ async def _signal_once_serving(
             await asyncio.sleep(0.1)
         assert children, f"no temporal child started:\n{log_path.read_text(errors='replace')}"
         assert process.returncode is None, log_path.read_text(errors="replace")
+        # Not ready by the deadline is a failure, not a signal sent at a random moment.
+        assert ready_text in log_path.read_text(errors="replace"), f"never printed {ready_text!r}"
         process.send_signal(signum)
         code: int | None
         try:
@@ -125,7 +127,7 @@ async def test_worker_stops_its_embedded_server(tmp_path: Path, signum: signal.S
 
 async def test_demo_serving_the_ui_stops_its_temporal_child_on_sigterm(tmp_path: Path) -> None:
     code, survivors, output = await _signal_once_serving(
-        "starter.py", ["demo", "--serve"], tmp_path, signal.SIGTERM, ready_text="Serving the Web UI"
+        "starter.py", ["demo", "--serve"], tmp_path, signal.SIGTERM, ready_text="until Ctrl-C"
     )
     assert code is not None, f"starter.py demo ignored SIGTERM:\n{output}"
     assert not survivors, f"temporal left running:\n{output}"
