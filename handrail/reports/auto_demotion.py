@@ -27,6 +27,7 @@ from handrail.contracts import RunRecord
 from handrail.errors import UserError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.autonomy import AutonomyChange, assess_profile
+from handrail.reports.evidence import TROUBLE_VERDICTS
 from handrail.reports.ledger import RunLedger
 from handrail.reports.promotion import apply_change
 from handrail.reports.tool_facts import ToolFacts
@@ -54,16 +55,28 @@ class AutoDemotion:
         await asyncio.to_thread(self.check, record)
 
     def check(self, record: RunRecord) -> list[AutonomyChange]:
-        """Assess the tools ``record`` proposed; apply each demotion recommended."""
-        proposed = {s.decision.tool for s in record.steps if s.gate is not None and s.decision.tool}
-        if not proposed:
+        """Assess the tools ``record`` shows in trouble; apply each demotion recommended."""
+        # Only new trouble can newly demote: a clean action only adds to the test's denominator
+        # (or replaces an older one in its window) and an approval only raises agreement. So a
+        # clean run, the common case, costs no query at all.
+        troubled = {
+            step.decision.tool
+            for step in record.steps
+            if step.decision.tool
+            and step.gate is not None
+            and (
+                step.gate.action == "deny"
+                or (step.review is not None and step.review.verdict in TROUBLE_VERDICTS)
+            )
+        }
+        if not troubled:
             return []
         file = self._catalog.load(record.profile)
         if not file.autonomy.auto_demote:
             return []
         applied = []
         for found in assess_profile(
-            self._ledger, file, self._log, tools=self._tools, only=proposed
+            self._ledger, file, self._log, tools=self._tools, only=troubled
         ):
             if found.advice != "demote":
                 continue
