@@ -5,7 +5,8 @@ Demotion only narrows it: more of the tool's actions go to a person. Waiting for
 ``stats`` only lets a drifting tool keep acting at a level it no longer earns (the trust
 benchmark's operator, reading every 10 tasks, lost up to 10 tasks each time; see
 docs/earned-trust.md). So after every run the ledger stores (an observer of the ``record_run``
-activity), the tools that run proposed are assessed exactly as ``stats`` assesses them
+activity), the tools that run shows in trouble (a denial, a review not approved unchanged: only
+new trouble can newly demote) are assessed exactly as ``stats`` assesses them
 (``handrail.reports.autonomy.assess_profile``), and a demotion it recommends is applied at once
 through ``promote``/``demote``'s own code path (``handrail.reports.promotion.apply_change``:
 the level and its audit entry in one transaction), by :data:`AUTOMATIC`, with the reason and
