@@ -73,27 +73,28 @@ def profile_folder(tmp_path: Path, tools: Sequence[str]) -> Path:
 MODEL = FunctionModel(Scenario([ToolCallReply("final_answer", {"answer": "ok", **WHY})]))
 
 
+async def _refused_start(
+    client: Client, tmp_path: Path, folder: Path, tools: list[Tool | ToolSpec]
+) -> str:
+    """Build a worker with ``tools`` over ``folder``'s profiles; it must refuse to start,
+    before it touches any state. Its message."""
+    settings = settings_for_test(client, tmp_path / "data")
+    with pytest.raises(ConfigurationError) as stopped:
+        async with agent_worker(
+            client, tmp_path, tools=tools, model=MODEL, profiles=[folder], settings=settings
+        ):
+            pytest.fail("the worker started")
+    assert not settings.state_db_path.exists()  # stopped before touching any state
+    return str(stopped.value)
+
+
 async def test_a_profile_naming_an_unregistered_tool_stops_the_worker(
     client: Client, tmp_path: Path
 ) -> None:
     folder = profile_folder(tmp_path, ["lookup_ticket", "reset_password"])
-    settings = settings_for_test(client, tmp_path / "data")
-
-    with pytest.raises(ConfigurationError) as stopped:
-        async with agent_worker(
-            client,
-            tmp_path,
-            tools=[lookup_ticket],
-            model=MODEL,
-            profiles=[folder],
-            settings=settings,
-        ):
-            pytest.fail("the worker started")
-
-    message = str(stopped.value)
+    message = await _refused_start(client, tmp_path, folder, [lookup_ticket])
     assert "profile 'desk' names tool 'reset_password', which is not registered" in message
     assert "lookup_ticket" not in message  # only what is missing is named
-    assert not settings.state_db_path.exists()  # stopped before touching any state
 
 
 @pytest.mark.parametrize(
@@ -106,18 +107,8 @@ async def test_a_tool_whose_compensation_is_not_registered_stops_the_worker(
     # A declared tool is checked by the registry; a bare spec (an MCP server's tool) by the
     # profile check. Either way the worker must not start to fail at rollback instead.
     folder = profile_folder(tmp_path, ["close_ticket"])
-    settings = settings_for_test(client, tmp_path / "data")
-
-    with pytest.raises(ConfigurationError) as stopped:
-        async with agent_worker(
-            client, tmp_path, tools=[declared], model=MODEL, profiles=[folder], settings=settings
-        ):
-            pytest.fail("the worker started")
-
-    assert "'close_ticket' is compensated by 'reopen_ticket', which is not registered" in str(
-        stopped.value
-    )
-    assert not settings.state_db_path.exists()
+    message = await _refused_start(client, tmp_path, folder, [declared])
+    assert "'close_ticket' is compensated by 'reopen_ticket', which is not registered" in message
 
 
 async def test_a_profile_rule_naming_an_unregistered_compensation_stops_the_worker(
@@ -134,25 +125,11 @@ async def test_a_profile_rule_naming_an_unregistered_compensation_stops_the_work
         + f'[[mcp_servers]]\nname = "tickets"\ncommand = ["{sys.executable}", "{server}"]\n\n'
         + '[rules.close_ticket]\neffect = "compensated"\ncompensation = "reopen_remote"\n'
     )
-    settings = settings_for_test(client, tmp_path / "data")
-
-    with pytest.raises(ConfigurationError) as stopped:
-        async with agent_worker(
-            client,
-            tmp_path,
-            tools=[lookup_ticket],
-            compensations=[],
-            model=MODEL,
-            profiles=[folder],
-            settings=settings,
-        ):
-            pytest.fail("the worker started")
-
+    message = await _refused_start(client, tmp_path, folder, [lookup_ticket])
     assert (
         "profile 'desk': rules.close_ticket names compensation 'reopen_remote', which is not "
-        "registered" in str(stopped.value)
+        "registered" in message
     )
-    assert not settings.state_db_path.exists()
 
 
 async def test_a_scope_binding_an_argument_the_tool_does_not_take_stops_the_worker(
@@ -163,21 +140,9 @@ async def test_a_scope_binding_an_argument_the_tool_does_not_take_stops_the_work
     profile.write_text(
         profile.read_text() + '[rules.lookup_ticket]\nscope = { ticket = "ticket_id" }\n'
     )
-    settings = settings_for_test(client, tmp_path / "data")
-
-    with pytest.raises(ConfigurationError) as stopped:
-        async with agent_worker(
-            client,
-            tmp_path,
-            tools=[lookup_ticket],
-            model=MODEL,
-            profiles=[folder],
-            settings=settings,
-        ):
-            pytest.fail("the worker started")
-
-    assert "profile 'desk': rules.lookup_ticket.scope binds 'ticket', which lookup_ticket" in str(
-        stopped.value
+    message = await _refused_start(client, tmp_path, folder, [lookup_ticket])
+    assert (
+        "profile 'desk': rules.lookup_ticket.scope binds 'ticket', which lookup_ticket" in message
     )
 
 
