@@ -109,6 +109,7 @@ def gate(
     sample_key: str = "",
     context: Mapping[str, Any] | None = None,
     refuse_negative: bool = False,
+    amounts_as_numbers: bool = False,
 ) -> GateVerdict:
     """The verdict on running ``tool`` with ``arguments`` in a task using ``profile``.
 
@@ -118,7 +119,8 @@ def gate(
     means the caller does not know it: a reviewer's edit, which is a person's decision.
     ``refuse_negative``: a negative amount is denied (a tool whose schema allows one would
     otherwise lower the task's running total and let later actions past ``task_limit``); off
-    only for runs recorded before the check (workflows/loop.py).
+    only for runs recorded before the check (workflows/loop.py). ``amounts_as_numbers``: a
+    money argument bound to the context compares as a number (``handrail.scope``).
     """
     binding = profile.binding(tool)
     if binding is None:
@@ -128,7 +130,7 @@ def gate(
     problems = argument_problems(binding, arguments)
     if problems:
         return GateVerdict(action="deny", reason="invalid arguments: " + "; ".join(problems))
-    outside = scope_verdict(binding, arguments, context)
+    outside = scope_verdict(binding, arguments, context, amounts_as_numbers=amounts_as_numbers)
     if outside is not None and outside.action == "deny":
         return outside
     rule = binding.rule
@@ -184,6 +186,7 @@ class GateInputs(TypedDict, total=False):
     sample_key: str
     context: Mapping[str, Any] | None
     refuse_negative: bool
+    amounts_as_numbers: bool
 
 
 def gate_decision(

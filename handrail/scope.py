@@ -9,7 +9,8 @@ functions, called by the policy gate (``handrail.policy``) inside the workflow.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from handrail.contracts import GateVerdict, ToolBinding, ToolRule
@@ -43,9 +44,23 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
-def _scope_values(value: Any) -> list[str]:
+def _as_amount(value: Any) -> str | None:
+    """A money amount as its plain decimal text, so that ``"12.5"``, ``"12.50"`` and ``12.5``
+    name the same amount; ``None`` for what is no finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return format(amount.normalize(), "f")
+
+
+def _scope_values(value: Any, key: Callable[[Any], str | None] = _as_id) -> list[str]:
     listed = value if isinstance(value, list) else [value]
-    return [found for found in map(_as_id, listed) if found is not None]
+    return [found for found in map(key, listed) if found is not None]
 
 
 def _describe_scope(context: Mapping[str, Any], keys: list[str]) -> str:
@@ -64,11 +79,20 @@ def _describe_scope(context: Mapping[str, Any], keys: list[str]) -> str:
 
 
 def scope_verdict(
-    binding: ToolBinding, arguments: Mapping[str, Any], context: Mapping[str, Any] | None
+    binding: ToolBinding,
+    arguments: Mapping[str, Any],
+    context: Mapping[str, Any] | None,
+    *,
+    amounts_as_numbers: bool = False,
 ) -> GateVerdict | None:
     """``None`` when every bound argument is within the task's scope (or the tool is not
     bound, or ``context`` is not known to the caller); else the rule's ``outside_scope``
     verdict, whose reason names the argument, its value and the scope.
+
+    Bound values compare as identifiers (``1001`` names order ``"1001"``); with
+    ``amounts_as_numbers``, the tool's money argument compares as a number (``"12.5"`` is the
+    requested ``"12.50"``), as its caller and the model may write it either way. Off only for
+    runs recorded before (a verdict that changes must not change on replay: workflows/loop.py).
 
     A key the context does not name makes the task unscoped: outside the scope (fail safe,
     never allowed) unless the rule says ``scope_required = false``. A key present with a value
@@ -92,9 +116,10 @@ def scope_verdict(
                 reason=f"{binding.name}'s {argument} is bound to the task's {named}, "
                 "which its context does not name",
             )
-        allowed = {value for key in keys for value in _scope_values(context.get(key))}
+        same = _as_amount if amounts_as_numbers and argument == binding.amount_field else _as_id
+        allowed = {value for key in keys for value in _scope_values(context.get(key), same)}
         scope = _describe_scope(context, keys)
-        value = _as_id(arguments.get(argument))
+        value = same(arguments.get(argument))
         if value is None:
             return GateVerdict(
                 action=action,

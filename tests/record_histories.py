@@ -109,6 +109,11 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Please give a discount of 5.00 EUR on order 1001 and email the customer.",
         StoreClerk(),
     ),
+    # Recorded after a bound money argument compared as a number (scope-amounts-as-numbers-v1).
+    "amounts_as_numbers_committed": (
+        "Please refund 10.00 EUR on order 1001 and email the customer.",
+        StoreClerk(),
+    ),
 }
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]

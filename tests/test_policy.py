@@ -316,6 +316,40 @@ def test_several_context_keys_and_an_optional_scope() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("requested", "proposed", "allowed"),
+    [
+        ("12.50", "12.5", True),
+        (12.5, "12.50", True),  # the caller's JSON number, the tool's money string
+        ("100", "100.00", True),
+        ("1E+2", "100", True),
+        ("12.50", "12.51", False),
+        ("12.50", "1250", False),
+        ("twelve", "12.50", False),  # a context value that is no amount: a scope of nothing
+    ],
+)
+def test_a_bound_amount_compares_as_a_number(
+    requested: object, proposed: object, allowed: bool
+) -> None:
+    """The caller writes the requested amount one way, the model another: the same amount is
+    within the scope; an identifier still compares as text (order 0007 is not order 7)."""
+    bound = profile(binding(ISSUE_REFUND, scope={"order_id": "order_id", "amount": "requested"}))
+    context = {"order_id": 1001, "requested": requested}
+    arguments = refund() | {"amount": proposed}
+    verdict = gate(bound, "issue_refund", arguments, 0.9, context=context, amounts_as_numbers=True)
+    assert (verdict.action == "auto") is allowed, verdict
+    if not allowed:
+        assert verdict.reason.startswith("amount "), verdict
+    # Runs recorded before the patch compared the text, and still do on replay.
+    if requested == "12.50" and proposed == "12.5":
+        assert gate(bound, "issue_refund", arguments, 0.9, context=context).action == "deny"
+    other = refund() | {"order_id": "1001.0", "amount": "12.50"}
+    assert gate(
+        bound, "issue_refund", other, 0.9, context={"order_id": 1001, "requested": "12.50"},
+        amounts_as_numbers=True,
+    ).action == "deny"  # fmt: skip
+
+
 def test_a_scope_naming_an_argument_the_tool_lacks_is_refused() -> None:
     wrong = binding(ISSUE_REFUND, scope={"order": "order_id"})
     takes = "it takes amount, order_id, reason"

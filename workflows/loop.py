@@ -47,6 +47,9 @@ POLICY_GATE_PATCH = "policy-gate-v1"
 # Negative amounts are denied (they would lower the running total under task_limit); runs
 # recorded before replay the verdicts they got.
 NEGATIVE_MONEY_PATCH = "negative-money-denied-v1"
+# Runs recorded before a bound money argument compared as a number ("12.5" vs the context's
+# "12.50" was outside the scope) replay with the verdicts they had.
+SCOPE_AMOUNTS_PATCH = "scope-amounts-as-numbers-v1"
 
 Ending = tuple[TaskStatus, str | None]
 
@@ -168,6 +171,7 @@ class TaskRun:
                     "sample_key": key,
                     "context": task.context,
                     "refuse_negative": workflow.patched(NEGATIVE_MONEY_PATCH),
+                    "amounts_as_numbers": workflow.patched(SCOPE_AMOUNTS_PATCH),
                 }
                 verdict = gate_decision(profile, decision, **inputs)
                 # The shadow rule's verdict, recorded and never acted on. No patch: it is a
