@@ -50,6 +50,8 @@ class Gateway:
     declared: dict[str, DeclaredTool] = field(default_factory=dict)
     """The tools the workers declared in the state database, as last read."""
     declared_read_at: float | None = None
+    declared_tools: DeclaredTools | None = None
+    """Where they are read from: one, so its schema check runs once, not at every refresh."""
 
     @classmethod
     def build(
@@ -113,7 +115,9 @@ class Gateway:
         read_at = self.declared_read_at
         keep = DECLARED_TOOLS_TTL if name in self.declared else UNKNOWN_TOOL_TTL
         if read_at is None or time.monotonic() - read_at > keep:
-            state = DeclaredTools(self.settings.state_database_url)
+            if self.declared_tools is None:
+                self.declared_tools = DeclaredTools(self.settings.state_database_url)
+            state = self.declared_tools
             try:
                 self.declared = await asyncio.to_thread(state.all)
             except SQLAlchemyError as error:  # the inbox still works: edits as raw JSON
