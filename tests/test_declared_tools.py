@@ -92,7 +92,7 @@ async def test_a_later_declaration_replaces_an_earlier_one(state_url: str) -> No
         await tools.declare([DeclaredTool("close_ticket", False, None, True, "fee")])
         # Two workers starting at once: both land, neither fails.
         await asyncio.gather(second.declare([other]), third.declare([other]))
-        found = await tools.all_async()
+        found = await asyncio.to_thread(tools.all)
     finally:
         for each in (tools, second, third):
             await each.database.aclose()

@@ -106,7 +106,3 @@ class DeclaredTools:
         self.database.upgrade()
         with self.database.sync_engine.connect() as connection:
             return _read(connection)
-
-    async def all_async(self) -> dict[str, DeclaredTool]:
-        """:meth:`all` from async code, on the database's pooled connections."""
-        return await self.database.run(_read)
