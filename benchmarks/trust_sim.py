@@ -108,7 +108,7 @@ def classify(result: TaskResult) -> tuple[str, str]:
         how = "auto"
     if step.outcome is not None and not step.outcome.ok:
         return gate, "failed"
-    if any(c.step == step.index and c.status == "undone" for c in result.compensations):
+    if any(c.step == step.step and c.status == "undone" for c in result.compensations):
         return gate, "compensated"
     return gate, how
 

@@ -206,7 +206,7 @@ class _GenAiActivitySpans(ActivityInboundInterceptor):
                     "gen_ai.operation.name": "execute_tool",
                     "gen_ai.tool.name": info.activity_type,
                     "gen_ai.tool.type": "function",
-                    "handrail.step": arg.step + 1,
+                    "handrail.step": arg.step,
                 },
             )
         elif isinstance(arg, CompensationRequest):

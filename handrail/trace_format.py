@@ -41,7 +41,7 @@ def format_step(step: StepRecord) -> list[str]:
     """A step as two or three lines: what was proposed, what came of it, and why."""
     decision = step.decision
     confidence = "n/a" if decision.confidence is None else f"{decision.confidence:.2f}"
-    head = f"{step.index + 1:>3}. {decision.kind:<12} {decision.tool or ''} "
+    head = f"{step.step:>3}. {decision.kind:<12} {decision.tool or ''} "
     head += _arguments(decision.arguments)
     retries = f", attempt {decision.attempt}" if decision.attempt > 1 else ""
     lines = [
@@ -85,7 +85,7 @@ def format_compensations(records: Iterable[CompensationRecord]) -> list[str]:
     for record in records:
         detail = f": {record.detail}" if record.detail else ""
         lines.append(
-            f"  ↶ {record.compensation} for step {record.step + 1} ({record.tool}) "
+            f"  ↶ {record.compensation} for step {record.step} ({record.tool}) "
             f"→ {record.status}{detail}"
         )
     return [printable(line) for line in lines]

@@ -107,7 +107,7 @@ def tool_step(
             latency_ms=tool_ms,
         )
     return StepRecord(
-        index=index,
+        step=index + 1,  # ``index``: the step's position, from 0
         started_at=started,
         decision=decision("tool_call", tool, arguments, decide_ms=decide_ms, tokens=tokens),
         outcome=outcome,
@@ -123,7 +123,7 @@ def answer_step(
     index: int, text: str = "Done.", *, decide_ms: float = 700.0, at: datetime = T0
 ) -> StepRecord:
     return StepRecord(
-        index=index,
+        step=index + 1,  # ``index``: the step's position, from 0
         started_at=at + timedelta(seconds=index),
         decision=decision("final_answer", answer=text, decide_ms=decide_ms, tokens=(700, 30)),
         note="answered",
@@ -132,7 +132,7 @@ def answer_step(
 
 def escalate_step(index: int, *, decide_ms: float = 700.0, at: datetime = T0) -> StepRecord:
     return StepRecord(
-        index=index,
+        step=index + 1,  # ``index``: the step's position, from 0
         started_at=at + timedelta(seconds=index),
         decision=decision("escalate", answer="needs a manager", decide_ms=decide_ms),
         note="the model asked for a human",
@@ -141,7 +141,7 @@ def escalate_step(index: int, *, decide_ms: float = 700.0, at: datetime = T0) ->
 
 def invalid_step(index: int, *, decide_ms: float = 900.0, at: datetime = T0) -> StepRecord:
     return StepRecord(
-        index=index,
+        step=index + 1,  # ``index``: the step's position, from 0
         started_at=at + timedelta(seconds=index),
         decision=decision("invalid", decide_ms=decide_ms, confidence=None),
         note="refused: not JSON",
@@ -156,8 +156,9 @@ def undone(
     *,
     status: CompensationStatus = "undone",
 ) -> CompensationRecord:
+    """``step``: the undone step's position, from 0, as the factory's steps take it."""
     return CompensationRecord(
-        step=step,
+        step=step + 1,
         tool=tool,
         compensation=compensation,
         idempotency_key=f"task/{step}",

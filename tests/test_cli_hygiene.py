@@ -205,7 +205,7 @@ def _nasty_trace() -> Trace:
         rationale=_NASTY,
     )
     step = StepRecord(
-        index=0,
+        step=1,
         started_at=datetime.now(UTC),
         decision=decision,
         outcome=ToolOutcome(ok=False, error=_NASTY, summary=_NASTY),

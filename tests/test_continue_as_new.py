@@ -85,7 +85,7 @@ async def test_a_failure_after_the_boundary_undoes_what_came_before(
 
     assert len(await _runs(client, task_id)) >= 2  # it did continue as new
     assert result.status == "escalated"
-    assert [(c.step, c.status) for c in result.compensations] == [(15, "undone"), (0, "undone")]
+    assert [(c.step, c.status) for c in result.compensations] == [(16, "undone"), (1, "undone")]
     assert _refund_cents(handrail.settings) == []
 
 
@@ -111,8 +111,8 @@ async def test_a_deferred_email_and_a_review_cross_the_boundary(
     # Keys name the task's first run whichever run acted: stable across continue-as-new (the
     # email asked for in the first run is sent at the commit point of the last).
     assert sorted(key for (key,) in keys) == [f"{task_id}/{runs[0]}/0", f"{task_id}/{runs[0]}/15"]
-    first = min(result.steps, key=lambda s: s.index)
-    assert first.index == 0  # still carried: fewer than RECENT_STEPS_KEPT steps
+    first = min(result.steps, key=lambda s: s.step)
+    assert first.step == 1  # still carried: fewer than RECENT_STEPS_KEPT steps
     assert first.outcome is not None  # the email's outcome, written at the commit point
     assert first.outcome.ok
 

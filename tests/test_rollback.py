@@ -111,7 +111,7 @@ async def test_failure_at_step_k_leaves_the_database_exactly_as_before(
 
     trace = await _trace(client, store, task_id)
     assert trace.status == "failed"
-    assert [c.step for c in trace.compensations] == list(range(fail_step, -1, -1))  # reverse
+    assert [c.step for c in trace.compensations] == list(range(fail_step + 1, 0, -1))  # reverse
     # Past "before_effect" the failed step's effect exists (whether or not Handrail's journal
     # recorded it) and is undone by its key too.
     failed_step_status = "nothing_to_undo" if point == "before_effect" else "undone"

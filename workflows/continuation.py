@@ -61,7 +61,7 @@ def carry(
     """The state the next run starts from. Totals of steps no longer carried move into the
     offsets, so nothing is counted twice or lost."""
     recent, dropped = all_steps[-RECENT_STEPS_KEPT:], all_steps[:-RECENT_STEPS_KEPT]
-    this_run = [record for record in all_steps if record.index >= first_step]
+    this_run = [record for record in all_steps if record.step > first_step]
     agent_seconds = (workflow.now() - started).total_seconds() - steps.people_wait(
         profile, this_run
     )
@@ -89,10 +89,10 @@ def restore(continued: Continuation, effects: Effects) -> list[StepRecord]:
     """Put the carried saga stack and deferred actions back; returns the carried steps (the
     deferred actions point at these same records, so their outcomes show in the trace)."""
     records = list(continued.recent_steps)
-    by_index = {record.index: record for record in records}
+    by_step = {record.step: record for record in records}
     effects.saga.restore(continued.saga, continued.compensations)
     for action in continued.deferred:
-        record = by_index.get(action.record.index, action.record)
+        record = by_step.get(action.record.step, action.record)
         binding = continued.profile.binding(record.decision.tool or "")
         if binding is not None:
             effects.deferred.append(steps.Deferred(binding, record, action.arguments))

@@ -59,7 +59,7 @@ class Effects:
         info = workflow.info()
         call = ToolCall(
             task_id=info.workflow_id,
-            step=record.index,
+            step=record.step,
             idempotency_key=key,
             arguments=arguments,
             # An MCP server's one call activity serves all its tools: it needs the name.
@@ -69,7 +69,7 @@ class Effects:
         if not binding.read_only and binding.compensation is not None:
             self.saga.push(
                 PendingCompensation(
-                    step=record.index,
+                    step=record.step,
                     tool=binding.name,
                     compensation=binding.compensation,
                     idempotency_key=key,
@@ -93,7 +93,7 @@ class Effects:
         """The commit point: run deferred irreversible actions, in the order they were asked."""
         for deferred in self.deferred:
             workflow.set_current_details(f"Committing: {deferred.binding.name}")
-            key = key_for(deferred.record.index)
+            key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
             await self.act(deferred.binding, deferred.record, deferred.arguments, key)
         self.deferred.clear()
 
@@ -109,7 +109,7 @@ class Effects:
         unrecovered = self.saga.unrecovered
         if unrecovered:
             effects = "; ".join(
-                f"{r.tool} at step {r.step + 1} (key {r.idempotency_key}): {r.detail}"
+                f"{r.tool} at step {r.step} (key {r.idempotency_key}): {r.detail}"
                 for r in unrecovered
             )
             workflow.set_current_details(f"NEEDS MANUAL RECOVERY: {effects}")

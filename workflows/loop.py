@@ -142,7 +142,7 @@ class TaskRun:
                 observation=observation,
             )
             decision = await stubs.decide(request, profile.model)
-            record = StepRecord(index=step, started_at=started_at, decision=decision)
+            record = StepRecord(step=step + 1, started_at=started_at, decision=decision)
             self.steps.append(record)
 
             if decision.kind == "final_answer":
@@ -258,12 +258,12 @@ class TaskRun:
         review = await self._review(profile, record)
         if review is None:
             self.error = (
-                f"no reviewer decided the final answer (step {record.index + 1}) "
+                f"no reviewer decided the final answer (step {record.step}) "
                 "before the last deadline"
             )
             return "review_expired", None
         if review.verdict == "reject":
-            self.error = f"final answer (step {record.index + 1}) rejected by {review.reviewer}"
+            self.error = f"final answer (step {record.step}) rejected by {review.reviewer}"
             return "rejected", None
         if review.verdict == "answer":
             return "answered", review.answer
@@ -289,7 +289,7 @@ class TaskRun:
             return True
         # The time budget bounds the agent's own work: time spent waiting for people does not
         # count, or every review longer than the budget would roll the task back.
-        this_run = [record for record in self.steps if record.index >= self._first_step]
+        this_run = [record for record in self.steps if record.step > self._first_step]
         waited = steps.people_wait(profile, this_run)
         elapsed = (workflow.now() - started).total_seconds() - waited
         elapsed += self._carried.agent_seconds if self._carried else 0.0

@@ -201,7 +201,7 @@ class ReviewDesk:
             fingerprint = proposal_fingerprint(
                 task_id=info.workflow_id,
                 run_id=info.first_execution_run_id,
-                step=record.index + 1,
+                step=record.step,
                 tool=tool,
                 arguments=shown,
             )
@@ -209,7 +209,7 @@ class ReviewDesk:
         def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
             now = workflow.now()
             return PendingReview(
-                step=record.index + 1,
+                step=record.step,
                 tool=tool,
                 arguments=shown,
                 reason=reason,

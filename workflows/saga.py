@@ -75,7 +75,7 @@ class Saga:
                 outcome = await stubs.compensate(
                     entry.compensation,
                     request,
-                    f"{entry.compensation} for step {entry.step + 1} ({entry.tool})",
+                    f"{entry.compensation} for step {entry.step} ({entry.tool})",
                 )
             except ActivityError as error:
                 cause = error.cause

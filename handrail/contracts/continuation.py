@@ -7,9 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from handrail.contracts._base import _Contract
+from handrail.contracts._numbering import compensations_from_legacy
 from handrail.contracts.decisions import Observation
 from handrail.contracts.profile import Profile
 from handrail.contracts.review import IgnoredReview
@@ -48,3 +49,8 @@ class Continuation(_Contract):
     changed_world: bool = False
     ignored_reviews: list[IgnoredReview] = Field(default_factory=list)
     runs: int = Field(default=1, description="How many runs the task has had so far.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbered_from_one(cls, data: Any) -> Any:
+        return compensations_from_legacy(data, "recent_steps", "saga", "compensations")

@@ -69,7 +69,11 @@ class DecideRequest(_Contract):
     """
 
     conversation_id: str
-    step: int = Field(ge=0)
+    step: int = Field(
+        ge=0,
+        description="The step's position in the conversation, from 0: a key of the "
+        "conversation store, never shown (the trace shows the step as ``step + 1``).",
+    )
     model: str
     tools: list[str]
     profile: str | None = Field(

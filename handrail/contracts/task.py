@@ -6,11 +6,12 @@ import json
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from pydantic import ConfigDict, Field, computed_field, field_validator
+from pydantic import ConfigDict, Field, computed_field, field_validator, model_validator
 
 # Imported at run time, not under TYPE_CHECKING: pydantic resolves these annotations from this
 # module's namespace when it builds the models.
 from handrail.contracts._base import _Contract
+from handrail.contracts._numbering import compensations_from_legacy
 from handrail.contracts.continuation import Continuation
 from handrail.contracts.review import IgnoredReview, PendingReview
 from handrail.contracts.steps import StepRecord
@@ -111,6 +112,11 @@ class TaskResult(_Contract):
         "newest steps are listed, the run ledger has every run's).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbered_from_one(cls, data: Any) -> Any:
+        return compensations_from_legacy(data, "steps", "compensations")
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def tokens_in(self) -> int:
@@ -140,6 +146,11 @@ class Trace(_Contract):
     pending_review: PendingReview | None = None
     ignored_reviews: list[IgnoredReview] = Field(default_factory=list)
     earlier_steps: int = Field(default=0, description="Steps not listed (see TaskResult).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbered_from_one(cls, data: Any) -> Any:
+        return compensations_from_legacy(data, "steps", "compensations")
 
 
 class RunRecord(Trace):

@@ -32,7 +32,7 @@ class ToolCall(_Contract):
     """Input of every tool activity (the activity's name is the tool's name)."""
 
     task_id: str
-    step: int
+    step: int = Field(description="The step's number, from 1 (as the trace shows it).")
     idempotency_key: str = Field(
         description="workflow id / first run id / step: unique per task run (a workflow id "
         "reused after its run closed gets new keys), stable across retries, replays and "
@@ -87,7 +87,7 @@ class CompensationOutcome(_Contract):
 class PendingCompensation(_Contract):
     """An entry of the saga stack: pushed before its action runs."""
 
-    step: int
+    step: int = Field(description="The number of the step whose action this undoes, from 1.")
     tool: str
     compensation: str
     idempotency_key: str
@@ -96,7 +96,7 @@ class PendingCompensation(_Contract):
 class CompensationRecord(_Contract):
     """A compensation as it ran (or could not), for the trace."""
 
-    step: int
+    step: int = Field(description="The number of the step whose action was undone, from 1.")
     tool: str
     compensation: str
     idempotency_key: str

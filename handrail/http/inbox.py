@@ -135,7 +135,7 @@ async def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
     pending = trace.pending_review
     if pending is None:
         return None
-    decision = next((step.decision for step in trace.steps if step.index + 1 == pending.step), None)
+    decision = next((step.decision for step in trace.steps if step.step == pending.step), None)
     schema = forms.schema_for(pending.tool, await gateway.schema(pending.tool))
     return Card(
         task_id=task_id,

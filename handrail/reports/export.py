@@ -88,7 +88,7 @@ def _arguments_run(step: StepRecord) -> dict[str, Any]:
 
 def _previous(step: StepRecord) -> dict[str, Any]:
     return {
-        "step": step.index + 1,
+        "step": step.step,
         "kind": step.decision.kind,
         "tool": step.decision.tool,
         "arguments": _arguments_run(step),
@@ -116,7 +116,7 @@ def decision_lines(record: RunRecord, raw: dict[str, Any] | None = None) -> list
         if context:
             line["context"] = context
         line |= {
-            "step": step.index + 1,
+            "step": step.step,
             "started_at": step.started_at.isoformat(),
             "previous": [_previous(s) for s in record.steps[:position]],
             "decision": {

@@ -89,11 +89,11 @@ def step_rows(record: RunRecord) -> Iterator[tuple[Any, ...]]:
     finished_at = as_utc_text(record.finished_at)
     for step in record.steps:
         decision, outcome, review = step.decision, step.outcome, step.review
-        compensated = step.index in undone
+        compensated = step.step in undone
         yield (
             record.task_id,
             record.run_id,
-            step.index + 1,
+            step.step,
             record.profile,
             finished_at,
             decision.kind,

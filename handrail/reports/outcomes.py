@@ -43,15 +43,15 @@ def compensated_steps(record: RunRecord) -> set[int]:
     """Indexes of the steps whose effect ran and was undone when the task rolled back."""
     undone = {c.step for c in record.compensations if c.status in UNDONE_STATUSES}
     return {
-        s.index
+        s.step
         for s in record.steps
-        if s.outcome is not None and s.outcome.ok and s.index in undone
+        if s.outcome is not None and s.outcome.ok and s.step in undone
     }
 
 
 def step_outcome(step: StepRecord, record: RunRecord, compensated: bool) -> Outcome:
     """The one outcome category of a step (the first that applies, in this order).
-    ``compensated`` is whether ``step.index`` is in :func:`compensated_steps`."""
+    ``compensated`` is whether ``step.step`` is in :func:`compensated_steps`."""
     decision = step.decision
     if decision.kind == "final_answer":
         return "success"
@@ -79,4 +79,4 @@ def step_outcome(step: StepRecord, record: RunRecord, compensated: bool) -> Outc
 def step_outcomes(record: RunRecord) -> list[tuple[StepRecord, Outcome]]:
     """Every step of a run with its category, in order."""
     undone = compensated_steps(record)
-    return [(step, step_outcome(step, record, step.index in undone)) for step in record.steps]
+    return [(step, step_outcome(step, record, step.step in undone)) for step in record.steps]

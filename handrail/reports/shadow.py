@@ -152,7 +152,7 @@ def analyse(records: Iterable[RunRecord], *, stated: bool = True) -> Evidence:
                         row.let_through_bad += 1
                         if len(row.bad_examples) < EXAMPLES:
                             row.bad_examples.append(
-                                f"{record.task_id} step {step.index + 1} ({review.verdict})"
+                                f"{record.task_id} step {step.step} ({review.verdict})"
                             )
             elif _STRICTNESS[shadow.action] > _STRICTNESS[enforced.action] == 0:
                 row.stopped += 1

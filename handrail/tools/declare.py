@@ -68,7 +68,7 @@ class ToolContext:
     task_id: str
     """The task (workflow id) the call belongs to."""
     step: int
-    """The step of the task (0-based)."""
+    """The step of the task, numbered from 1 as the trace shows it."""
     idempotency_key: str
     """Unique per task run and step, stable across retries: pass it to any outside system that
     takes one (Stripe-style), or store it with the effect, so a retried call takes effect once."""
