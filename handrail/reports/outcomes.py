@@ -43,9 +43,7 @@ def compensated_steps(record: RunRecord) -> set[int]:
     """Indexes of the steps whose effect ran and was undone when the task rolled back."""
     undone = {c.step for c in record.compensations if c.status in UNDONE_STATUSES}
     return {
-        s.step
-        for s in record.steps
-        if s.outcome is not None and s.outcome.ok and s.step in undone
+        s.step for s in record.steps if s.outcome is not None and s.outcome.ok and s.step in undone
     }
 
 
