@@ -20,6 +20,8 @@ from handrail import Compensation, Tool, ToolContext, ToolRefused, UndoContext, 
 from handrail import search_attributes as sa
 from handrail.client import HandrailClient
 from handrail.reports.ledger import RunLedger
+from handrail.reports.render_html import format_html
+from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
 from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
@@ -93,6 +95,10 @@ async def test_a_refused_email_at_the_commit_point_fails_the_commit_and_rolls_ba
         1,
         1,
     )
+    text = format_table(report)
+    assert "Commit point: 1 of 1 tasks that ran one failed it (100.0%)" in text
+    assert "send_email" in text.split("Commit point:")[1]
+    assert "Commit point: 1 of 1 tasks that ran one failed it" in format_html(report)
 
 
 async def test_a_profile_may_keep_the_earlier_effects(
