@@ -19,6 +19,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from handrail import Compensation, Tool, ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail import search_attributes as sa
 from handrail.client import HandrailClient
+from handrail.errors import InvalidProfileError
+from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
@@ -277,3 +279,17 @@ async def test_cancelling_during_the_commit_still_rolls_back(
     assert trace.status == "cancelled"
     assert [(c.tool, c.status) for c in trace.compensations] == [("detach_volume", "undone")]
     assert storage.detached == {}
+
+
+def test_on_failure_takes_roll_back_or_keep_and_nothing_else(tmp_path: Path) -> None:
+    folder = _profiles(tmp_path)
+    path = folder / "ops.toml"
+    assert ProfileCatalog(folder).load("ops").commit.on_failure == "roll_back"  # the default
+    path.write_text(PROFILE_TOML + '\n[commit]\non_failure = "keep"\n')
+    assert ProfileCatalog(folder).load("ops").commit.on_failure == "keep"
+    path.write_text(PROFILE_TOML + '\n[commit]\non_failure = "ignore"\n')
+    with pytest.raises(InvalidProfileError, match=r"commit\.on_failure"):
+        ProfileCatalog(folder).load("ops")
+    path.write_text(PROFILE_TOML + '\n[commit]\non_fail = "keep"\n')
+    with pytest.raises(InvalidProfileError, match="on_fail"):
+        ProfileCatalog(folder).load("ops")

@@ -16,7 +16,8 @@ from temporalio.client import Client
 
 from handrail.client import HandrailClient
 from handrail.contracts import Trace
-from handrail.errors import ErrorType, ReviewRefusedError
+from handrail.errors import ErrorType, InvalidProfileError, ReviewRefusedError
+from handrail.profile_catalog import ProfileCatalog
 from handrail.runtime import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
@@ -190,3 +191,11 @@ async def test_an_edit_past_what_the_shared_limit_has_left_is_refused_when_it_ru
         "above the shared limit of 100"
     )
     assert _refunds(limited) == [(1003, 4500)]  # only the first task's refund
+
+
+def test_edits_outside_scope_is_refuse_or_allow(tmp_path: Path) -> None:
+    catalog = ProfileCatalog(_profiles(tmp_path, ""))
+    assert catalog.load(PROFILE).rules["issue_refund"].edits_outside_scope == "refuse"
+    wrong = ProfileCatalog(_profiles(tmp_path / "wrong", 'edits_outside_scope = "yes"\n'))
+    with pytest.raises(InvalidProfileError, match="edits_outside_scope"):
+        wrong.load(PROFILE)
