@@ -186,7 +186,7 @@ class Storage:
                     f"storage API: 410 Gone for {args.snapshot}", non_retryable=True
                 )
             self.deleting.set()
-            await asyncio.sleep(3)  # "slow": the task is cancelled meanwhile
+            await asyncio.sleep(1.5)  # "slow": the task is cancelled meanwhile
             return {"deleted": args.snapshot}
 
         return [detach_volume, delete_snapshot]
