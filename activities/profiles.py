@@ -123,6 +123,7 @@ class ProfileActivities:
             max_duration_seconds=file.max_duration_seconds,
             review_tiers=file.review_tiers,
             final_answer=file.final_answer,
+            commit=file.commit,
             max_consecutive_refusals=file.max_consecutive_refusals,
             mcp_servers=file.mcp_servers,
             continue_after_events=self._continue_after_events,

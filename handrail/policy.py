@@ -91,6 +91,22 @@ def amount_of(binding: ToolBinding, arguments: Mapping[str, Any]) -> Decimal | N
     return amount if amount.is_finite() else None
 
 
+def beyond_shared_limit(binding: ToolBinding, arguments: Mapping[str, Any]) -> str | None:
+    """Why an action's amount can never be granted by the tool's ``shared_limit`` (it alone is
+    above the limit across all tasks), or None. What the limit has left depends on other tasks
+    and is known only to the reservation the tool's activity takes (``handrail.storage.limits``);
+    an amount above the whole limit is known here, without I/O."""
+    rule = binding.rule
+    amount = amount_of(binding, arguments)
+    if rule.shared_limit is None or amount is None or amount <= rule.shared_limit:
+        return None
+    per = f" per {rule.shared_limit_per}" if rule.shared_limit_per else ""
+    return (
+        f"{binding.name} of {amount} is above its shared limit of {rule.shared_limit} "
+        f"(all tasks together{per}): no reservation could ever grant it"
+    )
+
+
 def sampled_for_review(sample_key: str, share: float) -> bool:
     """A stable draw: the same key always gets the same answer (replay-safe, testable)."""
     if share <= 0:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handrail.contracts import FinalAnswerRule, McpServer, ReviewTier, ToolRule
+from handrail.contracts import CommitRule, FinalAnswerRule, McpServer, ReviewTier, ToolRule
 from handrail.contracts.profile import OutsideScope, ShadowRule
 from handrail.errors import InvalidProfileError, UnknownProfileError, describe_validation_error
 
@@ -37,6 +37,10 @@ class _TierFile(ReviewTier):
 
 
 class _FinalAnswerFile(FinalAnswerRule):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _CommitFile(CommitRule):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -109,6 +113,9 @@ class ProfileFile(BaseModel):
     )
     max_consecutive_refusals: int = Field(
         default=3, ge=1, description="Refused steps in a row before the task escalates."
+    )
+    commit: _CommitFile = Field(
+        default_factory=_CommitFile, description="What a failure at the commit point keeps."
     )
     outside_scope: OutsideScope = Field(
         default="deny",

@@ -38,6 +38,7 @@ from tests.review_helpers import wait_for_pending
 
 HISTORIES = Path(__file__).parent / "histories"
 _WHY = {"rationale": "recorded scenario", "confidence": 0.7}
+_SURE = {"rationale": "recorded scenario", "confidence": 0.95}
 
 SCENARIOS: dict[str, tuple[str, Brain]] = {
     "pricing_answered": ("How much are the Trail Runner Shoes?", StoreClerk()),
@@ -114,7 +115,31 @@ SCENARIOS: dict[str, tuple[str, Brain]] = {
         "Please refund 10.00 EUR on order 1001 and email the customer.",
         StoreClerk(),
     ),
+    # Recorded after a deferred action that fails at the commit point stopped the commit
+    # (patch commit-point-truth-v1): the email is refused there, the answer is not delivered,
+    # the refund is rolled back, the task ends commit_failed.
+    "commit_failed_rolled_back": (
+        "Refund 10.00 on order 1001 and email the customer.",
+        Scenario(
+            [
+                ToolCallReply(
+                    "issue_refund",
+                    {"order_id": 1001, "amount": "10.00", "reason": "late", **_SURE},
+                ),
+                ToolCallReply(
+                    "send_email",
+                    {"order_id": 9999, "subject": "Sorry", "body": "Refunded.", **_SURE},
+                ),
+                ToolCallReply("final_answer", {"answer": "Refunded and emailed.", **_SURE}),
+            ]
+        ),
+    ),
+    # Recorded after an edit was held to the task's scope (patch edit-within-task-scope-v1):
+    # the task names order 1003; a signalled edit to order 1001 is ignored, then rejected.
+    "edit_outside_scope_ignored": ("Please refund 80.00 USD on order 1003.", StoreClerk()),
 }
+# The task's context, for scenarios that have one (the others start without).
+CONTEXTS: dict[str, dict[str, object]] = {"edit_outside_scope_ignored": {"order_id": 1003}}
 
 Reviewer = Callable[[HandrailClient, str, int], Awaitable[None]]
 
@@ -154,6 +179,16 @@ async def _edit_past_limit_then_reject(handrail: HandrailClient, task_id: str, s
     await _reject(handrail, task_id, step)
 
 
+async def _edit_outside_scope_then_reject(
+    handrail: HandrailClient, task_id: str, step: int
+) -> None:
+    arguments = {"order_id": 1001, "amount": "80.00", "reason": "another order"}
+    await handrail.signal_review(
+        task_id, {"reviewer": "bob", "step": step, "verdict": "edit", "arguments": arguments}
+    )
+    await _reject(handrail, task_id, step)
+
+
 REVIEWERS: dict[str, Reviewer] = {
     "review_approved_by_update": _approve,
     "review_edited_by_signal": _edit_by_signal,
@@ -161,6 +196,7 @@ REVIEWERS: dict[str, Reviewer] = {
     "plain_answer_reviewed_rejected": _malformed_signal_then_reject,
     "edit_past_task_limit_ignored": _edit_past_limit_then_reject,
     "review_edited_keeps_hidden": _edit_by_signal,
+    "edit_outside_scope_ignored": _edit_outside_scope_then_reject,
 }
 
 
@@ -190,7 +226,13 @@ async def record(names: list[str]) -> dict[str, str]:
                     goal, brain = SCENARIOS[name]
                     model.brain = brain
                     # The actions profile is a superset: read-only questions run the same way.
-                    task = {"goal": goal, "task_id": f"recorded-{name}", "profile": "store_actions"}
+                    task: dict[str, object] = {
+                        "goal": goal,
+                        "task_id": f"recorded-{name}",
+                        "profile": "store_actions",
+                    }
+                    if name in CONTEXTS:
+                        task["context"] = CONTEXTS[name]
                     handle = await handrail.start_task(task)
                     reviewer = REVIEWERS.get(name)
                     if reviewer is not None:

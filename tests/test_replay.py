@@ -36,6 +36,8 @@ def test_histories_are_committed() -> None:
         "plain_answer_reviewed_rejected",
         "refusals_escalated",
         "declared_tools_committed",
+        "commit_failed_rolled_back",
+        "edit_outside_scope_ignored",
     }
 
 

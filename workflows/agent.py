@@ -6,6 +6,8 @@ The loop is ``loop.TaskRun`` (decide → gate → review → act); what the run 
 signal and update, the ``trace`` query, UI search attributes and the run ledger.
 
 - answered: deferred irreversible actions run at the commit point, then the task completes;
+- commit failed: one of them failed there, so the answer is not delivered; the earlier effects
+  are rolled back, or kept when the profile says ``[commit] on_failure = "keep"``;
 - failed or cancelled: every done step is compensated in reverse, then the error ends the run;
 - escalated, rejected, out of budget, review expired: the same rollback, then a result saying so
   (fail safe: the world as the task found it).
@@ -38,12 +40,17 @@ with workflow.unsafe.imports_passed_through():
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.redaction import redact_step
     from handrail.workflows import stubs
+    from handrail.workflows.effects import CommitFailure
     from handrail.workflows.loop import TaskRun
 
 _OBSERVABILITY_PATCH = "observability-v1"
 # Runs started before these safety rules replay as they ran: keys of workflow id + step (shared
 # by every run that reused the id), final answers ungated, no limit on refusals in a row.
 _RUN_SCOPED_SAFETY_PATCH = "run-keys-answer-gate-refusal-limit-v1"
+# A deferred action that fails at the commit point stops the commit and the answer is not
+# delivered (commit_failed). Runs recorded before ran every deferred action and answered anyway.
+# Asked only by runs that reach the commit point with actions to run.
+_COMMIT_POINT_PATCH = "commit-point-truth-v1"
 
 
 # A ValidationError raised anywhere in the run fails it (with the message naming the field)
@@ -77,15 +84,18 @@ class AgentWorkflow:
         self._run.run_scoped = workflow.patched(_RUN_SCOPED_SAFETY_PATCH)
         self._publish_status()
         run = self._run
+        failed_commit: CommitFailure | None = None
         try:
             status, answer = await run.work()
             if run.continuation is not None:
                 pass  # continued below, outside this try: it must not count as a failure
             elif status == "answered":
-                await run.effects.commit(run.action_key)
-                result = self._finish(status, answer)
-                await self._record_run()
-                return result
+                truthful = bool(run.effects.deferred) and workflow.patched(_COMMIT_POINT_PATCH)
+                failed_commit = await run.effects.commit(run.action_key, stop_at_failure=truthful)
+                if failed_commit is None:
+                    result = self._finish(status, answer)
+                    await self._record_run()
+                    return result
         except GeneratorExit:
             # The worker is discarding this coroutine (a cached run evicted without a clean
             # cancel, e.g. at shutdown): Python closes it outside the workflow's event loop,
@@ -110,9 +120,34 @@ class AgentWorkflow:
                 f"Continuing as new at step {run.continuation.next_step + 1}"
             )
             workflow.continue_as_new(task.model_copy(update={"continued": run.continuation}))
+        if failed_commit is not None:  # outside the try: an ending, not a failure of the run
+            return await self._commit_failed(failed_commit)
         # Escalated or out of budget: fail safe, leave the world as the task found it.
         await self._roll_back_and_record(ending=(status, answer))
         return self._finish(status, answer)
+
+    async def _commit_failed(self, failure: CommitFailure) -> TaskResult:
+        """End a task whose commit point failed: the answer is not delivered (it stays in the
+        final-answer step), and the earlier reversible effects are rolled back unless the
+        profile keeps them. The error says which action failed, at which step, why, and which."""
+        run = self._run
+        keep = run.profile is not None and run.profile.commit.on_failure == "keep"
+        effects = run.effects.saga.pending
+        fate = (
+            f'kept {effects} earlier effect(s) (the profile\'s [commit] on_failure = "keep")'
+            if keep
+            else f"rolled back {effects} earlier effect(s)"
+        )
+        run.error = f"{failure.describe()}; the answer was not delivered; {fate}"
+        if run.steps:
+            last = run.steps[-1]
+            last.note = f"{last.note}; not delivered: {failure.tool} failed at the commit point"
+        ending: tuple[TaskStatus, str | None] = ("commit_failed", None)
+        if keep:
+            await self._record_run(ending)
+        else:
+            await self._roll_back_and_record(ending=ending)
+        return self._finish(*ending)
 
     async def _roll_back_and_record(
         self, ending: tuple[TaskStatus, str | None] | None = None
@@ -145,6 +180,7 @@ class AgentWorkflow:
             task_id=workflow.info().workflow_id,
             status=run.status,
             answer=run.answer,
+            error=run.error,
             steps=self._visible_steps(),
             compensations=run.effects.saga.records,
             earlier_steps=self._earlier_steps(),

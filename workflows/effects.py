@@ -3,7 +3,9 @@ irreversible ones held back to the commit point, and the rollback.
 
 Workflow code (deterministic).
 
-- commit: after the final answer, deferred irreversible actions run (``handrail.policy``);
+- commit: after the final answer, deferred irreversible actions run (``handrail.policy``); the
+  first that fails there stops the commit (:class:`CommitFailure`), and the task does not claim
+  what did not happen (``AgentWorkflow`` ends it ``commit_failed``);
 - roll back: every done step is compensated in reverse (``saga``); a compensation that cannot
   succeed fails the task as ``NeedsManualRecovery``, naming the effects to repair.
 """
@@ -11,10 +13,11 @@ Workflow code (deterministic).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from handrail.contracts import (
@@ -28,6 +31,33 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.workflows import steps, stubs
     from handrail.workflows.saga import Saga
+
+
+@dataclass(frozen=True)
+class CommitFailure:
+    """The deferred action that failed at the commit point, and the ones that never ran."""
+
+    tool: str
+    step: int
+    """1-based, as the trace shows it."""
+    reason: str
+    never_ran: list[str]
+    """The later deferred actions, as ``tool (step n)``."""
+
+    def describe(self) -> str:
+        text = f"{self.tool} (step {self.step}) failed at the commit point: {self.reason}"
+        if self.never_ran:
+            text += f"; never ran: {', '.join(self.never_ran)}"
+        return text
+
+
+def _failure_reason(error: ApplicationError) -> str:
+    """What the tool said when it failed for good: ``calls.call_activity`` re-raises the
+    activity's failure as an ``ApplicationError`` prefixed with the activity's name."""
+    failed = error.__cause__
+    if isinstance(failed, ActivityError) and failed.cause is not None:
+        return str(getattr(failed.cause, "message", None) or failed.cause)
+    return error.message
 
 
 def shared_limit(binding: ToolBinding) -> SharedLimit | None:
@@ -89,13 +119,49 @@ class Effects:
         record.note = f"{binding.name} deferred: irreversible, runs when the task commits"
         return record.note
 
-    async def commit(self, key_for: Callable[[int], str]) -> None:
-        """The commit point: run deferred irreversible actions, in the order they were asked."""
-        for deferred in self.deferred:
-            workflow.set_current_details(f"Committing: {deferred.binding.name}")
-            key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
-            await self.act(deferred.binding, deferred.record, deferred.arguments, key)
-        self.deferred.clear()
+    async def commit(
+        self, key_for: Callable[[int], str], *, stop_at_failure: bool
+    ) -> CommitFailure | None:
+        """The commit point: run deferred irreversible actions, in the order they were asked.
+
+        ``stop_at_failure`` (runs from the commit-point patch on): the first action that fails
+        (the tool says no, or fails for good) stops the commit, the later ones never run, and
+        the failure is returned. A cancellation is no failure of the action: it propagates
+        (the task then rolls back). Runs recorded before ran every action whatever happened."""
+        if not stop_at_failure:
+            for deferred in self.deferred:
+                workflow.set_current_details(f"Committing: {deferred.binding.name}")
+                key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
+                await self.act(deferred.binding, deferred.record, deferred.arguments, key)
+            self.deferred.clear()
+            return None
+        while self.deferred:
+            # Taken off as it runs: what a cancellation leaves here never ran (roll_back says so).
+            deferred = self.deferred.pop(0)
+            binding, record = deferred.binding, deferred.record
+            workflow.set_current_details(f"Committing: {binding.name}")
+            try:
+                outcome = await self.act(
+                    binding, record, deferred.arguments, key_for(record.step - 1)
+                )
+            except ApplicationError as error:  # failed for good (a cancellation is no such error)
+                outcome = record.outcome = ToolOutcome(ok=False, error=_failure_reason(error))
+                record.note = f"ran {binding.name}: failed for good: {outcome.error}"
+            if outcome.ok:
+                continue
+            later, self.deferred = self.deferred, []
+            for skipped in later:
+                skipped.record.note = (
+                    f"{skipped.binding.name} never ran: the commit stopped at "
+                    f"{binding.name} (step {record.step})"
+                )
+            return CommitFailure(
+                tool=binding.name,
+                step=record.step,
+                reason=outcome.error or "the tool failed",
+                never_ran=[f"{s.binding.name} (step {s.record.step})" for s in later],
+            )
+        return None
 
     async def roll_back(self) -> None:
         """Drop what was deferred and undo what was done, newest first. Raises

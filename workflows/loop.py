@@ -71,7 +71,7 @@ class TaskRun:
         self.steps: list[StepRecord] = []
         self.profile: Profile | None = None
         self.effects = Effects()
-        self.desk = ReviewDesk(spent=self.money_spent)
+        self.desk = ReviewDesk(spent=self.money_spent, context=task.context)
         self.run_scoped = False
         self.continuation: Continuation | None = None
         """Set when this run stops to continue as new; the workflow then does."""

@@ -8,7 +8,6 @@ update's validator refuses exactly what the signal records and ignores.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,11 +27,17 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from handrail.errors import ErrorType
-    from handrail.names import FINAL_ANSWER_TOOL
-    from handrail.policy import gate
-    from handrail.redaction import REDACTED, redact, sensitive_fields
+    from handrail.redaction import redact
     from handrail.reviews.fingerprint import proposal_fingerprint
     from handrail.workflows import steps, stubs
+    from handrail.workflows.edits import (
+        EDIT_LIMITS_PATCH,
+        EDIT_SCOPE_PATCH,
+        EditRules,
+        Refusal,
+        edit_refusal,
+        edited_arguments,
+    )
 
 Via = str  # "signal" | "update"
 
@@ -45,11 +50,6 @@ Via = str  # "signal" | "update"
 # the run would wait where it went on. Unpatched runs publish no fingerprint, so nothing is
 # checked. The marker is written once per run, at its first review (no cost to other tasks).
 _FINGERPRINT_PATCH = "review-fingerprint-v1"
-# An edit is gated with what the task already moved (its task_limit); asked where a review
-# starts (normal workflow code: validators may not call patched).
-_EDIT_LIMITS_PATCH = "edit-within-task-limit-v1"
-# An edit keeps the model's value of a sensitive argument the reviewer saw as "[redacted]".
-_EDIT_HIDDEN_PATCH = "edit-keeps-hidden-values-v1"
 
 
 def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
@@ -60,79 +60,24 @@ def allowed_reviewers(tiers: list[ReviewTier], index: int) -> list[str]:
     return names
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a review decision cannot count: an ``ErrorType.REVIEW_*`` and the reason in words."""
-
-    type: str
-    reason: str
-
-
-def _edit_refusal(
-    profile: Profile | None,
-    tool: str,
-    arguments: dict[str, Any] | None,
-    spent: Mapping[str, Decimal] | None,
-) -> Refusal | None:
-    if arguments is None:
-        return Refusal(ErrorType.REVIEW_INVALID_EDIT, "an edit needs the new arguments")
-    if tool == FINAL_ANSWER_TOOL:
-        # Editing a final answer means rewording it: the only argument is the answer's text.
-        answer = arguments.get("answer")
-        if set(arguments) != {"answer"} or not isinstance(answer, str) or not answer.strip():
-            return Refusal(
-                ErrorType.REVIEW_INVALID_EDIT,
-                'an edited final answer takes exactly {"answer": "<non-empty text>"}',
-            )
-        return None
-    if profile is not None:
-        # A person vouches for the edit (confidence 1), but limits and schemas still hold,
-        # the task's limit counting what it already moved (``spent`` is given from the
-        # edit-limits patch on, which also refuses negative amounts).
-        verdict = gate(
-            profile, tool, arguments, 1.0, spent=spent, refuse_negative=spent is not None
-        )
-        if verdict.action == "deny":
-            kind = (
-                ErrorType.REVIEW_INVALID_EDIT
-                if verdict.reason.startswith("invalid arguments")
-                else ErrorType.REVIEW_POLICY_DENIED
-            )
-            return Refusal(kind, f"edited arguments refused by policy: {verdict.reason}")
-    return None
-
-
-def _edited(
-    profile: Profile, record: StepRecord, decision: ReviewDecision
-) -> dict[str, Any] | None:
-    """An edit's arguments as they will run. A reviewer edits what they were shown, where
-    sensitive arguments read ``[redacted]``: such a field keeps the model's value unless the
-    reviewer typed a new one (else the placeholder itself would be sent, e.g. as an email's
-    body). Runs recorded before this took the arguments as sent."""
-    if decision.verdict != "edit" or decision.arguments is None:
-        return None
-    if not workflow.patched(_EDIT_HIDDEN_PATCH):
-        return decision.arguments
-    tool, original = steps.proposal(record.decision)
-    hidden = set(sensitive_fields(profile, tool))
-    return {
-        key: original[key] if key in hidden and value == REDACTED and key in original else value
-        for key, value in decision.arguments.items()
-    }
-
-
 class ReviewDesk:
     """Pending review state of one task: at most one step waits at a time."""
 
-    def __init__(self, spent: Callable[[Profile], Mapping[str, Decimal]] | None = None) -> None:
-        """``spent``: what the task already moved per tool, for an edit's ``task_limit``."""
+    def __init__(
+        self,
+        spent: Callable[[Profile], Mapping[str, Decimal]] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``spent``: what the task already moved per tool, for an edit's ``task_limit``;
+        ``context``: the task's, whose scope an edit must stay within (``workflows.edits``)."""
         self.pending: PendingReview | None = None
         self.ignored: list[IgnoredReview] = []
         self._decision: tuple[ReviewDecision, Via] | None = None
         self._spent = spent
-        # Set at each review by the edit-limits patch: runs recorded before it checked an
-        # edit without what the task had spent, and their accepted edits must replay as taken.
-        self._edits_count_spent = False
+        self._context = context
+        # Set at each review by the edit patches: runs recorded before them checked an edit
+        # with less, and the edits they accepted must replay as taken.
+        self._edit_rules = EditRules()
 
     def refusal(self, profile: Profile | None, decision: ReviewDecision) -> Refusal | None:
         """Why ``decision`` cannot be taken now, or None if it can."""
@@ -161,9 +106,16 @@ class ReviewDesk:
             )
         if decision.verdict == "edit":
             spent = None
-            if self._edits_count_spent and self._spent is not None and profile is not None:
+            if self._edit_rules.count_spent and self._spent is not None and profile is not None:
                 spent = self._spent(profile)
-            return _edit_refusal(profile, pending.tool, decision.arguments, spent)
+            return edit_refusal(
+                profile,
+                pending.tool,
+                decision.arguments,
+                rules=self._edit_rules,
+                spent=spent,
+                context=self._context,
+            )
         if decision.verdict == "answer" and not (decision.answer or "").strip():
             return Refusal(ErrorType.REVIEW_INCOMPLETE, "an answer needs its text")
         return None
@@ -194,7 +146,7 @@ class ReviewDesk:
             record.note = "needs review, but the profile names no reviewers: fail safe"
             return None
         shown = redact(arguments, binding.sensitive if binding else [])
-        self._edits_count_spent = workflow.patched(_EDIT_LIMITS_PATCH)
+        count_spent = workflow.patched(EDIT_LIMITS_PATCH)
         fingerprint: str | None = None
         if workflow.patched(_FINGERPRINT_PATCH):
             info = workflow.info()
@@ -205,6 +157,10 @@ class ReviewDesk:
                 tool=tool,
                 arguments=shown,
             )
+        # Asked after the patches above, in the order runs recorded them.
+        self._edit_rules = EditRules(
+            count_spent=count_spent, within_scope=workflow.patched(EDIT_SCOPE_PATCH)
+        )
 
         def pending_for(tier: ReviewTier, reviewers: list[str]) -> PendingReview:
             now = workflow.now()
@@ -275,7 +231,7 @@ class ReviewDesk:
                     verdict=decision.verdict,
                     tier=tier.name,
                     via="signal" if via == "signal" else "update",
-                    arguments=_edited(profile, record, decision),
+                    arguments=edited_arguments(profile, record, decision),
                     answer=decision.answer if decision.verdict == "answer" else None,
                     comment=decision.comment,
                     fingerprint=decision.fingerprint,

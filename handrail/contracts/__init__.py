@@ -21,6 +21,7 @@ from handrail.contracts.continuation import RECENT_STEPS_KEPT, Continuation, Def
 from handrail.contracts.decisions import DecideRequest, Decision, DecisionKind, Observation, Opening
 from handrail.contracts.profile import (
     Autonomy,
+    CommitRule,
     FinalAnswerRule,
     LoadProfileRequest,
     McpServer,
@@ -74,6 +75,7 @@ __all__ = [
     "RECENT_STEPS_KEPT",
     "AgentTask",
     "Autonomy",
+    "CommitRule",
     "CompensationOutcome",
     "CompensationRecord",
     "CompensationRequest",

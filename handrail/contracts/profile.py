@@ -14,6 +14,10 @@ from handrail.contracts._base import _Contract
 Autonomy = Literal["suggest", "supervised", "autonomous"]
 OutsideScope = Literal["deny", "review"]
 """What the policy does with an action outside the task's scope (or a task with no scope)."""
+EditsOutsideScope = Literal["refuse", "allow"]
+"""Whether a reviewer's edit may move a bound argument outside the task's scope."""
+CommitFailure = Literal["roll_back", "keep"]
+"""What a task keeps when an action held back to its commit point fails there."""
 
 
 class ShadowRule(_Contract):
@@ -115,6 +119,12 @@ class ToolRule(_Contract):
         default=None,
         description="What an action outside the scope gets: 'deny' or 'review'. Unset: the "
         "profile's `outside_scope` (filled in when the profile loads; 'deny' without one).",
+    )
+    edits_outside_scope: EditsOutsideScope = Field(
+        default="refuse",
+        description="A reviewer's edit is held to the rule's `scope` like the model's proposal: "
+        "'refuse' (the default) refuses an edit naming something outside the task's scope; "
+        "'allow' lets a person send the action elsewhere (the edit still meets every limit).",
     )
     shadow: ShadowRule | None = Field(
         default=None,
@@ -227,6 +237,20 @@ class FinalAnswerRule(_Contract):
     )
 
 
+class CommitRule(_Contract):
+    """The commit point (the profile's ``[commit]`` table): after the final answer, the actions
+    held back because they cannot be undone run in order. If one fails there (the tool says no,
+    or fails for good), the commit stops, the later ones never run, the answer is not delivered
+    and the task ends ``commit_failed``; ``on_failure`` says what happens to the reversible
+    effects the task already made."""
+
+    on_failure: CommitFailure = Field(
+        default="roll_back",
+        description="'roll_back' (the default): undo the task's earlier reversible effects, as "
+        "any ending without a delivered answer does; 'keep': leave them for a person to judge.",
+    )
+
+
 class McpServer(_Contract):
     """An MCP server a profile takes tools from: a stdio command or a streamable-HTTP URL.
 
@@ -284,6 +308,9 @@ class Profile(_Contract):
         default_factory=list, description="Escalation ladder; none means review fails safe."
     )
     final_answer: FinalAnswerRule = Field(default_factory=FinalAnswerRule)
+    commit: CommitRule = Field(
+        default_factory=CommitRule, description="What a failure at the commit point keeps."
+    )
     mcp_servers: list[McpServer] = Field(
         default_factory=list, description="MCP servers whose tools this profile may call."
     )

@@ -93,7 +93,11 @@ TaskStatus = Literal[
     "awaiting_review",
     "rejected",
     "review_expired",
+    "commit_failed",
 ]
+"""``commit_failed``: an action held back to the commit point failed there; the answer was not
+delivered (``error`` says which action, its step, why, and whether earlier effects were rolled
+back or kept)."""
 
 
 class TaskResult(_Contract):
@@ -102,6 +106,9 @@ class TaskResult(_Contract):
     task_id: str
     status: TaskStatus
     answer: str | None = None
+    error: str | None = Field(
+        default=None, description="Why the task did not end with a delivered answer, in words."
+    )
     steps: list[StepRecord] = Field(default_factory=list)
     compensations: list[CompensationRecord] = Field(
         default_factory=list, description="What was undone when the task did not commit."

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from handrail.contracts import RunRecord
+from handrail.reports.commit_point import commit_point_rows
 from handrail.reports.ledger_rows import (
     RUN_COLUMNS,
     STEP_COLUMNS,
@@ -75,6 +76,10 @@ class LedgerAggregates:
     """(profile, tool, verdict, count)"""
     review_waits: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(profile, tool) → seconds each decided review waited"""
+    commit_runs: int = 0
+    """Runs whose commit point ran at least one deferred action."""
+    commit_actions: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """(tool, ran at the commit point, failed there, never ran: a failed commit stopped first)"""
 
 
 class RunLedger:
@@ -217,6 +222,7 @@ class RunLedger:
                 ).where(*reviewed)
                 for profile, action, wait in db.execute(waits):
                     found.review_waits.setdefault((profile, action), []).append(wait)
+                found.commit_runs, found.commit_actions = commit_point_rows(db, in_steps)
         return found
 
     def recent_verdicts(

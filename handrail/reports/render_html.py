@@ -25,6 +25,8 @@ from handrail.reports.render_text import (
     alignment,
     calibration_columns,
     calibration_title,
+    commit_columns,
+    commit_title,
     ms,
     pct,
     shadow_columns,
@@ -257,6 +259,8 @@ def format_html(report: StatsReport) -> str:
         ),
         agreement=_agreement_chart(report),
         autonomy=_autonomy(report),
+        commit_title=commit_title(report),
+        commit=_table(*commit_columns(report)) if report.commit.by_tool else None,
         shadow=_table(*shadow_columns(report)) if report.shadow else None,
         shadow_notes=SHADOW_NOTES,
         shadow_examples=[

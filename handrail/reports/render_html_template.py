@@ -67,6 +67,8 @@ role="img">
 <h2>Outcomes by action type</h2>{{ chart(outcomes) }}{{ table(outcome_table) }}
 <p class="small">success % = (success + approved) / steps. Hover a bar for its counts.</p>
 <h2>Latency per step kind</h2>{{ chart(latency) }}{{ table(latency_table) }}
+<h2>The commit point</h2><p class="small">{{ commit_title }}</p>\
+{% if commit %}{{ table(commit) }}{% endif %}
 <h2>Reviewer agreement per tool</h2>{{ chart(agreement) }}
 <p class="small">agreement = approved unchanged / reviews decided (approved, edited, rejected,
 answered instead).</p>

@@ -149,6 +149,10 @@ def format_table(report: StatsReport) -> str:
             f"  {esc.review_or_escalated} of {esc.tasks} tasks needed a reviewer or escalated "
             f"({pct(esc.rate)}): {esc.needed_review} needed review, {esc.escalated} escalated",
         ]
+        out += ["", commit_title(report)]
+        if report.commit.by_tool:
+            headers, rows, align = commit_columns(report)
+            out += _table(headers, rows, align=align)
 
     out += ["", "Reviewer agreement per tool"]
     if report.agreement:
@@ -235,6 +239,24 @@ CALIBRATION_NOTES = (
     "n ≥ / bad ≥: reviewed actions stating at least the threshold and the bad among them; "
     "coverage: their share of all reviewed; logprob: the reply's mean token probability"
 )
+
+
+def commit_title(report: StatsReport) -> str:
+    """One line: how many tasks that ran a commit point failed it (ended ``commit_failed``)."""
+    commit = report.commit
+    return (
+        f"Commit point: {commit.tasks_failed} of {commit.tasks_committing} tasks that ran one "
+        f"failed it ({pct(commit.rate)}); their answers were not delivered"
+    )
+
+
+def commit_columns(report: StatsReport) -> Columns:
+    """Per tool, its deferred actions at the commit point (``handrail.reports.commit_point``)."""
+    rows = [
+        [row.tool, str(row.ran), str(row.failed), pct(row.failure_rate), str(row.never_ran)]
+        for row in report.commit.by_tool
+    ]
+    return ["tool", "ran at commit", "failed", "failure %", "never ran"], rows, "lrrrr"
 
 
 def shadow_columns(report: StatsReport) -> Columns:

@@ -13,6 +13,9 @@ grouping), never by replaying workflows:
   as unpriced, never as free);
 - **escalation rate**: tasks that needed a reviewer or escalated (the model escalated, or a
   review tier's deadline passed), over all tasks;
+- **the commit point**: tasks that ended ``commit_failed`` over tasks that ran a commit, and
+  per tool the deferred actions that ran there, failed, or never ran
+  (``handrail.reports.commit_point``);
 - **reviewer agreement per tool** (and profile): approved unchanged, edited, rejected, answered
   instead (see ``handrail.reports.autonomy`` for why an answer counts against agreement);
 - **autonomy**: an assessment per tool of the profile under evaluation
@@ -36,6 +39,7 @@ from pydantic import BaseModel, Field, computed_field
 from handrail.profile_catalog import AutonomyBar, ProfileFile
 from handrail.reports.autonomy import AUDIT_LOG_FILE, Assessment, assess_profile
 from handrail.reports.calibration import Calibration, calibrate_all
+from handrail.reports.commit_point import CommitReport, commit_report
 from handrail.reports.evidence import Agreement
 from handrail.reports.ledger import LedgerAggregates, RunLedger
 from handrail.reports.outcomes import OUTCOMES
@@ -130,6 +134,7 @@ class StatsReport(BaseModel):
     latency: list[Latency] = Field(default_factory=list)
     cost: CostSummary = Field(default_factory=CostSummary)
     escalation: Escalation = Field(default_factory=Escalation)
+    commit: CommitReport = Field(default_factory=CommitReport)
     agreement: list[ToolAgreement] = Field(default_factory=list)
     profile: str | None = Field(default=None, description="The profile autonomy is assessed for.")
     bar: AutonomyBar | None = None
@@ -286,6 +291,9 @@ def build_report(
             escalated=rows.escalated,
             review_or_escalated=rows.review_or_escalated,
             rate=_ratio(rows.review_or_escalated, rows.tasks),
+        ),
+        commit=commit_report(
+            statuses.get("commit_failed", 0), rows.commit_runs, rows.commit_actions
         ),
         agreement=_agreement(rows.verdicts, rows.review_waits),
         profile=profile.name if profile is not None else None,
