@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Final
@@ -20,6 +21,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from handrail.reviews.links import sign_link
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
@@ -113,6 +115,18 @@ async def start_hostile(api: Api, *, task_id: str | None = None) -> str:
     started = await api.http.post("/tasks", json=body, headers=bearer(SERVICE_TOKEN))
     assert started.status_code == 201, started.text
     return str(started.json()["task_id"])
+
+
+def link_for(task_id: str, pending: dict[str, Any]) -> str:
+    return sign_link(
+        LINK_SECRET,
+        task_id=task_id,
+        step=int(pending["step"]),
+        verdict="approve",
+        fingerprint=str(pending["fingerprint"]),
+        reviewer="alice",
+        expires_at=datetime.now(UTC) + timedelta(minutes=10),
+    )
 
 
 @dataclass

@@ -10,21 +10,19 @@ import sqlite3
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
 import pytest_asyncio
 
 from handrail.http.auth import COOKIE_NAME
-from handrail.reviews.links import sign_link
 from handrail.settings import HandrailSettings
 from tests.inbox_kit import (
     HOSTILE,
     HOSTILE_TASK_ID_TAIL,
-    LINK_SECRET,
     form_body,
     injected,
+    link_for,
     page_api,
     page_settings,
     parse,
@@ -54,18 +52,6 @@ async def alice(page_api: Api) -> AsyncIterator[httpx2.AsyncClient]:
         headers={"Origin": page_api.url},
     ) as http:
         yield http
-
-
-def link_for(task_id: str, pending: dict[str, Any]) -> str:
-    return sign_link(
-        LINK_SECRET,
-        task_id=task_id,
-        step=int(pending["step"]),
-        verdict="approve",
-        fingerprint=str(pending["fingerprint"]),
-        reviewer="alice",
-        expires_at=datetime.now(UTC) + timedelta(minutes=10),
-    )
 
 
 async def test_hostile_text_stays_text_on_every_page(
