@@ -218,3 +218,46 @@ async def test_no_malformed_form_gets_a_server_error(
     await asyncio.sleep(0.2)
     assert (await page_api.wait_pending(task_id))["step"] == pending["step"]
     await reject(alice, task_id, pending)
+
+
+async def test_other_inbox_routes_answer_bad_input_with_a_4xx(
+    page_api: Api, alice: httpx2.AsyncClient
+) -> None:
+    unknown = f"nope-{uuid.uuid4().hex[:8]}"
+    gets = [
+        f"/inbox/tasks/{unknown}",
+        f"/inbox/tasks/{unknown}?fragment=1",
+        "/inbox?fragment=maybe",
+        "/inbox/tasks/%01",
+        "/inbox/static/..%2F..%2Fapp.py",
+        "/inbox/static/../inbox.py",
+    ]
+    for path in gets:
+        response = await alice.get(path)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:200])
+    for form in ({"step": "1", "verdict": "approve"}, {"step": "1", "verdict": "edit"}):
+        response = await alice.post(f"/inbox/tasks/{unknown}/decide", data=form)
+        assert response.status_code == 404, (form, response.status_code, response.text[:200])
+    response = await alice.post("/inbox/login", content=b"\xff", headers={"Content-Type": "x/y"})
+    assert response.status_code == 415
+
+
+async def test_a_form_post_must_come_from_the_inbox_itself(page_api: Api) -> None:
+    """Sec-Fetch-Site when the browser sends it (it does even where the page's referrer
+    policy makes the Origin `null`, as a review link's does); else Origin or Referer."""
+    url = page_api.url
+    cases = [
+        ({"Sec-Fetch-Site": "same-origin", "Origin": "null"}, 401),  # a link page's post
+        ({"Sec-Fetch-Site": "same-origin"}, 401),
+        ({"Origin": url}, 401),
+        ({"Referer": f"{url}/inbox/login"}, 401),
+        ({"Sec-Fetch-Site": "cross-site", "Origin": url}, 403),  # Origin spoofed: not by a page
+        ({"Sec-Fetch-Site": "same-site", "Origin": url}, 403),  # a sibling subdomain's page
+        ({"Origin": "null"}, 403),
+        ({"Origin": "https://evil.test"}, 403),
+        ({"Referer": "https://evil.test/inbox/login"}, 403),
+        ({}, 403),
+    ]
+    for headers, status in cases:
+        response = await page_api.http.post("/inbox/login", data={"token": "x"}, headers=headers)
+        assert response.status_code == status, (headers, response.status_code)
