@@ -199,6 +199,11 @@ async def test_no_malformed_form_gets_a_server_error(
         response = await alice.post(f"/inbox/tasks/{task_id}/decide", data=form)
         statuses.append(response.status_code)
         assert 400 <= response.status_code < 500, (form, response.status_code, response.text[:300])
+    status_of = dict(zip(map(str, forms), statuses, strict=True))
+    assert status_of[str({**edit, "shown_arguments": "{"})] == 422  # the edit changes nothing
+    assert status_of[str({**edit, "step": "99"})] == 409  # not the step that waits
+    assert status_of[str({**edit, "fingerprint": "not-the-one"})] == 409  # not what was shown
+    assert status_of[str({**edit, "arg.amount": "lots"})] == 422  # the tool's schema refuses it
     raw = [
         (b"step=1&verdict=edit&shown_arguments=%7B", "application/x-www-form-urlencoded"),
         (b"\xff\xfe=\xff", "application/x-www-form-urlencoded"),

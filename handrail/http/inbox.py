@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus
 
 from handrail.contracts import PendingReview, Trace
-from handrail.errors import HandrailError, NoWorkerError, describe_validation_error
+from handrail.errors import ErrorType, HandrailError, NoWorkerError, describe_validation_error
 from handrail.http import forms
 from handrail.http.auth import COOKIE_NAME, Principal
 from handrail.http.errors import ApiError, as_api_error
@@ -253,13 +253,15 @@ async def _edited(
     card = await card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
     if card is None or card.pending.step != decision.step:
         raise ApiError(
-            409, "ReviewStale", f"step {decision.step} of task {task_id} no longer awaits review"
+            409,
+            ErrorType.REVIEW_STALE,
+            f"step {decision.step} of task {task_id} no longer awaits review",
         )
     shown = card.pending.fingerprint
     if decision.fingerprint is not None and shown is not None and decision.fingerprint != shown:
         raise ApiError(
             409,
-            "ReviewFingerprintMismatch",
+            ErrorType.REVIEW_FINGERPRINT_MISMATCH,
             "the proposal changed since this page was shown: review what it proposes now",
         )
     try:
