@@ -1,16 +1,74 @@
-"""``create_app``: the gateway's ASGI app over one ``HandrailClient``."""
+"""``create_app``: the gateway's ASGI app over one ``HandrailClient``, its security headers,
+and the inbox's static files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail.client import HandrailClient
 from handrail.http import inbox, links, reviews, tasks
 from handrail.http.errors import install_error_handlers
 from handrail.http.gateway import Gateway
 from handrail.tools.spec import ToolSpec
+
+STATIC_FOLDER: Final = Path(__file__).parent / "static"
+# The second wall behind the templates' escaping: were model text ever to become markup, no
+# inline script, handler or style runs, nothing loads from elsewhere, no form posts elsewhere,
+# no <base> redirects relative URLs, and no other site frames a page to trick a click.
+CONTENT_SECURITY_POLICY: Final = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS: Final = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-frame-options": "DENY",
+    # No response (JSON included) is ever sniffed into HTML or script.
+    "x-content-type-options": "nosniff",
+    # same-origin, not no-referrer: with no-referrer a browser posts forms with `Origin: null`,
+    # and the inbox's CSRF check wants its own origin. Other sites get no referrer at all.
+    "referrer-policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware putting ``SECURITY_HEADERS`` on every HTTP response, JSON and errors
+    included; a header a route set itself (a review link's ``no-referrer``) is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [
+                    (name.encode(), value.encode())
+                    for name, value in SECURITY_HEADERS.items()
+                    if name.encode() not in present
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -39,6 +97,9 @@ def create_app(
     )
     app.state.gateway = Gateway.build(handrail, tools=tools, task_queue=task_queue)
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    # The pages' only script and style sheet: files, so the policy above allows no inline ones.
+    app.mount("/inbox/static", StaticFiles(directory=STATIC_FOLDER), name="inbox-static")
     app.include_router(tasks.router)
     app.include_router(reviews.router)
     app.include_router(inbox.router)

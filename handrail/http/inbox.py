@@ -7,10 +7,16 @@ cookie holds the token itself, and logging out is deleting it (revoking a token 
 hash from the settings).
 
 CSRF: every form post must come from this origin: besides the ``SameSite=Strict`` cookie, the
-``Origin`` header (or, lacking it, ``Referer``) must name the host the request came to. Both
-are set by browsers and cannot be forged by a page; together they are enough without tokens in
-forms. A page that lands from another site (a link in a chat) arrives without the cookie, as
-Strict means; the login page says so and the next click carries it.
+browser's ``Sec-Fetch-Site`` must say ``same-origin``, or (a browser without it) the ``Origin``
+header (lacking it, ``Referer``) must name the host the request came to. All are set by
+browsers and cannot be forged by a page; together they are enough without tokens in forms. A
+page that lands from another site (a link in a chat) arrives without the cookie, as Strict
+means; the login page says so and the next click carries it.
+
+Model and tool text is untrusted on every page: the templates let Jinja escape it for where it
+lands (text and quoted attributes by autoescape; URLs by ``segment`` and ``http_url``; data for
+the script only as a ``<script type="application/json">`` block), and the app's headers
+(``handrail.http.app``) forbid inline script and style as a second wall.
 """
 
 from __future__ import annotations
@@ -19,23 +25,21 @@ import hashlib
 import json
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus
 
 from handrail.contracts import PendingReview, Trace
-from handrail.errors import HandrailError, NoWorkerError, describe_validation_error
+from handrail.errors import ErrorType, HandrailError, NoWorkerError, describe_validation_error
 from handrail.http import forms
 from handrail.http.auth import COOKIE_NAME, Principal
 from handrail.http.errors import ApiError, as_api_error
 from handrail.http.gateway import Gateway, gateway_of
 from handrail.http.models import ReviewRequest
+from handrail.http.pages import page as page  # links.py renders its page with it too
 from handrail.http.reviews import decide
 from handrail.http.tasks import TaskId
 
@@ -44,7 +48,6 @@ Shared = Annotated[Gateway, Depends(gateway_of)]
 
 COOKIE_MAX_AGE: Final = 8 * 3600  # a working day; then paste the token again
 MAX_FORM_BYTES: Final = 256 * 1024
-POLL_MILLISECONDS: Final = 1500
 _VERDICT_WORDS: Final = {
     "approve": "approved",
     "edit": "edited and approved",
@@ -52,36 +55,10 @@ _VERDICT_WORDS: Final = {
     "answer": "answered",
 }
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-)
 
-
-def _when(moment: datetime) -> str:
-    """``in 59 min`` / ``3 min ago``, for deadlines and requests."""
-    seconds = (moment - datetime.now(UTC)).total_seconds()
-    span = abs(seconds)
-    text = (
-        f"{span:.0f} s"
-        if span < 90
-        else f"{span / 60:.0f} min"
-        if span < 5400
-        else f"{span / 3600:.1f} h"
-    )
-    return f"in {text}" if seconds >= 0 else f"{text} ago"
-
-
-_templates.filters["when"] = _when
-_templates.filters["tojson_pretty"] = lambda value: json.dumps(
-    value, indent=2, ensure_ascii=False, default=str
-)
-
-
-def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _templates.get_template(name).render(poll_ms=POLL_MILLISECONDS, **context)
-    return HTMLResponse(html, status_code=status)
+def ui_url(gateway: Gateway, task_id: str) -> str:
+    """The task's run in the Temporal UI, its id percent-encoded as one path segment."""
+    return gateway.settings.ui_url(urllib.parse.quote(task_id, safe=""))
 
 
 def _reviewer(request: Request, gateway: Gateway) -> Principal | None:
@@ -95,7 +72,15 @@ def _login_redirect() -> RedirectResponse:
 
 
 def same_origin(request: Request) -> None:
-    """Refuse a form post that another site's page made (see the module docstring)."""
+    """Refuse a form post that another site's page made (see the module docstring).
+
+    ``Sec-Fetch-Site`` first: a page whose ``Referrer-Policy`` is ``no-referrer`` (a review
+    link's) posts with ``Origin: null``, which alone would be refused."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site == "same-origin":
+        return
+    if fetch_site is not None and fetch_site != "none":
+        raise ApiError(403, "CrossOrigin", "this form must be sent from the inbox's own pages")
     source = request.headers.get("origin") or request.headers.get("referer") or ""
     host = request.headers.get("host", "")
     if not source or source == "null" or urllib.parse.urlsplit(source).netloc != host:
@@ -144,7 +129,7 @@ async def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
         rationale=decision.rationale if decision else "",
         confidence=decision.confidence if decision else None,
         amount=await gateway.amount(pending.tool, pending.arguments),
-        ui_url=gateway.settings.ui_url(task_id),
+        ui_url=ui_url(gateway, task_id),
         fields=forms.form_fields(schema, pending.arguments),
     )
 
@@ -214,7 +199,7 @@ async def _task_page(
         "problem": problem,
         "state": state,
         "reviewer": reviewer.name,
-        "ui_url": gateway.settings.ui_url(task_id),
+        "ui_url": ui_url(gateway, task_id),
         "changes": forms.changes,
     }
     if fragment:
@@ -240,8 +225,8 @@ async def task_page(
     return await _task_page(request, gateway, task_id, reviewer, fragment=fragment)
 
 
-def _decision(card_fields: list[forms.FormField], form: dict[str, str]) -> ReviewRequest:
-    """The posted form as the API's ``ReviewRequest``; ``ApiError`` 422 naming the field."""
+def _verdict(form: dict[str, str]) -> ReviewRequest:
+    """The posted form as the API's ``ReviewRequest``, arguments aside; 422 naming the field."""
     verdict = form.get("verdict", "")
     body: dict[str, Any] = {
         "step": form.get("step", ""),
@@ -249,19 +234,45 @@ def _decision(card_fields: list[forms.FormField], form: dict[str, str]) -> Revie
         "comment": form.get("comment", "").strip(),
         "fingerprint": form.get("fingerprint") or None,
     }
+    if verdict == "answer":
+        body["answer"] = form.get("answer", "").strip() or None
     try:
-        if verdict == "edit":
-            body["arguments"] = forms.arguments_from_form(card_fields, form)
-        if verdict == "answer":
-            body["answer"] = form.get("answer", "").strip() or None
         return ReviewRequest.model_validate(body)
-    except ValueError as error:
-        message = (
-            describe_validation_error("decision", error)
-            if isinstance(error, ValidationError)
-            else f"invalid decision: {error}"
+    except ValidationError as error:
+        raise ApiError(
+            422, "InvalidRequest", describe_validation_error("decision", error)
+        ) from None
+
+
+async def _edited(
+    gateway: Gateway, task_id: str, decision: ReviewRequest, form: dict[str, str]
+) -> ReviewRequest:
+    """``decision`` with the edit's arguments, read from the form's fields for the proposal
+    pending now, re-read from the task's trace: the form's own copy of what was shown is never
+    trusted. The edit is bound to that proposal's fingerprint, so it decides what was shown."""
+    card = await card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
+    if card is None or card.pending.step != decision.step:
+        raise ApiError(
+            409,
+            ErrorType.REVIEW_STALE,
+            f"step {decision.step} of task {task_id} no longer awaits review",
         )
-        raise ApiError(422, "InvalidRequest", message) from None
+    shown = card.pending.fingerprint
+    if decision.fingerprint is not None and shown is not None and decision.fingerprint != shown:
+        raise ApiError(
+            409,
+            ErrorType.REVIEW_FINGERPRINT_MISMATCH,
+            "the proposal changed since this page was shown: review what it proposes now",
+        )
+    try:
+        arguments = forms.arguments_from_form(card.fields, form)
+    except ValueError as error:
+        raise ApiError(422, "InvalidRequest", f"invalid decision: {error}") from None
+    if arguments == card.pending.arguments:
+        raise ApiError(422, "InvalidRequest", "the edit changes nothing: approve instead")
+    return decision.model_copy(
+        update={"arguments": arguments, "fingerprint": decision.fingerprint or shown}
+    )
 
 
 @router.post("/tasks/{task_id}/decide")
@@ -271,13 +282,10 @@ async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Res
     if reviewer is None:
         return _login_redirect()
     form = await _form(request)
-    tool = form.get("tool", "")
-    shown = json.loads(form.get("shown_arguments") or "{}")
-    fields = forms.form_fields(forms.schema_for(tool, await gateway.schema(tool)), shown)
     try:
-        decision = _decision(fields, form)
-        if decision.verdict == "edit" and decision.arguments == shown:
-            raise ApiError(422, "InvalidRequest", "the edit changes nothing: approve instead")
+        decision = _verdict(form)
+        if decision.verdict == "edit":
+            decision = await _edited(gateway, task_id, decision, form)
         done = await decide(gateway, task_id, reviewer, decision)
     except (ApiError, HandrailError) as failure:
         error = as_api_error(failure)
@@ -288,7 +296,8 @@ async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Res
         query = urllib.parse.urlencode({"decided": done.verdict, "task": task_id})
         return RedirectResponse(f"/inbox?{query}", status_code=303)
     return RedirectResponse(
-        f"/inbox/tasks/{urllib.parse.quote(task_id)}?decided={done.verdict}", status_code=303
+        f"/inbox/tasks/{urllib.parse.quote(task_id, safe='')}?decided={done.verdict}",
+        status_code=303,
     )
 
 
