@@ -117,6 +117,7 @@ async def test_every_page_carries_the_security_headers(
         assert not any("unsafe" in part for part in policy), policy
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"  # customers' data: no copies
         # Referrer-Policy same-origin keeps the Origin a form post needs; a link page keeps
         # its own no-referrer (the token is in its URL).
         expected = "no-referrer" if "/links/" in str(response.url) else "same-origin"

@@ -41,6 +41,9 @@ SECURITY_HEADERS: Final = {
     # same-origin, not no-referrer: with no-referrer a browser posts forms with `Origin: null`,
     # and the inbox's CSRF check wants its own origin. Other sites get no referrer at all.
     "referrer-policy": "same-origin",
+    # Pages and answers show customers' data and pending decisions: no cache (a shared proxy,
+    # the browser's back button after logging out) keeps a copy.
+    "cache-control": "no-store",
 }
 
 
