@@ -93,6 +93,9 @@ class ErrorType:
     LLM_UNAVAILABLE: Final = "LlmUnavailable"
     LLM_BAD_RESPONSE: Final = "LlmBadResponse"
     UNKNOWN_TOOL: Final = "UnknownTool"
+    ARGUMENT_OUT_OF_RANGE: Final = "ArgumentOutOfRange"
+    """A tool failed on a value it cannot hold (an overflow, a driver's data error): the same
+    arguments fail on every attempt, so it is not retried (``handrail.tools.permanent``)."""
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
     PAYLOAD_TOO_LARGE: Final = "PayloadTooLarge"

@@ -43,6 +43,7 @@ from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
 from handrail.tools.heartbeat import Heartbeat
+from handrail.tools.permanent import permanent_failure
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.shield import CancellationShield
 
@@ -232,6 +233,13 @@ class ToolActivities:
             result = await tool.function(args, context)
         except ToolRefused as refusal:
             return ToolOutcome(ok=False, error=str(refusal), summary=f"{name}: refused")
+        except Exception as error:
+            # Failing on the arguments themselves (an overflow) fails every attempt alike: once,
+            # naming the field, rather than retried for minutes. Anything else is retried.
+            permanent = permanent_failure(error, name, raw)
+            if permanent is not None:
+                raise permanent from error
+            raise
         summary = fill_summary(tool.spec.summary, {**raw, **result})
         return ToolOutcome(ok=True, result=dict(result), summary=f"{name} {summary}".strip())
 
