@@ -11,6 +11,7 @@ HandrailError
 │   │                         (``.error_type`` is the ``ErrorType.REVIEW_*`` reason)
 │   ├── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
 │   ├── UnknownTaskError      no task (workflow) with this id in the namespace
+│   ├── TaskIdReusedError     a start whose task id already ran another task (nothing started)
 │   └── NoWorkerError         a running task's task queue has no worker to answer for it
 └── RunError                  a run that did not succeed
     └── TaskFailedError       the workflow failed; carries Temporal's failure message
@@ -65,6 +66,15 @@ class ConfigurationError(UserError):
 
 class UnknownTaskError(UserError):
     """No task with this id exists in the namespace."""
+
+
+class TaskIdReusedError(UserError):
+    """A start named a task id that already ran (or runs) a different task: a different goal,
+    profile or context. Nothing new started; ``task_id`` names the existing task."""
+
+    def __init__(self, message: str, *, task_id: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
 
 
 class NoWorkerError(UserError):
