@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from handrail.cli import main
+from handrail.cli.main import build_parser
+from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from tests.test_starter_cli import _clean_env, _starter, _worker_env
+from tests.test_starter_cli import _starter, _worker_env
 
 EXIT_TASK_ID_REUSED = 3
 
@@ -28,29 +31,38 @@ async def _runs(client: Client, task_id: str) -> int:
 
 @pytest.mark.usefixtures("worker")
 async def test_a_finished_task_id_reused_for_another_goal_is_refused_with_exit_3(
-    settings: HandrailSettings, temporal_address: str, client: Client, tmp_path: Path
+    settings: HandrailSettings,
+    temporal_address: str,
+    client: Client,
+    handrail: HandrailClient,
+    tmp_path: Path,
 ) -> None:
-    env = _worker_env(settings, temporal_address)
+    # The first start may come from anywhere (here the Python client: one CLI process less,
+    # each costs seconds); the CLI is what must tell the truth about the second.
     task_id = f"cli-reuse-{uuid.uuid4().hex[:8]}"
-    socks = ("start", "How much is the Wool Socks?", "--task-id", task_id)
-    first = await _starter(*socks, "--wait", env=env, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert f"started {task_id}" in first.stdout
-    assert "answered: The price of the Wool Socks is 14.50 EUR." in first.stdout
+    handle = await handrail.start_task({"goal": "How much is the Wool Socks?", "task_id": task_id})
+    first = await handrail.get_result(handle.id)
+    assert first.answer == "The price of the Wool Socks is 14.50 EUR."
+    env = _worker_env(settings, temporal_address)
 
-    again = await _starter(*socks, env=env, cwd=tmp_path)  # a retry: idempotent
+    again = await _starter(  # a retry: idempotent, and --wait shows that run's answer
+        "start",
+        "How much is the Wool Socks?",
+        "--task-id",
+        task_id,
+        "--wait",
+        env=env,
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"already finished: {task_id}  http"), again.stdout
-    waited = await _starter(*socks, "--wait", env=env, cwd=tmp_path)
-    assert waited.returncode == 0, waited.stderr
-    assert "answered: The price of the Wool Socks is 14.50 EUR." in waited.stdout
+    assert "answered: The price of the Wool Socks is 14.50 EUR." in again.stdout
 
     other = await _starter(
         "start", "How much is the Headlamp?", "--task-id", task_id, "--wait", env=env, cwd=tmp_path
     )
     assert other.returncode == EXIT_TASK_ID_REUSED, (other.stdout, other.stderr)
-    assert "started" not in other.stdout
-    assert other.stdout == ""
+    assert other.stdout == ""  # no "started" line: nothing started
     assert other.stderr.strip() == (
         f"error: task {task_id} already exists (finished: completed) with a different goal, "
         f"profile or context: nothing new started; use another task id, or `result {task_id}` "
@@ -65,6 +77,7 @@ async def test_a_running_task_id_is_joined_by_the_same_task_and_refused_to_anoth
     temporal_address: str,
     client: Client,
     model_server: ScriptedModelServer,
+    handrail: HandrailClient,
     tmp_path: Path,
 ) -> None:
     # A refund above the review threshold: the task waits for a reviewer, so it stays running.
@@ -86,9 +99,7 @@ async def test_a_running_task_id_is_joined_by_the_same_task_and_refused_to_anoth
         "task_id": task_id,
     }
     try:
-        first = await _starter("start", "--input", json.dumps(task), env=env, cwd=tmp_path)
-        assert first.returncode == 0, first.stderr
-        assert first.stdout.startswith(f"started {task_id}  http"), first.stdout
+        await handrail.start_task(task)
 
         # The same task from the options instead of JSON: the same goal, profile and context.
         same = await _starter(
@@ -119,9 +130,7 @@ async def test_a_running_task_id_is_joined_by_the_same_task_and_refused_to_anoth
         await client.get_workflow_handle(task_id).terminate("test over")
 
 
-async def test_the_exit_codes_are_documented(tmp_path: Path) -> None:
-    shown = await _starter("--help", env=_clean_env(), cwd=tmp_path)
-    assert shown.returncode == 0
-    assert "3 start --task-id: the id already ran a different task, nothing started" in (
-        " ".join(shown.stdout.split())
-    )
+def test_the_exit_codes_are_documented() -> None:
+    shown = " ".join(build_parser().format_help().split())
+    assert "3 start --task-id: the id already ran a different task, nothing started" in shown
+    assert main.EXIT_TASK_ID_REUSED == EXIT_TASK_ID_REUSED
