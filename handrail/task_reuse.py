@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from handrail.contracts import AgentTask
 from handrail.errors import TaskIdReusedError
+from handrail.names import WORKFLOW_TYPE
 
 StartOutcome = Literal["started", "running", "finished"]
 """What a start did: started the task, or found the same task running, or finished."""
@@ -31,11 +32,17 @@ def same_task(earlier: AgentTask | None, task: AgentTask) -> bool:
 
 
 async def started_as(client: Client, handle: WorkflowHandle[Any, Any]) -> AgentTask | None:
-    """The input the task's newest run started with (None: its history shows none). After a
-    continue-as-new that is the carried input, whose goal, profile and context are the first's."""
+    """The input the task's newest run started with (None: its history shows none, or the id
+    runs another kind of workflow). After a continue-as-new that is the carried input, whose
+    goal, profile and context are the first's."""
     async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        [started] = await client.data_converter.decode(payloads, [AgentTask])
+        attributes = event.workflow_execution_started_event_attributes
+        if attributes.workflow_type.name != WORKFLOW_TYPE:
+            return None  # the id belongs to another kind of workflow: never the same task
+        try:
+            [started] = await client.data_converter.decode(attributes.input.payloads, [AgentTask])
+        except (ValueError, TypeError):  # not an AgentTask (pydantic's ValidationError is one)
+            return None
         return started if isinstance(started, AgentTask) else None
     return None
 

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from handrail.cli import main
 from handrail.cli.main import build_parser
 from handrail.client import HandrailClient
+from handrail.errors import TaskIdReusedError
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.test_starter_cli import _starter, _worker_env
@@ -126,6 +127,20 @@ async def test_a_running_task_id_is_joined_by_the_same_task_and_refused_to_anoth
             refused.stderr
         )
         assert await _runs(client, task_id) == 1
+    finally:
+        await client.get_workflow_handle(task_id).terminate("test over")
+
+
+async def test_an_id_held_by_another_kind_of_workflow_is_not_the_same_task(
+    client: Client, handrail: HandrailClient
+) -> None:
+    task_id = f"not-a-task-{uuid.uuid4().hex[:8]}"
+    # Another workflow type, on a queue no worker polls: it exists, and stays as it is.
+    await client.start_workflow("InvoiceWorkflow", "x", id=task_id, task_queue=task_id)
+    try:
+        with pytest.raises(TaskIdReusedError, match=r"already exists \(running\)") as raised:
+            await handrail.start_or_join({"goal": "How much is the Headlamp?", "task_id": task_id})
+        assert raised.value.task_id == task_id
     finally:
         await client.get_workflow_handle(task_id).terminate("test over")
 
