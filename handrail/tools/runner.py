@@ -18,6 +18,10 @@ progress with ``ToolContext.heartbeat`` and a retried attempt reads it back.
 An action is never abandoned half way: its tool call and journal write run shielded from the
 attempt's cancellation (``handrail.tools.shield``).
 
+A tool's exception is retried by Temporal, except one that the same arguments would raise on
+every attempt (an overflow, a database's "numeric value out of range"): that fails the step at
+once, non-retryably, naming the tool and the field (``handrail.tools.permanent``).
+
 ``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
 tool's effect, after the effect but before the journal write, and after the journal write but
 before the activity's completion reaches Temporal); in production it is a no-op.
