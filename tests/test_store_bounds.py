@@ -6,14 +6,13 @@ And for a user's own tool with no bound, the tool runner classifies the failure 
 causes (``OverflowError``, a driver's ``DataError``, ``decimal.InvalidOperation``) as permanent:
 one attempt, a non-retryable ``ArgumentOutOfRange`` naming the tool and the field, within
 seconds, instead of minutes of retries with a message that names nothing. A locked database,
-a partner that went away and an ordinary ``ValueError`` stay retryable.
+a partner that went away and an ordinary ``ValueError`` stay retryable
+(``tests/test_permanent_errors.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import decimal
-import json
 import sqlite3
 import time
 import uuid
@@ -24,8 +23,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DataError, OperationalError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
@@ -43,7 +40,6 @@ from handrail.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
 from handrail.testing.kit import agent_worker
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import ToolContext, UndoContext, compensation, tool
-from handrail.tools.permanent import out_of_range_fields, permanent_failure
 from tests.review_helpers import PROFILE, WHY, answer
 
 HUGE = 10**40
@@ -288,112 +284,3 @@ async def test_a_read_whose_argument_overflows_fails_once_naming_the_field(
     assert "count_stock cannot take its arguments: warehouse (an integer of 41 digits" in message
     assert calls == {"count_stock": 1}  # a local activity, retried by the workflow task: once
     assert seconds < 10, seconds
-
-
-# --- which exceptions are permanent: real ones, from real databases ----------------------------
-
-
-def _overflow_from_sqlite(tmp_path: Path) -> OverflowError:
-    with sqlite3.connect(tmp_path / "overflow.db") as db:
-        try:
-            db.execute("SELECT ?", (HUGE,))
-        except OverflowError as error:
-            return error
-    raise AssertionError("SQLite took 10**40")
-
-
-def _locked_sqlite(tmp_path: Path) -> sqlite3.OperationalError:
-    path = tmp_path / "locked.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x INTEGER)")
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        with sqlite3.connect(path, timeout=0) as writer:
-            writer.execute("INSERT INTO t VALUES (1)")
-    except sqlite3.OperationalError as error:
-        return error
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    raise AssertionError("the write did not meet the lock")
-
-
-def test_overflow_and_decimal_errors_are_permanent_and_name_the_field(tmp_path: Path) -> None:
-    arguments = {"order": {"id": HUGE}, "note": "ok", "count": 3}
-    failure = permanent_failure(_overflow_from_sqlite(tmp_path), "ship", arguments)
-    assert failure is not None
-    assert failure.non_retryable
-    assert failure.type == ErrorType.ARGUMENT_OUT_OF_RANGE
-    assert failure.message.startswith(
-        "ship cannot take its arguments: order.id (an integer of 41 digits, beyond 64 bits): "
-        "OverflowError: Python int too large to convert to SQLite INTEGER"
-    ), failure.message
-
-    amount = "1e400"
-    try:
-        decimal.Decimal(amount).quantize(decimal.Decimal("0.01"))
-    except decimal.InvalidOperation as error:
-        failure = permanent_failure(error, "refund", {"amount": amount})
-    assert failure is not None
-    assert "refund cannot take its arguments: amount (a number of 401 digits)" in failure.message
-    # An overflow in the tool's own arithmetic, no argument out of range on its face: still
-    # permanent, and the numbers to look at are named.
-    failure = permanent_failure(OverflowError("math range error"), "grow", {"rate": 900.0})
-    assert failure is not None
-    assert "one of rate=900.0" in failure.message
-
-
-def test_a_locked_database_a_lost_partner_and_a_plain_value_error_stay_retryable(
-    tmp_path: Path,
-) -> None:
-    arguments = {"order_id": 1001, "amount": "12.50"}
-    locked = _locked_sqlite(tmp_path)
-    assert "locked" in str(locked)
-    assert permanent_failure(locked, "refund", arguments) is None
-    wrapped = OperationalError("INSERT ...", {}, locked)  # as SQLAlchemy raises it
-    assert permanent_failure(wrapped, "refund", arguments) is None
-    assert permanent_failure(ConnectionError("partner went away"), "sync", arguments) is None
-    with pytest.raises(json.JSONDecodeError) as broken:  # a partner's broken reply (a ValueError)
-        json.loads("<html>502 Bad Gateway</html>")
-    assert permanent_failure(broken.value, "sync", arguments) is None
-    # The same ValueError with an argument no column holds is about the argument.
-    assert permanent_failure(ValueError("out of range"), "sync", {"n": HUGE}) is not None
-
-
-def test_the_fields_no_database_holds() -> None:
-    assert out_of_range_fields(
-        {
-            "small": 2**63 - 1,
-            "big": 2**63,
-            "negative": -(2**63) - 1,
-            "flag": True,
-            "ratio": 0.5,
-            "money": "12.50",
-            "words": "nine",
-            "digits": "1" * 40,
-            "items": [1, float("inf")],
-        }
-    ) == [
-        "big (an integer of 19 digits, beyond 64 bits)",
-        "negative (an integer of 19 digits, beyond 64 bits)",
-        "digits (a number of 40 digits)",
-        "items[1] (not a finite number)",
-    ]
-
-
-def test_a_postgresql_numeric_value_out_of_range_is_permanent(postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE holds (units INTEGER)"))
-            with pytest.raises(DataError) as raised:
-                connection.execute(text("INSERT INTO holds VALUES (:u)"), {"u": 2**40})
-    finally:
-        engine.dispose()
-    assert "out of range" in str(raised.value)
-    failure = permanent_failure(raised.value, "reserve_units", {"units": 2**40})
-    assert failure is not None
-    assert failure.type == ErrorType.ARGUMENT_OUT_OF_RANGE
-    # 2**40 fits 64 bits but not the INTEGER column: the driver's DataError says so.
-    assert "reserve_units cannot take its arguments: one of units=1099511627776" in failure.message
-    assert "DataError" in failure.message
