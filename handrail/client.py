@@ -58,6 +58,7 @@ from handrail.names import (
 from handrail.profile_catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.task_history import trace_from_history, worker_polls
+from handrail.task_reuse import StartOutcome, reused_id, same_task, started_as
 from handrail.telemetry import Telemetry
 
 __all__ = [
@@ -66,12 +67,14 @@ __all__ = [
     "WORKER_GRACE",
     "HandrailClient",
     "ReviewInput",
+    "StartOutcome",
     "TaskInput",
     "connect_temporal",
     "connection_error",
     "ensure_search_attributes",
     "parse_review",
     "parse_task",
+    "same_task",
 ]
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,28 @@ class HandrailClient:
         except WorkflowAlreadyStartedError:
             return self.temporal.get_workflow_handle(task_id, result_type=TaskResult), False
         return handle, True
+
+    async def start_or_join(
+        self, task: TaskInput
+    ) -> tuple[WorkflowHandle[Any, TaskResult], StartOutcome]:
+        """``start_task`` for a caller that must say what happened: ``"started"``, or, when the
+        ``task_id`` already ran the SAME task (goal, profile and context), ``"running"`` or
+        ``"finished"`` with that run's handle. An id that ran another task raises
+        ``TaskIdReusedError``: nothing new started, and nothing may pretend it did."""
+        agent_task = parse_task(task)
+        handle, started = await self.start_task_once(agent_task)
+        if started:
+            return handle, "started"
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:  # gone since (retention): start again
+                return await self.start_or_join(agent_task)
+            raise
+        if not same_task(await started_as(self.temporal, handle), agent_task):
+            raise reused_id(handle.id, description.status)
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        return handle, "running" if running else "finished"
 
     async def get_result(self, task_id: str) -> TaskResult:
         """Wait for the task to finish; ``TaskFailedError`` with Temporal's reason if it failed.

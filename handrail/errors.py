@@ -11,6 +11,7 @@ HandrailError
 │   │                         (``.error_type`` is the ``ErrorType.REVIEW_*`` reason)
 │   ├── ConfigurationError    settings or environment that cannot work (e.g. no temporal binary)
 │   ├── UnknownTaskError      no task (workflow) with this id in the namespace
+│   ├── TaskIdReusedError     a start whose task id already ran another task (nothing started)
 │   └── NoWorkerError         a running task's task queue has no worker to answer for it
 └── RunError                  a run that did not succeed
     └── TaskFailedError       the workflow failed; carries Temporal's failure message
@@ -67,6 +68,15 @@ class UnknownTaskError(UserError):
     """No task with this id exists in the namespace."""
 
 
+class TaskIdReusedError(UserError):
+    """A start named a task id that already ran (or runs) a different task: a different goal,
+    profile or context. Nothing new started; ``task_id`` names the existing task."""
+
+    def __init__(self, message: str, *, task_id: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
 class NoWorkerError(UserError):
     """The task is running but no worker polls its task queue, so nothing can answer for it."""
 
@@ -93,6 +103,9 @@ class ErrorType:
     LLM_UNAVAILABLE: Final = "LlmUnavailable"
     LLM_BAD_RESPONSE: Final = "LlmBadResponse"
     UNKNOWN_TOOL: Final = "UnknownTool"
+    ARGUMENT_OUT_OF_RANGE: Final = "ArgumentOutOfRange"
+    """A tool failed on a value it cannot hold (an overflow, a driver's data error): the same
+    arguments fail on every attempt, so it is not retried (``handrail.tools.permanent``)."""
     NEEDS_MANUAL_RECOVERY: Final = "NeedsManualRecovery"
     REVIEW_REFUSED: Final = "ReviewRefused"
     PAYLOAD_TOO_LARGE: Final = "PayloadTooLarge"

@@ -267,6 +267,8 @@ async def test_refusal_by_the_store_is_an_answer_not_an_effect(
     shutil.copytree(PACKAGED_PROFILES, profiles)
     text = (profiles / "store_actions.toml").read_text()
     text = text.replace("deny_above = 500\ntask_limit = 200", "")
+    text = text.replace('shared_limit = 200\nshared_limit_per = "order_id"\n', "", 1)
+    text = text.replace('shared_limit_window = "P1D"\n', "", 1)
     text = text.replace("review_above = 50\n", "")
     (profiles / "store_actions.toml").write_text(text)
     permissive = store.model_copy(update={"profiles_dir": profiles})

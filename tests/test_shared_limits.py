@@ -59,6 +59,8 @@ def _profiles_with(tmp_path: Path, rule: str) -> Path:
     packaged = (
         '[rules.issue_refund]\nautonomy = "supervised"\nmin_confidence = 0.8\n'
         "review_above = 50\ndeny_above = 500\ntask_limit = 200\n"
+        # The bundled default (issue 19), replaced by the rule under test.
+        'shared_limit = 200\nshared_limit_per = "order_id"\nshared_limit_window = "P1D"\n'
     )
     assert packaged in text
     path.write_text(text.replace(packaged, rule.lstrip()))

@@ -12,6 +12,13 @@ export   decisions and reviewer verdicts as JSONL training data
 server   run the embedded Temporal dev server (and its Web UI) until interrupted
 serve    run the HTTP gateway and the review inbox until interrupted
 token    make a bearer token for a reviewer or a service (prints its settings line)
+
+Exit codes: 0 done; 1 a task or command failed; 2 a mistake in the command, its input or the
+settings (the message names it); 3 ``start --task-id`` named a task id that already ran a
+different task (goal, profile or context): nothing new started; 130 Ctrl-C; killed by SIGTERM
+or SIGHUP once what the command started has stopped. ``start`` with a task id that already ran
+the same task starts nothing either, says ``already running:`` or ``already finished:``, and
+exits 0 (``--wait`` then waits for that run).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -32,7 +39,13 @@ from handrail.cli.stats import register as register_stats_commands
 from handrail.client import HandrailClient, connection_error
 from handrail.contracts import PendingReview
 from handrail.devserver import DevServer, split_address
-from handrail.errors import HandrailError, RunError, UserError, describe_validation_error
+from handrail.errors import (
+    HandrailError,
+    RunError,
+    TaskIdReusedError,
+    UserError,
+    describe_validation_error,
+)
 from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
 from handrail.settings import HandrailSettings
 from handrail.telemetry import Telemetry
@@ -45,6 +58,11 @@ from handrail.trace_format import (
 )
 
 _PROGRESS_POLL_SECONDS = 0.5
+
+# Exit codes (the module docstring and ``--help`` list them).
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2  # as argparse's own for a bad command line
+EXIT_TASK_ID_REUSED: Final = 3
 
 
 async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> HandrailClient:
@@ -90,8 +108,11 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
             except json.JSONDecodeError as error:
                 raise UserError(f"--context is not valid JSON: {error}") from None
     handrail = await _connect(settings, args)
-    handle = await handrail.start_task(task)
-    print(printable(f"started {handle.id}  {settings.ui_url(handle.id)}"))
+    # A task id that already ran: the same task again says so (exit 0, nothing new started); a
+    # different task under it is refused (TaskIdReusedError, EXIT_TASK_ID_REUSED).
+    handle, outcome = await handrail.start_or_join(task)
+    said = "started" if outcome == "started" else f"already {outcome}:"
+    print(printable(f"{said} {handle.id}  {settings.ui_url(handle.id)}"))
     if not args.wait:
         return 0
     result_task = asyncio.ensure_future(handrail.get_result(handle.id))
@@ -207,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Run and inspect Handrail agent tasks. Settings come from HANDRAIL_* "
         "environment variables (see README).",
+        epilog="Exit codes: 0 done; 1 failed; 2 bad command, input or settings; 3 start "
+        "--task-id: the id already ran a different task, nothing started; 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -222,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("goal", nargs="?", help="the question or job")
     start.add_argument("--profile", help="profile name (default: store_support)")
     start.add_argument("--context", help="JSON object of facts for the model")
-    start.add_argument("--task-id", help="idempotency key (becomes the workflow id)")
+    start.add_argument(
+        "--task-id",
+        help="idempotency key (becomes the workflow id): the same task again starts nothing "
+        "(exit 0); a different task under a used id is refused (exit 3)",
+    )
     start.add_argument("--input", help="the whole task as JSON instead of the options above")
     start.add_argument("--wait", action="store_true", help="wait, showing steps as they happen")
     start.set_defaults(handler=cmd_start)
@@ -278,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = HandrailSettings()
     except ValidationError as error:
         print_error("error", UserError(describe_validation_error("settings", error)))
-        return 2
+        return EXIT_USAGE
     # Flushed in the finally: exit_now skips atexit hooks (sdk-python#300).
     args.telemetry = Telemetry.from_settings(settings)
     try:
@@ -289,12 +316,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_by_signal(stop.signum)
     except BrokenPipeError:  # `starter.py trace X | head`: the reader left; that is fine
         return 0
+    except TaskIdReusedError as error:
+        print_error("error", error)
+        return EXIT_TASK_ID_REUSED
     except UserError as error:
         print_error("error", error)
-        return 2
+        return EXIT_USAGE
     except (RunError, HandrailError) as error:
         print_error("failed", error)
-        return 1
+        return EXIT_FAILED
     finally:
         args.telemetry.shutdown()
 

@@ -35,6 +35,14 @@ from handrail.store.database import StoreDatabase, discounts, format_cents, refu
 Credit = Literal["discounts", "refunds"]
 
 
+# Every number has a bound the databases hold, stated in the schema (``maximum``): the policy
+# validates against the schema inside the workflow, so 10**40 is refused before any tool runs
+# and the model is told which field, instead of overflowing SQLite's INTEGER on every retry.
+# The bound is PostgreSQL's INTEGER (the orders' id column), the smaller of the two backends.
+MAX_ORDER_ID = 2**31 - 1
+OrderId = Annotated[int, Field(gt=0, le=MAX_ORDER_ID, description="The order number.")]
+
+
 class LookupPriceArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,7 +54,7 @@ class LookupPriceArgs(BaseModel):
 class GetOrderArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(gt=0, description="The order number.")
+    order_id: OrderId
 
 
 # Money travels as a decimal string ("12.50"): exact, and its JSON schema can say everything
@@ -71,7 +79,7 @@ class CreditArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(gt=0)
+    order_id: OrderId
     amount: Money
     reason: PlainText = Field(min_length=1, max_length=500)
 
@@ -87,7 +95,7 @@ class IssueRefundArgs(CreditArgs):
 class SendEmailArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(gt=0, description="The order whose customer receives the email.")
+    order_id: OrderId = Field(description="The order whose customer receives the email.")
     # The subject becomes a mail header: one line, no control characters (header injection).
     subject: SingleLine = Field(min_length=1, max_length=200)
     body: PlainText = Field(min_length=1, max_length=5000)

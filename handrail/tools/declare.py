@@ -20,7 +20,11 @@ sensitive fields and UI summary; the worker turns it into the Temporal activity 
 
 A tool returns its result as a JSON object (what the model reads) or raises ``ToolRefused`` for
 an answer the model should read as a refusal (not found, out of stock); any other exception is
-an infrastructure failure that Temporal retries.
+an infrastructure failure that Temporal retries, except one that the same arguments would raise
+again (an overflow, a database's "numeric value out of range": ``handrail.tools.permanent``),
+which fails the step at once, naming the field. Bound numeric arguments in the model
+(``Field(le=...)``), so that the policy refuses such a value before the tool runs and the model
+is told.
 
 A tool that may run longer than the default 10 s declares ``timeout=`` (and optionally
 ``heartbeat=``); the runner heartbeats while it runs. ``ctx.heartbeat(progress)`` records how

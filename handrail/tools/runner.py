@@ -18,6 +18,10 @@ progress with ``ToolContext.heartbeat`` and a retried attempt reads it back.
 An action is never abandoned half way: its tool call and journal write run shielded from the
 attempt's cancellation (``handrail.tools.shield``).
 
+A tool's exception is retried by Temporal, except one that the same arguments would raise on
+every attempt (an overflow, a database's "numeric value out of range"): that fails the step at
+once, non-retryably, naming the tool and the field (``handrail.tools.permanent``).
+
 ``FaultHook`` is a testing seam (the crash matrix kills the worker at each point: before the
 tool's effect, after the effect but before the journal write, and after the journal write but
 before the activity's completion reaches Temporal); in production it is a no-op.
@@ -43,6 +47,7 @@ from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
 from handrail.tools.heartbeat import Heartbeat
+from handrail.tools.permanent import permanent_failure
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.shield import CancellationShield
 
@@ -232,6 +237,13 @@ class ToolActivities:
             result = await tool.function(args, context)
         except ToolRefused as refusal:
             return ToolOutcome(ok=False, error=str(refusal), summary=f"{name}: refused")
+        except Exception as error:
+            # Failing on the arguments themselves (an overflow) fails every attempt alike: once,
+            # naming the field, rather than retried for minutes. Anything else is retried.
+            permanent = permanent_failure(error, name, raw)
+            if permanent is not None:
+                raise permanent from error
+            raise
         summary = fill_summary(tool.spec.summary, {**raw, **result})
         return ToolOutcome(ok=True, result=dict(result), summary=f"{name} {summary}".strip())
 
