@@ -122,6 +122,8 @@ def format_result(result: TaskResult, ui_url: str, goal: str | None = None) -> l
         f"   {result.status} · {len(result.steps)} step(s) · "
         f"{result.tokens_in} tokens in / {result.tokens_out} out"
     )
+    if result.error:  # why no answer was delivered (a commit point's failed action, say)
+        lines.append(f"   why: {result.error}")
     lines += ["  " + line for step in result.steps for line in format_step(step)]
     if result.compensations:
         lines.append("   rolled back:")

@@ -30,6 +30,7 @@ from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing import FunctionModel, Scenario, agent_worker
 from handrail.testing.scripted_model import Reply, ScriptedModelServer, ToolCallReply
+from handrail.trace_format import format_result
 from tests.review_helpers import PROFILE, WHY, answer, email, refund, wait_for_pending
 
 DRAFT = "Refunded 10.00 and emailed you."
@@ -69,6 +70,8 @@ async def test_a_refused_email_at_the_commit_point_fails_the_commit_and_rolls_ba
     assert result.status == "commit_failed"
     assert result.answer is None  # not delivered: it would claim what did not happen
     assert result.error == error
+    # A person reading the result (`starter.py result`, the demo) is told why, not only "no answer".
+    assert f"   why: {error}" in format_result(result, "ui")
     assert trace.status == "commit_failed"
     assert trace.error == error
     assert trace.answer is None

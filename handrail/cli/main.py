@@ -125,6 +125,8 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
         shown = len(trace.steps)
     result = await result_task
     print(printable(f"{result.status}: {result.answer or '(no answer)'}"))
+    if result.error:  # why no answer was delivered (a commit point's failed action, say)
+        print(printable(f"why: {result.error}"))
     return 0
 
 
