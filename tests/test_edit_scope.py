@@ -6,7 +6,6 @@ an action elsewhere on purpose. Real dev server, real worker, real store."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from handrail.contracts import Trace
 from handrail.errors import ErrorType, InvalidProfileError, ReviewRefusedError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.runtime import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
+from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
 SCOPED = {"order_id": 1003}  # the caller's ticket is about order 1003, and nothing else
@@ -31,14 +31,12 @@ REFUND_RULE = "[rules.issue_refund]\n"
 
 
 def _profiles(tmp_path: Path, extra_rule_lines: str) -> Path:
-    """The packaged profiles, with lines added to ``store_actions``' refund rule."""
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
-    path = profiles / "store_actions.toml"
-    text = path.read_text()
-    assert REFUND_RULE in text
-    path.write_text(text.replace(REFUND_RULE, REFUND_RULE + extra_rule_lines, 1))
-    return profiles
+    """The packaged profiles, with lines added to ``store_actions``' refund rule (a shared
+    limit among them replaces the bundled one)."""
+    replacements = [(REFUND_RULE, REFUND_RULE + extra_rule_lines)]
+    if "shared_limit" in extra_rule_lines:
+        replacements.append((REFUND_SHARED_LIMIT, ""))
+    return store_profiles(tmp_path, *replacements)
 
 
 def _refunds(settings: HandrailSettings) -> list[tuple[int, int]]:

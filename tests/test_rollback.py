@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +19,11 @@ from handrail.client import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
 from handrail.runtime import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools.runner import FaultPoint
+from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
 from tests.review_helpers import PROFILE, WHY, answer, discount, email, refund
 
 THREE_ACTIONS: list[Reply] = [discount(1001, "5.00"), refund(1001, "10.00"), discount(1002, "3.00")]
@@ -263,14 +263,10 @@ async def test_refusal_by_the_store_is_an_answer_not_an_effect(
     client: Client, store: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     # A profile without risk limits, so the store's own rule (not the policy) is what refuses.
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
-    text = (profiles / "store_actions.toml").read_text()
-    text = text.replace("deny_above = 500\ntask_limit = 200", "")
-    text = text.replace('shared_limit = 200\nshared_limit_per = "order_id"\n', "", 1)
-    text = text.replace('shared_limit_window = "P1D"\n', "", 1)
-    text = text.replace("review_above = 50\n", "")
-    (profiles / "store_actions.toml").write_text(text)
+    profiles = store_profiles(
+        tmp_path,
+        ("review_above = 50\ndeny_above = 500\ntask_limit = 200\n" + REFUND_SHARED_LIMIT, ""),
+    )
     permissive = store.model_copy(update={"profiles_dir": profiles})
 
     task_id, error = await _run(

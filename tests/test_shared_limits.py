@@ -4,7 +4,6 @@ the state store on both backends, and real tasks on a real worker racing for one
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from handrail.errors import InvalidProfileError
 from handrail.plugin import profile_problems
 from handrail.profile_catalog import ProfileCatalog
 from handrail.runtime import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.limits import SharedLimits, describe_window
 from handrail.storage.schema import limit_reservations
@@ -32,6 +31,7 @@ from handrail.store.database import create_store
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools.registry import ToolRegistry
+from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
 from tests.review_helpers import PROFILE, WHY, answer, refund
 from tests.test_rollback import FailAt
 
@@ -52,19 +52,12 @@ PER_ORDER = SharedLimit(limit=Decimal(100), window=timedelta(days=1), per="order
 
 
 def _profiles_with(tmp_path: Path, rule: str) -> Path:
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
-    path = profiles / "store_actions.toml"
-    text = path.read_text()
     packaged = (
         '[rules.issue_refund]\nautonomy = "supervised"\nmin_confidence = 0.8\n'
         "review_above = 50\ndeny_above = 500\ntask_limit = 200\n"
-        # The bundled default (issue 19), replaced by the rule under test.
-        'shared_limit = 200\nshared_limit_per = "order_id"\nshared_limit_window = "P1D"\n'
+        + REFUND_SHARED_LIMIT  # the bundled default (issue 19), replaced by the rule under test
     )
-    assert packaged in text
-    path.write_text(text.replace(packaged, rule.lstrip()))
-    return profiles
+    return store_profiles(tmp_path, (packaged, rule.lstrip()))
 
 
 def test_a_profile_states_a_shared_limit_per_order_and_window(tmp_path: Path) -> None:
