@@ -6,8 +6,8 @@ ledger stores a ``(task_id, run_id)`` once, so a retried attempt stores nothing 
 count each task once however often the activity is retried.
 
 A state database that is away fails the attempt retryably with one log line
-(``handrail.storage.outage``); ``RECORD_RETRY`` waits minutes for it, so an outage does not
-leave a finished task out of the ledger.
+(``RunLedger.write``, ``handrail.storage.outage``); ``RECORD_RETRY`` waits minutes for it, so an
+outage does not leave a finished task out of the ledger.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ class RunRecorder:
 
     @activity.defn(name="record_run")
     async def record_run(self, record: RunRecord) -> RecordedRun:
-        async with self._ledger.database.outages.waiting():
-            stored = await self._ledger.write(record)
+        stored = await self._ledger.write(record)
         if stored:
             for observer in self._observers:
                 # The run is stored: an observer that fails must not fail the activity, whose

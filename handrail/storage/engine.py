@@ -51,6 +51,10 @@ packets fails an attempt in seconds, not after the operating system's minutes.""
 BEGIN_OPTION: Final = "handrail_begin"
 """Execution option naming how a SQLite transaction begins (``IMMEDIATE`` for writers)."""
 
+BUSY_OPTION: Final = "handrail_busy_timeout_ms"
+"""Execution option: how long this SQLite transaction waits for another process's lock, when it
+is not the engine's own (the ledger's write in an activity waits less than the CLI's)."""
+
 _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
 _SYNC_DRIVERS: Final = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 
@@ -95,8 +99,10 @@ def _sqlite_connect(busy_timeout_ms: int) -> Callable[[DBAPIConnection, Connecti
 def _sqlite_begin(connection: Any) -> None:
     # A writer's transaction takes the write lock before it reads (BEGIN IMMEDIATE), so two
     # processes' read-then-write transactions cannot both act on what they read.
-    mode = connection.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    options = connection.get_execution_options()
+    if BUSY_OPTION in options:  # before BEGIN: an IMMEDIATE one waits for the lock
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(options[BUSY_OPTION])}")
+    connection.exec_driver_sql(f"BEGIN {options.get(BEGIN_OPTION, 'DEFERRED')}")
 
 
 def _sqlite_events(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
