@@ -36,10 +36,12 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from handrail.client import HandrailClient
 from handrail.runtime import running_worker
@@ -476,3 +478,39 @@ def test_every_activity_on_the_state_outlasts_a_30_second_outage(name: str) -> N
     policy: RetryPolicy = getattr(options, name)
     assert policy.maximum_attempts > 0  # bounded: a dead database fails a task in the end
     assert _patience(policy) >= timedelta(seconds=2 * LONG_OUTAGE), name
+
+
+class _LedgerGoneForGood(Interceptor):
+    """Every ``record_run`` fails for good (its retries spent), as after a long outage."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _FailRecordRun(next)
+
+
+class _FailRecordRun(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().activity_type == "record_run":
+            raise ApplicationError(
+                "the ledger stayed away", type=STATE_DATABASE_UNAVAILABLE, non_retryable=True
+            )
+        return await super().execute_activity(input)
+
+
+async def test_a_ledger_record_that_fails_for_good_does_not_fail_the_task(
+    client: Client,
+    settings: HandrailSettings,
+    model_server: ScriptedModelServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    marker = f"ledger-gone-{uuid.uuid4().hex[:8]}"
+    model_server.route(marker, Scenario([answer("Nothing to refund")]))
+    create_store(settings.store_db_path)
+    handrail = HandrailClient(client, settings)
+    try:
+        async with running_worker(client, settings, interceptors=[_LedgerGoneForGood()]):
+            handle = await handrail.start_task({"goal": f"{marker}: hello", "profile": PROFILE})
+            result = await handrail.get_result(handle.id)
+    finally:
+        model_server.unroute(marker)
+    assert result.status == "answered"  # the task's own ending, not the ledger's failure
+    assert any("run not recorded in the ledger" in r.getMessage() for r in caplog.records)

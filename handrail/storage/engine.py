@@ -266,9 +266,11 @@ class StateDatabase(Database):
             self._upgraded = True
 
     async def ready(self) -> None:
-        """:meth:`upgrade` from async code, off the event loop."""
+        """:meth:`upgrade` from async code, off the event loop (in an activity, a database
+        that is away fails it retryably, as :meth:`run` does)."""
         if not self._upgraded:
-            await asyncio.to_thread(self.upgrade)
+            async with self.outages.waiting():
+                await asyncio.to_thread(self.upgrade)
 
     async def run(self, work: Callable[[Connection], T], *, immediate: bool = False) -> T:
         """As :meth:`Database.run`; inside an activity, a database that is away (unreachable,
