@@ -20,28 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
 
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from handrail.client import HandrailClient
 from handrail.runtime import running_worker
@@ -52,86 +45,25 @@ from handrail.store.database import create_store
 from handrail.testing.postgres import PostgresCluster, PostgresNotInstalledError, throwaway_cluster
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer
 from handrail.tools.runner import FaultHook, FaultPoint
-from handrail.workflows import options
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
+from tests.state_db_outages import (
+    OUTAGE_LINE,
+    PASSWORD,
+    Outage,
+    PostgresOutage,
+    SqliteLock,
+    outage_traceback,
+    reset_postgres,
+    rows,
+    sync_url,
+)
 from tests.test_shared_limits import RULE, _profiles_with
 
-PASSWORD = "state-db-" + "pw-5f4e3d"  # trust auth ignores it; the log must never show it
 SHORT_OUTAGE = 3.0  # seconds: the default run
 LONG_OUTAGE = 30.0  # seconds: -m slow
-OUTAGE_LINE = "Handrail's state database"
 
 
 # --- outages ------------------------------------------------------------------------------
-
-
-class Outage(Protocol):
-    url: str
-
-    def begin(self) -> None: ...
-    def end(self) -> None: ...
-
-
-class PostgresOutage:
-    """The state on its own throwaway cluster, stopped (fast: connections cut) and started."""
-
-    def __init__(self, cluster: PostgresCluster) -> None:
-        self.cluster = cluster
-        self.url = make_url(cluster.url).set(password=PASSWORD).render_as_string(False)
-        self.down = False
-
-    def begin(self) -> None:
-        self.cluster.take_down()
-        self.down = True
-
-    def end(self) -> None:
-        if self.down:
-            self.cluster.bring_back()
-            self.down = False
-
-
-# Another process holding SQLite's write lock (BEGIN EXCLUSIVE) until its stdin closes.
-_HOLD_LOCK = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-db.rollback()
-"""
-
-
-class SqliteLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.url = f"sqlite+aiosqlite:///{path}"
-        self.holder: subprocess.Popen[str] | None = None
-
-    def begin(self) -> None:
-        holder = subprocess.Popen(
-            [sys.executable, "-c", _HOLD_LOCK, str(self.path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.holder = holder
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-
-    def end(self) -> None:
-        holder, self.holder = self.holder, None
-        if holder is None:
-            return
-        try:
-            assert holder.stdin is not None
-            holder.stdin.close()
-            holder.wait(timeout=10)
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait()
-            if holder.stdout is not None:
-                holder.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -149,23 +81,13 @@ async def outage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     made: PostgresOutage | SqliteLock
     if request.param == "postgresql":
         made = PostgresOutage(request.getfixturevalue("cluster"))
-        _reset_postgres(made.url)
+        reset_postgres(made.url)
     else:
         made = SqliteLock(tmp_path / "state" / "handrail.db")
     try:
         yield made
     finally:
         await asyncio.to_thread(made.end)
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as db:
-            db.execute(text("DROP SCHEMA public CASCADE"))
-            db.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
 
 
 # --- the tasks ------------------------------------------------------------------------------
@@ -273,36 +195,19 @@ async def _run_through_outage(
 # --- what the databases and the log say ---------------------------------------------------------
 
 
-def _rows(url: str, query: str, ids: list[str]) -> list[tuple[Any, ...]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as db:
-            marks = ", ".join(f":id{n}" for n in range(len(ids)))
-            found = db.execute(
-                text(query.format(ids=marks)), {f"id{n}": v for n, v in enumerate(ids)}
-            )
-            return [tuple(row) for row in found]
-    finally:
-        engine.dispose()
-
-
-def _sync_url(url: str) -> str:
-    return make_url(url).set(drivername=make_url(url).get_backend_name()).render_as_string(False)
-
-
 def _assert_nothing_lost_or_doubled(
     settings: HandrailSettings, state_url: str, ids: dict[str, str]
 ) -> None:
     kind_of = {task: kind for kind, task in ids.items()}
     tasks = list(ids.values())
     store_url = f"sqlite:///{settings.store_db_path}"
-    refunds = _rows(
+    refunds = rows(
         store_url, "SELECT task_id, amount_cents FROM refunds WHERE task_id IN ({ids})", tasks
     )
     assert sorted((kind_of[t], cents) for t, cents in refunds) == sorted(REFUNDS_KEPT.items())
 
-    state = _sync_url(state_url)
-    journal = _rows(
+    state = sync_url(state_url)
+    journal = rows(
         state,
         "SELECT task_id, applied_at IS NOT NULL, compensated_at IS NOT NULL"
         " FROM effect_journal WHERE task_id IN ({ids})",
@@ -313,7 +218,7 @@ def _assert_nothing_lost_or_doubled(
         ("approved", True, False),
         ("rolled back", True, True),  # its first refund: applied, then voided
     ]
-    reservations = _rows(
+    reservations = rows(
         state,
         "SELECT task_id, amount, released_at IS NOT NULL FROM limit_reservations"
         " WHERE task_id IN ({ids})",
@@ -323,7 +228,7 @@ def _assert_nothing_lost_or_doubled(
     assert live == sorted(REFUNDS_KEPT.items())  # kept for what stands, for nothing else
     released = [kind_of[t] for t, _, gone in reservations if gone]
     assert released == ["rolled back"]
-    ledger = _rows(state, "SELECT task_id, status FROM runs WHERE task_id IN ({ids})", tasks)
+    ledger = rows(state, "SELECT task_id, status FROM runs WHERE task_id IN ({ids})", tasks)
     assert sorted((kind_of[t], status) for t, status in ledger) == sorted(EXPECTED_STATUS.items())
 
 
@@ -337,24 +242,8 @@ def _assert_log_says_why(records: list[logging.LogRecord], waited_in: set[str]) 
     everything = "\n".join(r.getMessage() for r in records)
     assert PASSWORD not in everything
     for record in records:  # a line that says it, not a traceback per retry
-        assert not _outage_traceback(record), record.getMessage()
+        assert not outage_traceback(record), record.getMessage()
         assert "not recorded in the ledger" not in record.getMessage()
-
-
-def _outage_traceback(record: logging.LogRecord) -> bool:
-    """Whether ``record`` carries a traceback of the database's absence. (Others may come:
-    sdk-core cancels a local activity's attempt that spans a workflow task heartbeat, with a
-    traceback of the cancellation, then runs it again.)"""
-    if record.exc_info is None or record.levelno < logging.WARNING:
-        return False
-    error = record.exc_info[1]
-    while error is not None:
-        if isinstance(error, DBAPIError):
-            return True
-        if isinstance(error, ApplicationError) and error.type == STATE_DATABASE_UNAVAILABLE:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 # PostgreSQL away: every activity that reads or writes the state waits for it. A SQLite lock
@@ -458,59 +347,3 @@ async def test_an_activity_fails_retryably_naming_the_database(
     assert len(logged) == 1, logged
     assert database.redacted in logged[0]
     assert PASSWORD not in caplog.text
-
-
-def _patience(policy: RetryPolicy) -> timedelta:
-    """How long ``policy`` waits between its first attempt and its last (backoffs only)."""
-    interval = policy.initial_interval
-    ceiling = policy.maximum_interval or interval * 100
-    waited = timedelta(0)
-    for _ in range(policy.maximum_attempts - 1):
-        waited += min(interval, ceiling)
-        interval = min(interval * policy.backoff_coefficient, ceiling)
-    return waited
-
-
-@pytest.mark.parametrize(
-    "name", ["PROFILE_RETRY", "DECIDE_RETRY", "ACTION_RETRY", "COMPENSATION_RETRY", "RECORD_RETRY"]
-)
-def test_every_activity_on_the_state_outlasts_a_30_second_outage(name: str) -> None:
-    policy: RetryPolicy = getattr(options, name)
-    assert policy.maximum_attempts > 0  # bounded: a dead database fails a task in the end
-    assert _patience(policy) >= timedelta(seconds=2 * LONG_OUTAGE), name
-
-
-class _LedgerGoneForGood(Interceptor):
-    """Every ``record_run`` fails for good (its retries spent), as after a long outage."""
-
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _FailRecordRun(next)
-
-
-class _FailRecordRun(ActivityInboundInterceptor):
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if activity.info().activity_type == "record_run":
-            raise ApplicationError(
-                "the ledger stayed away", type=STATE_DATABASE_UNAVAILABLE, non_retryable=True
-            )
-        return await super().execute_activity(input)
-
-
-async def test_a_ledger_record_that_fails_for_good_does_not_fail_the_task(
-    client: Client,
-    settings: HandrailSettings,
-    model_server: ScriptedModelServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    marker = f"ledger-gone-{uuid.uuid4().hex[:8]}"
-    model_server.route(marker, Scenario([answer("Nothing to refund")]))
-    create_store(settings.store_db_path)
-    handrail = HandrailClient(client, settings)
-    try:
-        async with running_worker(client, settings, interceptors=[_LedgerGoneForGood()]):
-            handle = await handrail.start_task({"goal": f"{marker}: hello", "profile": PROFILE})
-            result = await handrail.get_result(handle.id)
-    finally:
-        model_server.unroute(marker)
-    assert result.status == "answered"  # the task's own ending, not the ledger's failure
-    assert any("run not recorded in the ledger" in r.getMessage() for r in caplog.records)
