@@ -4,6 +4,10 @@ The workflow calls it (as a local activity) with the task's redacted :class:`Run
 ledger stores a ``(task_id, run_id)`` once, so a retried attempt stores nothing new; observers
 (metrics, for example) are called only when this call stored the run, which is what makes them
 count each task once however often the activity is retried.
+
+A state database that is away fails the attempt retryably with one log line
+(``RunLedger.write``, ``handrail.storage.outage``); ``RECORD_RETRY`` waits minutes for it, so an
+outage does not leave a finished task out of the ledger.
 """
 
 from __future__ import annotations

@@ -19,7 +19,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as ActivityTimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -51,6 +58,11 @@ _RUN_SCOPED_SAFETY_PATCH = "run-keys-answer-gate-refusal-limit-v1"
 # delivered (commit_failed). Runs recorded before ran every deferred action and answered anyway.
 # Asked only by runs that reach the commit point with actions to run.
 _COMMIT_POINT_PATCH = "commit-point-truth-v1"
+# Versioning: a ledger record that fails for good used to fail the task when the local activity
+# raised its own error (sdk-core does not wrap a local activity's failure in ActivityError).
+# Runs since log it, as intended; runs recorded before re-raise it on replay. Asked only when
+# the record failed, so only such runs carry the marker.
+_RECORD_NEVER_FAILS_PATCH = "record-run-never-fails-v1"
 
 
 # A ValidationError raised anywhere in the run fails it (with the message naming the field)
@@ -226,6 +238,10 @@ class AgentWorkflow:
         try:
             await stubs.record_run(record)
         except ActivityError as error:
+            workflow.logger.warning("run not recorded in the ledger: %s", error)
+        except (ApplicationError, ActivityTimeoutError) as error:
+            if not workflow.patched(_RECORD_NEVER_FAILS_PATCH):
+                raise
             workflow.logger.warning("run not recorded in the ledger: %s", error)
 
     @workflow.signal(name=REVIEW_SIGNAL)

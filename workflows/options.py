@@ -7,7 +7,9 @@ from typing import Final
 from temporalio.common import RetryPolicy
 
 PROFILE_TIMEOUT: Final = timedelta(seconds=10)
-PROFILE_RETRY: Final = RetryPolicy(maximum_attempts=3)
+# A missing or broken profile fails at once (non-retryable); what is retried is the state
+# database (autonomy levels) or an MCP server being away: about 3 minutes, past a restart.
+PROFILE_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=20)
 
 # Long enough for a slow completion (the client's own timeout is shorter and surfaces as a
 # retryable LlmUnavailable); the attempts cap stops a dead endpoint from holding a task forever.
@@ -62,7 +64,8 @@ COMPENSATION_RETRY: Final = RetryPolicy(
 NOTIFY_TIMEOUT: Final = timedelta(seconds=10)
 NOTIFY_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=3)
 
-# Recording a finished run is a short local write; it is retried a little and then given up on
-# (logged), never allowed to fail the task.
+# Recording a finished run is a short local write; it is never allowed to fail the task. It
+# waits about 10 minutes for a state database that is away (a restart, a failover), so that an
+# outage does not leave finished tasks out of the ledger, then is given up on (logged).
 RECORD_TIMEOUT: Final = timedelta(seconds=10)
-RECORD_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=5)
+RECORD_RETRY: Final = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=60)

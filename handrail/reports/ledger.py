@@ -43,7 +43,13 @@ from handrail.reports.ledger_rows import (
     step_rows,
 )
 from handrail.settings import HandrailSettings
-from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.engine import (
+    BEGIN_OPTION,
+    BUSY_OPTION,
+    BUSY_TIMEOUT_MS,
+    STATE_BUSY_TIMEOUT_MS,
+    StateDatabase,
+)
 from handrail.storage.schema import run_steps, runs
 
 DECIDE_KIND: Final = "decide"  # the step kind of the model call, beside each tool's own
@@ -103,8 +109,14 @@ class RunLedger:
 
     async def write(self, record: RunRecord) -> bool:
         """Store a finished run and its steps in one transaction. ``False`` if this
-        ``(task_id, run_id)`` was already stored (a retried write stores once)."""
-        return await asyncio.to_thread(self.write_sync, record)
+        ``(task_id, run_id)`` was already stored (a retried write stores once).
+
+        For the ``record_run`` activity: a state database that is away fails the attempt
+        retryably with one log line (``handrail.storage.outage``), and SQLite's lock is waited
+        for less than the activity's timeout (a timed-out attempt's thread would still store the
+        run later, unseen by the retry, whose observers would then not count it)."""
+        async with self.database.outages.waiting():
+            return await asyncio.to_thread(self._write, [record], STATE_BUSY_TIMEOUT_MS) == 1
 
     def write_sync(self, record: RunRecord) -> bool:
         return self.write_many([record]) == 1
@@ -112,6 +124,9 @@ class RunLedger:
     def write_many(self, records: Iterable[RunRecord]) -> int:
         """Store many runs in one transaction (backfills, benchmarks); returns how many were
         new."""
+        return self._write(records, BUSY_TIMEOUT_MS)
+
+    def _write(self, records: Iterable[RunRecord], busy_timeout_ms: int) -> int:
         recorded_at = as_utc_text(datetime.now(UTC))
         insert_run = (
             self.database.insert(runs)
@@ -121,7 +136,8 @@ class RunLedger:
         )
         insert_steps = run_steps.insert()
         stored = 0
-        with self._connect(write=True) as db, db.begin():
+        connection = self._connect(write=True).execution_options(**{BUSY_OPTION: busy_timeout_ms})
+        with connection as db, db.begin():
             for record in records:
                 row = dict(zip(RUN_COLUMNS, run_row(record, recorded_at), strict=True))
                 inserted = db.execute(insert_run, row)

@@ -31,14 +31,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from handrail.errors import ConfigurationError
+from handrail.storage.outage import Outages
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS: Final = 30_000
 """How long a SQLite writer waits for another process's lock before failing."""
 
+STATE_BUSY_TIMEOUT_MS: Final = 5_000
+"""The same, for the state store's transactions inside activities (journal, reservations,
+conversations, autonomy levels). Shorter than the shortest activity timeout (10 s): a lock held
+longer by another process fails the attempt with a line in the log saying so, and Temporal
+retries it, instead of the attempt timing out silently with its thread still waiting."""
+
+PG_CONNECT_TIMEOUT_S: Final = 5
+"""How long a PostgreSQL connection attempt may take (unless the URL says): a host that drops
+packets fails an attempt in seconds, not after the operating system's minutes."""
+
 BEGIN_OPTION: Final = "handrail_begin"
 """Execution option naming how a SQLite transaction begins (``IMMEDIATE`` for writers)."""
+
+BUSY_OPTION: Final = "handrail_busy_timeout_ms"
+"""Execution option: how long this SQLite transaction waits for another process's lock, when it
+is not the engine's own (the ledger's write in an activity waits less than the CLI's)."""
 
 _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
 _SYNC_DRIVERS: Final = {"sqlite": "pysqlite", "postgresql": "psycopg"}
@@ -67,26 +82,31 @@ def _with_driver(url: URL, drivers: dict[str, str], setting: str) -> URL:
     return url.set(drivername=f"{backend}+{drivers[backend]}")
 
 
-def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    # The driver's own transaction handling is switched off (it would not begin before DDL,
-    # nor take the write lock early): the "begin" listener below says BEGIN itself.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # WAL: readers (another worker, the stats CLI) do not block the writer, nor it them.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.close()
+def _sqlite_connect(busy_timeout_ms: int) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # The driver's own transaction handling is switched off (it would not begin before
+        # DDL, nor take the write lock early): the "begin" listener below says BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL: readers (another worker, the stats CLI) do not block the writer, nor it them.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    return connect
 
 
 def _sqlite_begin(connection: Any) -> None:
     # A writer's transaction takes the write lock before it reads (BEGIN IMMEDIATE), so two
     # processes' read-then-write transactions cannot both act on what they read.
-    mode = connection.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    options = connection.get_execution_options()
+    if BUSY_OPTION in options:  # before BEGIN: an IMMEDIATE one waits for the lock
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(options[BUSY_OPTION])}")
+    connection.exec_driver_sql(f"BEGIN {options.get(BEGIN_OPTION, 'DEFERRED')}")
 
 
-def _sqlite_events(engine: Engine) -> None:
-    event.listen(engine, "connect", _sqlite_connect)
+def _sqlite_events(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    event.listen(engine, "connect", _sqlite_connect(busy_timeout_ms))
     event.listen(engine, "begin", _sqlite_begin)
 
 
@@ -98,7 +118,13 @@ class Database:
 
     ``setting`` names where the URL came from, for errors (``HANDRAIL_STATE_URL``)."""
 
-    def __init__(self, url: str, *, setting: str = "HANDRAIL_STATE_URL") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        setting: str = "HANDRAIL_STATE_URL",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -106,6 +132,7 @@ class Database:
                 f"{setting} is not a database URL (expected sqlite:///PATH or "
                 "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB)"
             ) from None
+        self._busy_timeout_ms = busy_timeout_ms
         self._async_url = _with_driver(parsed, _ASYNC_DRIVERS, setting)
         self._sync_url = _with_driver(parsed, _SYNC_DRIVERS, setting)
         self.dialect: Final[str] = parsed.get_backend_name()
@@ -134,6 +161,20 @@ class Database:
             return cls(target)
         raise TypeError(f"{cls.__name__}.of: a URL or a path, not {target!r}")
 
+    def _connect_options(self) -> dict[str, Any]:
+        """On PostgreSQL, a deadline for each connection attempt (unless the URL sets one)."""
+        if self.dialect != "postgresql" or "connect_timeout" in self._sync_url.query:
+            return {}
+        return {"connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}}
+
+    def _pool_options(self) -> dict[str, Any]:
+        """A pool that outlives a database restart: on PostgreSQL each connection is checked
+        (``pool_pre_ping``, one round trip) as it is taken, so the connections a restart cut are
+        replaced instead of failing the next transaction."""
+        if self.dialect != "postgresql":
+            return {}
+        return {"pool_pre_ping": True, **self._connect_options()}
+
     def _prepare_file(self) -> None:
         if self.sqlite_path is not None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +184,7 @@ class Database:
         """The synchronous engine (ledger, audit, migrations): a connection per session."""
         if self._sync_engine is None:
             self._prepare_file()
-            engine = create_engine(self._sync_url, poolclass=NullPool)
+            engine = create_engine(self._sync_url, poolclass=NullPool, **self._connect_options())
             if self.dialect == "sqlite":
                 _sqlite_events(engine)
             self._sync_engine = engine
@@ -155,9 +196,9 @@ class Database:
         :meth:`aclose`."""
         if self._async_engine is None:
             self._prepare_file()
-            engine = create_async_engine(self._async_url)
+            engine = create_async_engine(self._async_url, **self._pool_options())
             if self.dialect == "sqlite":
-                _sqlite_events(engine.sync_engine)
+                _sqlite_events(engine.sync_engine, self._busy_timeout_ms)
             self._async_engine = engine
         return self._async_engine
 
@@ -181,9 +222,9 @@ class Database:
         with self._lock:
             if self._pooled is None:  # pooled: a step's transactions reuse their connections
                 self._prepare_file()
-                self._pooled = create_engine(self._sync_url)
+                self._pooled = create_engine(self._sync_url, **self._pool_options())
                 if self.dialect == "sqlite":
-                    _sqlite_events(self._pooled)
+                    _sqlite_events(self._pooled, self._busy_timeout_ms)
             engine = self._pooled
         if immediate:
             engine = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
@@ -208,7 +249,9 @@ class StateDatabase(Database):
     the first transaction."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        super().__init__(url, busy_timeout_ms=STATE_BUSY_TIMEOUT_MS)
+        self.outages: Final = Outages(self.redacted, self.dialect)
+        """This database's outages as this process sees them (``handrail.storage.outage``)."""
         self._upgraded = False
         self._upgrade_lock = threading.Lock()
 
@@ -223,10 +266,16 @@ class StateDatabase(Database):
             self._upgraded = True
 
     async def ready(self) -> None:
-        """:meth:`upgrade` from async code, off the event loop."""
+        """:meth:`upgrade` from async code, off the event loop (in an activity, a database
+        that is away fails it retryably, as :meth:`run` does)."""
         if not self._upgraded:
-            await asyncio.to_thread(self.upgrade)
+            async with self.outages.waiting():
+                await asyncio.to_thread(self.upgrade)
 
     async def run(self, work: Callable[[Connection], T], *, immediate: bool = False) -> T:
-        await self.ready()
-        return await super().run(work, immediate=immediate)
+        """As :meth:`Database.run`; inside an activity, a database that is away (unreachable,
+        restarting, locked by another process) fails the attempt retryably with one log line
+        naming it (``handrail.storage.outage``), and Temporal retries until it is back."""
+        async with self.outages.waiting():
+            await self.ready()
+            return await super().run(work, immediate=immediate)

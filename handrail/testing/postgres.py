@@ -5,7 +5,8 @@
 :func:`fresh_database` makes an empty database in it for one test or one measurement. The
 cluster stops when the ``with`` block ends, however it ends, and when the process is sent
 SIGTERM: ``pg_ctl`` detaches the server into its own session, so nothing else would stop it and
-a killed test run would leave a server behind.
+a killed test run would leave a server behind. :func:`throwaway_cluster` yields the cluster
+itself, which a test can take down and bring back on the same port (a database outage).
 
 Debian's ``postgresql`` package puts the binaries in ``/usr/lib/postgresql/<version>/bin``;
 when they are absent, :class:`PostgresNotInstalledError` says which package to install.
@@ -92,8 +93,9 @@ def _free_port() -> int:
             return port
 
 
-class _Cluster:
-    """One initialised cluster folder; started and stopped by ``pg_ctl``."""
+class PostgresCluster:
+    """One initialised cluster folder; started and stopped by ``pg_ctl``. :meth:`take_down` and
+    :meth:`bring_back` make an outage: the server gone, then back on the same port."""
 
     def __init__(self, bin_dir: Path, user: str, folder: Path) -> None:
         self.bin_dir, self.user, self.folder = bin_dir, user, folder
@@ -111,15 +113,29 @@ class _Cluster:
     def start(self) -> None:
         for attempt in range(_START_ATTEMPTS):
             self.port = _free_port()
-            # -k: the socket in our own folder, not /var/run/postgresql; fsync off: a cluster
-            # thrown away at the end needs no durability, and tests run faster without it.
-            options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
             try:
-                self._pg_ctl("-o", options, "-l", str(self.folder / "log"), "-w", "start")
+                self._start_on_port()
                 return
             except subprocess.CalledProcessError:
                 if attempt == _START_ATTEMPTS - 1:
                     raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}") from None
+
+    def _start_on_port(self) -> None:
+        # -k: the socket in our own folder, not /var/run/postgresql; fsync off: a cluster
+        # thrown away at the end needs no durability, and tests run faster without it.
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(self.folder / "log"), "-w", "start")
+
+    def take_down(self) -> None:
+        """Stop the server as an operator's restart does (fast: open connections are cut)."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def bring_back(self) -> None:
+        """Start the server again on the port it had: the same URL reaches it."""
+        try:
+            self._start_on_port()
+        except subprocess.CalledProcessError:
+            raise RuntimeError(f"PostgreSQL did not start again: {self.log_tail()}") from None
 
     def log_tail(self) -> str:
         try:
@@ -141,7 +157,7 @@ class _Cluster:
 
 
 @contextmanager
-def _stopped_on_sigterm(cluster: _Cluster) -> Iterator[None]:
+def _stopped_on_sigterm(cluster: PostgresCluster) -> Iterator[None]:
     """While the block runs, SIGTERM stops the cluster first, then does what it did before.
 
     The earlier handler still runs (or, if there was none, the process still dies by the
@@ -176,17 +192,25 @@ def throwaway_postgres() -> Iterator[str]:
     ``postgres``, no password over loopback); stop it and delete its files on exit.
 
     Raises :class:`PostgresNotInstalledError` when Debian's server binaries are absent."""
+    with throwaway_cluster() as cluster:
+        yield cluster.url
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """:func:`throwaway_postgres`, yielding the running cluster itself (its ``url``, and
+    :meth:`~PostgresCluster.take_down` / :meth:`~PostgresCluster.bring_back` for outages)."""
     bin_dir, user = server_binaries(), _cluster_user()
     folder = Path(tempfile.mkdtemp(prefix="handrail-pg-"))
     try:
         if os.geteuid() == 0:
             shutil.chown(folder, user=user, group=user)
-        cluster = _Cluster(bin_dir, user, folder)
+        cluster = PostgresCluster(bin_dir, user, folder)
         cluster.init()
         with _stopped_on_sigterm(cluster):
             cluster.start()
             try:
-                yield cluster.url
+                yield cluster
             finally:
                 cluster.stop()
     finally:
