@@ -205,14 +205,19 @@ class HandrailClient:
             found.append((execution.id, pending))
         return sorted(found, key=lambda item: item[1].requested_at)
 
-    async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:
+    async def review(
+        self, task_id: str, decision: ReviewInput, *, update_id: str | None = None
+    ) -> ReviewReceipt:
         """Decide a pending step through the ``review`` update: a stale, unauthorised or
         invalid decision raises ``ReviewRefusedError`` at once, with the reason and its
-        ``error_type`` (``ErrorType.REVIEW_*``)."""
+        ``error_type`` (``ErrorType.REVIEW_*``). ``update_id``: the same id sent again joins
+        the first update (or returns its receipt) instead of deciding anew."""
         review = parse_review(decision)
         handle = self.temporal.get_workflow_handle(task_id)
         try:
-            receipt = await handle.execute_update(REVIEW_UPDATE, review, result_type=ReviewReceipt)
+            receipt = await handle.execute_update(
+                REVIEW_UPDATE, review, id=update_id, result_type=ReviewReceipt
+            )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = getattr(cause, "message", None) or str(cause)

@@ -10,8 +10,8 @@ not decide at the pending tier (``ReviewUnauthorised``).
 Single use without losing a click. The link is consumed before the update is sent (of two
 clicks at once exactly one goes on) and released whenever the task did not take the decision:
 Temporal unreachable, or no answer within the timeout (a worker that stopped). Releasing can
-never let one link decide twice: the workflow counts one decision per step, so a decision
-that did reach the task and is taken later makes a retried click a ``ReviewStale`` refusal.
+never let one link decide twice: the update's id is the link's, so a retried click joins the
+first one's update, or gets its receipt, and the workflow counts one decision per step anyway.
 """
 
 from __future__ import annotations
@@ -83,7 +83,12 @@ async def apply_link(
             f"{claims.verdict} as {claims.reviewer}): each link decides once"
         )
     try:
-        return await asyncio.wait_for(handrail.review(claims.task_id, decision_of(claims)), timeout)
+        # The update's id is the link's: a click retried after a timeout joins the decision
+        # the first click left with the server (or gets its receipt), rather than a second one.
+        update = handrail.review(
+            claims.task_id, decision_of(claims), update_id=f"link-{claims.link_id}"
+        )
+        return await asyncio.wait_for(update, timeout)
     except ReviewRefusedError:
         raise
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
