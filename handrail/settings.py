@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_PROFILES = Path(__file__).parent / "profiles"
@@ -188,13 +188,10 @@ class HandrailSettings(BaseSettings):
         description="Services that start and read tasks over HTTP: name -> SHA-256 hex of their "
         "bearer token, as a JSON object (`starter.py token NAME --service`).",
     )
-    # A service reads only the tasks it started; this grant is the exception (an operator's
-    # dashboard, a support tool), named per service so that the token form above stays as is.
-    api_read_all: Annotated[list[str], NoDecode] = Field(
+    api_read_all: list[str] = Field(
         default_factory=list,
-        description="Services (names in HANDRAIL_API_TOKENS) whose tokens read every task, also "
-        "those started by other services or without the gateway; a JSON list or names joined "
-        "by commas. Every other service reads only the tasks it started.",
+        description="Services (names in HANDRAIL_API_TOKENS, as a JSON list) that read every "
+        "task over HTTP; every other service reads only the tasks it started.",
     )
 
     # --- Telemetry ------------------------------------------------------------------------
@@ -249,26 +246,6 @@ class HandrailSettings(BaseSettings):
                     "`starter.py token` prints, never the token"
                 )
         return {name: digest.lower() for name, digest in tokens.items()}
-
-    @field_validator("api_read_all", mode="before")
-    @classmethod
-    def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):  # from the environment: a JSON list or names and commas
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @model_validator(mode="after")
-    def _read_all_names_services(self) -> HandrailSettings:
-        # A misspelt name would grant nothing and say nothing: refuse it.
-        unknown = [name for name in self.api_read_all if name not in self.api_tokens]
-        if unknown:
-            raise ValueError(
-                f"api_read_all: {', '.join(map(repr, unknown))} not a service in "
-                "HANDRAIL_API_TOKENS (HANDRAIL_API_READ_ALL names services by their token's name)"
-            )
-        return self
 
     @field_validator("profiles_dirs", mode="before")
     @classmethod

@@ -6,15 +6,14 @@ lists (GET /reviews, the inbox) show only the steps their tier lets them decide.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from pydantic import ValidationError
 from temporalio.client import Client
 
 from handrail.client import STARTER_MEMO, HandrailClient
-from handrail.http import token_hash
+from handrail.errors import ConfigurationError
+from handrail.http import Principal, TokenBook, token_hash
 from handrail.http.auth import COOKIE_NAME
 from handrail.settings import HandrailSettings
 from tests.test_http_api import SERVICE_TOKENS, TOKENS, Api, bearer, error_of, serve_gateway
@@ -125,14 +124,14 @@ async def test_a_task_started_without_the_gateway_is_read_only_by_read_all_and_r
     assert seen["ops"] == seen["alice"] == (200, 200)
 
 
-def test_read_all_names_known_services() -> None:
+def test_read_all_names_known_services(monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = {"billing": token_hash("hrt_x"), "ops": token_hash("hrt_y")}
-    env: dict[str, Any] = {"_env_file": None, "api_tokens": tokens}
-    assert HandrailSettings(**env, api_read_all="ops").api_read_all == ["ops"]
-    assert HandrailSettings(**env, api_read_all='["ops", "billing"]').api_read_all == [
-        "ops",
-        "billing",
-    ]
-    assert HandrailSettings(**env).api_read_all == []
-    with pytest.raises(ValidationError, match="'opps' not a service in HANDRAIL_API_TOKENS"):
-        HandrailSettings(**env, api_read_all="ops, opps")
+    monkeypatch.setenv("HANDRAIL_API_READ_ALL", '["ops"]')  # the environment's form
+    grant = HandrailSettings(_env_file=None, api_tokens=tokens)
+    book = TokenBook(grant.reviewer_tokens, grant.api_tokens, read_all=grant.api_read_all)
+    assert book.identify("hrt_y") == Principal("ops", "service", read_all=True)
+    assert book.identify("hrt_x") == Principal("billing", "service", read_all=False)
+    monkeypatch.delenv("HANDRAIL_API_READ_ALL")
+    assert HandrailSettings(_env_file=None).api_read_all == []
+    with pytest.raises(ConfigurationError, match="'opps', not a service of HANDRAIL_API_TOKENS"):
+        TokenBook({}, tokens, read_all=["ops", "opps"])

@@ -31,6 +31,7 @@ from typing import Final, Literal
 
 from fastapi import Request
 
+from handrail.errors import ConfigurationError
 from handrail.http.errors import ApiError
 
 TOKEN_PREFIX: Final = "hrt_"
@@ -71,7 +72,14 @@ class TokenBook:
         *,
         read_all: Collection[str] = (),
     ) -> None:
-        """``read_all``: the services that read every task, not only those they started."""
+        """``read_all``: the services that read every task, not only those they started
+        (``ConfigurationError`` for a name that is no service: a typo would grant nothing)."""
+        unknown = sorted(set(read_all) - set(services))
+        if unknown:
+            raise ConfigurationError(
+                f"HANDRAIL_API_READ_ALL names {', '.join(map(repr, unknown))}, not a service "
+                "of HANDRAIL_API_TOKENS (it takes the services' names)"
+            )
         self._entries: list[tuple[str, PrincipalKind, bytes]] = [
             *((name, "reviewer", bytes.fromhex(digest)) for name, digest in reviewers.items()),
             *((name, "service", bytes.fromhex(digest)) for name, digest in services.items()),
