@@ -64,6 +64,7 @@ from handrail.telemetry import Telemetry
 __all__ = [
     "DEFAULT_TASK_QUEUE",
     "QUERY_TIMEOUT",
+    "STARTER_MEMO",
     "WORKER_GRACE",
     "HandrailClient",
     "ReviewInput",
@@ -91,6 +92,10 @@ _NO_WORKER_ANSWERED = (
 WORKER_GRACE: Final = timedelta(seconds=3)
 _WORKER_RECHECK_SECONDS: Final = 0.2
 DEFAULT_TASK_QUEUE: Final[str] = HandrailSettings.model_fields["task_queue"].default
+STARTER_MEMO: Final = "HandrailStarter"
+"""The memo key naming who started a task through the HTTP gateway (a service's name). Set
+by the gateway in the start request, never from the task input, so a caller cannot claim
+another's task; a memo because it needs no registration and survives continue-as-new."""
 
 
 class HandrailClient:
@@ -124,11 +129,12 @@ class HandrailClient:
         return handle
 
     async def start_task_once(
-        self, task: TaskInput
+        self, task: TaskInput, *, starter: str | None = None
     ) -> tuple[WorkflowHandle[Any, TaskResult], bool]:
         """``start_task``, also telling whether this call started the task (``False``: its
         ``task_id`` already ran or runs, and the handle is that run's), so that an HTTP
-        gateway can answer a retried request differently from the first."""
+        gateway can answer a retried request differently from the first. ``starter``: who
+        starts it, recorded in the task's memo (``STARTER_MEMO``)."""
         agent_task = parse_task(task)
         self._profiles.load(agent_task.profile)  # UnknownProfileError / InvalidProfileError
         task_id = agent_task.task_id or f"{TASK_ID_PREFIX}{uuid.uuid4().hex[:12]}"
@@ -144,6 +150,7 @@ class HandrailClient:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=agent_task.goal[:200],
+                memo={STARTER_MEMO: starter} if starter is not None else None,
             )
         except WorkflowAlreadyStartedError:
             return self.temporal.get_workflow_handle(task_id, result_type=TaskResult), False
@@ -223,14 +230,19 @@ class HandrailClient:
             found.append((execution.id, pending))
         return sorted(found, key=lambda item: item[1].requested_at)
 
-    async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:
+    async def review(
+        self, task_id: str, decision: ReviewInput, *, update_id: str | None = None
+    ) -> ReviewReceipt:
         """Decide a pending step through the ``review`` update: a stale, unauthorised or
         invalid decision raises ``ReviewRefusedError`` at once, with the reason and its
-        ``error_type`` (``ErrorType.REVIEW_*``)."""
+        ``error_type`` (``ErrorType.REVIEW_*``). ``update_id``: the same id sent again joins
+        the first update (or returns its receipt) instead of deciding anew."""
         review = parse_review(decision)
         handle = self.temporal.get_workflow_handle(task_id)
         try:
-            receipt = await handle.execute_update(REVIEW_UPDATE, review, result_type=ReviewReceipt)
+            receipt = await handle.execute_update(
+                REVIEW_UPDATE, review, id=update_id, result_type=ReviewReceipt
+            )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = getattr(cause, "message", None) or str(cause)

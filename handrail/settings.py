@@ -188,6 +188,11 @@ class HandrailSettings(BaseSettings):
         description="Services that start and read tasks over HTTP: name -> SHA-256 hex of their "
         "bearer token, as a JSON object (`starter.py token NAME --service`).",
     )
+    api_read_all: list[str] = Field(
+        default_factory=list,
+        description="Services (names in HANDRAIL_API_TOKENS, as a JSON list) that read every "
+        "task over HTTP; every other service reads only the tasks it started.",
+    )
 
     # --- Telemetry ------------------------------------------------------------------------
     otlp_endpoint: str | None = Field(

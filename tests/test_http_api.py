@@ -25,13 +25,20 @@ REFUND_GOAL = "Please refund 80.00 USD on order 1003 for the broken stove."
 # reviewer of this gateway whom the profile does not list.
 TOKENS = {name: f"hrt_test_{name}_token" for name in ("alice", "bob", "carol", "dave")}
 SERVICE_TOKEN = "hrt_test_billing_token"
+# billing and shipping read the tasks they started; ops reads every task (HANDRAIL_API_READ_ALL).
+SERVICE_TOKENS = {
+    "billing": SERVICE_TOKEN,
+    "shipping": "hrt_test_shipping_token",
+    "ops": "hrt_test_ops_token",
+}
 
 
 def gateway_settings(settings: HandrailSettings) -> HandrailSettings:
     return settings.model_copy(
         update={
             "reviewer_tokens": {name: token_hash(token) for name, token in TOKENS.items()},
-            "api_tokens": {"billing": token_hash(SERVICE_TOKEN)},
+            "api_tokens": {name: token_hash(token) for name, token in SERVICE_TOKENS.items()},
+            "api_read_all": ["ops"],
         }
     )
 
@@ -80,12 +87,17 @@ class Api:
 
 
 @asynccontextmanager
-async def serve_gateway(client: Client, settings: HandrailSettings) -> AsyncIterator[Api]:
+async def serve_gateway(
+    client: Client, settings: HandrailSettings, *, review_timeout: float | None = None
+) -> AsyncIterator[Api]:
     """The gateway on a free loopback port, scoped to the test's task queue (the `worker`
-    fixture's), with an HTTP client for it."""
+    fixture's), with an HTTP client for it; ``review_timeout``: seconds a decision may wait
+    for the task before the answer is 504 (the gateway's default: 30)."""
     create_store(settings.store_db_path)
     handrail = HandrailClient(client, gateway_settings(settings))
     app = create_app(handrail, tools=STORE_TOOL_SPECS, task_queue=settings.task_queue)
+    if review_timeout is not None:
+        app.state.gateway.review_timeout = review_timeout
     async with (
         running_server(app) as url,
         httpx2.AsyncClient(base_url=url, timeout=30) as http,

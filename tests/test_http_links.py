@@ -69,13 +69,46 @@ async def test_a_link_shows_then_decides_once(api: Api) -> None:
     assert reviewed["review"]["reviewer"] == "alice"
 
 
-async def test_expired_and_forged_links_are_refused(api: Api) -> None:
+async def test_expired_links_are_gone_and_forged_ones_forbidden(api: Api) -> None:
     task_id = (await api.start()).json()["task_id"]
     pending = await api.wait_pending(task_id)
     expired = link(task_id, pending, expires_in=-1)
     assert (await api.http.get(f"/links/{expired}")).status_code == 410
-    forged = link(task_id, pending)[:-4] + "AAAA"
-    response = await api.http.post(f"/links/{forged}", headers={"Origin": api.url})
-    assert response.status_code == 400
-    assert "signature is not valid" in response.text
+    origin = {"Origin": api.url}
+    genuine = link(task_id, pending)
+    payload, signature = genuine.split(".")
+    # Another genuine link's payload (a reject for bob) under this link's signature.
+    other = sign_link(
+        SECRET,
+        task_id=task_id,
+        step=int(str(pending["step"])),
+        verdict="reject",
+        fingerprint=str(pending["fingerprint"]),
+        reviewer="bob",
+        expires_at=datetime.now(UTC) + timedelta(minutes=10),
+    )
+    forgeries = {
+        "bad signature": genuine[:-4] + "AAAA",
+        "swapped payload": f"{other.split('.')[0]}.{signature}",
+        "unknown key": sign_link(
+            "a-key-this-gateway-never-had-" + "f" * 16,
+            task_id=task_id,
+            step=int(str(pending["step"])),
+            verdict="approve",
+            fingerprint=str(pending["fingerprint"]),
+            reviewer="alice",
+            expires_at=datetime.now(UTC) + timedelta(minutes=10),
+        ),
+    }
+    for kind, forged in forgeries.items():
+        for response in (
+            await api.http.get(f"/links/{forged}"),
+            await api.http.post(f"/links/{forged}", headers=origin),
+        ):
+            assert response.status_code == 403, (kind, response.status_code)
+            assert "signature is not valid" in response.text, kind
+    malformed = await api.http.post(f"/links/{payload}", headers=origin)  # no signature
+    assert malformed.status_code == 400
     assert (await api.wait_pending(task_id))["step"] == pending["step"]
+    # Nothing was spent by the forgeries: the genuine link still decides.
+    assert (await api.http.post(f"/links/{genuine}", headers=origin)).status_code == 200

@@ -325,7 +325,9 @@ async def test_a_link_for_a_proposal_that_changed_is_refused_by_the_workflow(
 class _Unreachable(HandrailClient):
     """A client whose Temporal cannot be reached: every update fails in transit."""
 
-    async def review(self, task_id: str, decision: ReviewInput) -> ReviewReceipt:
+    async def review(
+        self, task_id: str, decision: ReviewInput, *, update_id: str | None = None
+    ) -> ReviewReceipt:
         raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
 
 

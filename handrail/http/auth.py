@@ -8,6 +8,13 @@ reviewer may decide the pending tier. Whoever can send the update to Temporal di
 an SDK, the Temporal UI) still asserts any name: Temporal's own authorization must keep those
 paths to operators. Services' tokens start and read tasks and never decide reviews.
 
+Who sees what. A service reads the tasks it started (the gateway records the starter in the
+task's memo, ``handrail.client.STARTER_MEMO``, from the token, never from the request body),
+and every task only when ``HANDRAIL_API_READ_ALL`` names it; a task it may not read is a 404,
+the same as one that does not exist. Reviewers read every task (they need the context of what
+they decide), but their lists (``GET /reviews``, the inbox) show only the pending reviews
+whose tier they may decide.
+
 Tokens are 256 random bits, so an unsalted SHA-256 is as hard to reverse as a slow password
 hash would be, and cheap enough for every request. Every stored hash is compared, in constant
 time, so neither timing nor order tells which name (if any) nearly matched.
@@ -18,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from fastapi import Request
 
+from handrail.errors import ConfigurationError
 from handrail.http.errors import ApiError
 
 TOKEN_PREFIX: Final = "hrt_"
@@ -40,6 +48,8 @@ class Principal:
 
     name: str
     kind: PrincipalKind
+    read_all: bool = False
+    """A service granted every task (``HANDRAIL_API_READ_ALL``); reviewers never need it."""
 
 
 def new_token() -> str:
@@ -55,11 +65,26 @@ def token_hash(token: str) -> str:
 class TokenBook:
     """The names and token hashes of reviewers and services."""
 
-    def __init__(self, reviewers: Mapping[str, str], services: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        reviewers: Mapping[str, str],
+        services: Mapping[str, str],
+        *,
+        read_all: Collection[str] = (),
+    ) -> None:
+        """``read_all``: the services that read every task, not only those they started
+        (``ConfigurationError`` for a name that is no service: a typo would grant nothing)."""
+        unknown = sorted(set(read_all) - set(services))
+        if unknown:
+            raise ConfigurationError(
+                f"HANDRAIL_API_READ_ALL names {', '.join(map(repr, unknown))}, not a service "
+                "of HANDRAIL_API_TOKENS (it takes the services' names)"
+            )
         self._entries: list[tuple[str, PrincipalKind, bytes]] = [
             *((name, "reviewer", bytes.fromhex(digest)) for name, digest in reviewers.items()),
             *((name, "service", bytes.fromhex(digest)) for name, digest in services.items()),
         ]
+        self._read_all = frozenset(read_all)
 
     def __bool__(self) -> bool:
         return bool(self._entries)
@@ -70,7 +95,8 @@ class TokenBook:
         found: Principal | None = None
         for name, kind, expected in self._entries:  # all of them: no early exit
             if hmac.compare_digest(digest, expected) and found is None:
-                found = Principal(name, kind)
+                granted = kind == "service" and name in self._read_all
+                found = Principal(name, kind, read_all=granted)
         return found
 
 

@@ -2,7 +2,9 @@
 
 Handrail's own exceptions map to a status once, here, so that a route never picks a status of
 its own for them; anything unexpected is a 500 with a generic message (and a log line with the
-traceback), never a stack trace in the response.
+traceback), never a stack trace in the response. What is not the caller's fault and passes is
+a 503 (Temporal or the state database away) or a 504 (a decision the task did not confirm in
+time): worth retrying, and said so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from handrail.errors import (
@@ -109,6 +114,34 @@ def describe_request_errors(errors: Sequence[Any]) -> str:
     return "invalid request: " + "; ".join(clauses)
 
 
+def decision_timeout(task_id: str, seconds: float | None) -> ApiError:
+    """504 for a decision the task did not confirm in ``seconds``. Truthful about what is
+    known: the update may sit with the server until a worker returns, and a step counts one
+    decision only (the workflow refuses a second one as ``ReviewStale``)."""
+    return ApiError(
+        504,
+        "Timeout",
+        f"task {task_id} did not confirm the decision"
+        + (f" within {seconds:g} s" if seconds is not None else "")
+        + " (its worker may have stopped): it may still take effect when a worker takes the "
+        "task up, and a step counts one decision only; look at the task again before deciding "
+        "again",
+    )
+
+
+def state_database_unavailable(error: Exception) -> ApiError:
+    """503 for Handrail's state database not answering. The driver's text stays in the log:
+    it can carry the statement and its parameters, never meant for a caller."""
+    cause = getattr(error, "orig", None) or error
+    log.warning("the state database (HANDRAIL_STATE_URL) failed: %s", cause)
+    return ApiError(
+        503,
+        "StateDatabaseUnavailable",
+        "Handrail's state database (HANDRAIL_STATE_URL) is unreachable or failed "
+        f"({type(cause).__name__}); retry later",
+    )
+
+
 def as_api_error(error: Exception) -> ApiError | None:
     """The response a Handrail exception stands for; ``None`` for an unexpected one."""
     if isinstance(error, ApiError):
@@ -129,6 +162,11 @@ def as_api_error(error: Exception) -> ApiError | None:
     if isinstance(error, RPCError):
         # Temporal is unreachable or refused: not the caller's fault, and worth retrying.
         return ApiError(503, "TemporalUnavailable", f"Temporal did not answer: {error.message}")
+    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Routes that send decisions answer this themselves, naming the task; this is the net.
+        return ApiError(504, "Timeout", "the task did not confirm the decision in time")
+    if isinstance(error, DBAPIError | DisconnectionError | PoolTimeoutError):
+        return state_database_unavailable(error)
     return None
 
 
@@ -156,7 +194,15 @@ def install_error_handlers(app: FastAPI) -> None:
     # The known ones by class: Starlette answers those in its exception middleware; a handler
     # for ``Exception`` alone runs in the outermost middleware, which re-raises after answering
     # (right for a real bug, which the server then logs; wrong for an unknown task id).
-    for known in (ApiError, HandrailError, RPCError):
+    for known in (
+        ApiError,
+        HandrailError,
+        RPCError,
+        WorkflowUpdateRPCTimeoutOrCancelledError,
+        DBAPIError,
+        DisconnectionError,
+        PoolTimeoutError,
+    ):
         app.add_exception_handler(known, on_error)
     app.add_exception_handler(Exception, on_error)
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail.client import HandrailClient
+from handrail.client import STARTER_MEMO, HandrailClient
 from handrail.errors import UnknownTaskError
 from handrail.http.auth import Principal, TokenBook, authenticate, bearer_token
 from handrail.http.errors import ApiError
@@ -27,7 +27,8 @@ from handrail.tools.spec import ToolSpec
 
 REVIEW_TIMEOUT_SECONDS: Final = 30.0
 """How long a review update may take before the gateway gives up (504): a live worker answers
-in milliseconds; the update is not lost, and the reviewer can look again."""
+in milliseconds. A worker that stopped moments ago still looks alive to the server, so the
+update waits for it; the reviewer is told, and can look again (``Gateway.review_timeout``)."""
 
 DECLARED_TOOLS_TTL: Final = 5.0
 """How long the gateway keeps what it read of the declared tools (seconds)."""
@@ -52,6 +53,8 @@ class Gateway:
     declared_read_at: float | None = None
     declared_tools: DeclaredTools | None = None
     """Where they are read from: one, so its schema check runs once, not at every refresh."""
+    review_timeout: float = REVIEW_TIMEOUT_SECONDS
+    """Seconds a review update (API, inbox or link) may take before the answer is 504."""
 
     @classmethod
     def build(
@@ -64,7 +67,9 @@ class Gateway:
         settings = handrail.settings
         return cls(
             handrail=handrail,
-            tokens=TokenBook(settings.reviewer_tokens, settings.api_tokens),
+            tokens=TokenBook(
+                settings.reviewer_tokens, settings.api_tokens, read_all=settings.api_read_all
+            ),
             tools={spec.name: spec for spec in tools},
             task_queue=task_queue,
         )
@@ -85,6 +90,14 @@ class Gateway:
             raise
         if self.task_queue is not None and description.task_queue != self.task_queue:
             # Another deployment's task in the same namespace: not ours to show or decide.
+            raise UnknownTaskError(f"no task {task_id!r}")
+        return description
+
+    async def readable(self, task_id: str, caller: Principal) -> WorkflowExecutionDescription:
+        """``describe``, for a caller allowed to read the task; else the same 404 as for no
+        task, so that a service cannot learn which ids other services use."""
+        description = await self.describe(task_id)
+        if not await may_read(caller, description):
             raise UnknownTaskError(f"no task {task_id!r}")
         return description
 
@@ -135,6 +148,16 @@ class Gateway:
         spec = await self.tool(tool)
         name = spec.amount_field if spec is not None else "amount"
         return arguments.get(name) if name else None
+
+
+async def may_read(caller: Principal, description: WorkflowExecutionDescription) -> bool:
+    """Reviewers read every task; a service the tasks it started (its name in the task's
+    memo), or all of them with ``HANDRAIL_API_READ_ALL``. A task started without the gateway
+    (CLI, SDK) has no starter: only reviewers and read-all services read it."""
+    if caller.kind == "reviewer" or caller.read_all:
+        return True
+    starter = await description.memo_value(STARTER_MEMO, None)
+    return bool(starter == caller.name)
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -139,14 +139,19 @@ def _state(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-async def _cards(gateway: Gateway) -> list[Card]:
+async def _cards(gateway: Gateway, reviewer: Principal) -> list[Card]:
+    """The pending reviews ``reviewer`` may decide (what their tier does not allow is someone
+    else's work, and the list must not show it)."""
     cards = []
-    for task_id, _ in await gateway.handrail.pending_reviews(task_queue=gateway.task_queue):
+    for task_id, listed in await gateway.handrail.pending_reviews(task_queue=gateway.task_queue):
+        if reviewer.name not in listed.reviewers:
+            continue
         try:
             card = await card_for(gateway, task_id, await gateway.handrail.get_trace(task_id))
         except HandrailError:  # it ended or lost its worker since it was listed
             continue
-        if card is not None:
+        # The trace is newer than the listing: it has the last word on who may decide.
+        if card is not None and reviewer.name in card.pending.reviewers:
             cards.append(card)
     return cards
 
@@ -156,7 +161,7 @@ async def inbox(request: Request, gateway: Shared, fragment: bool = False) -> Re
     reviewer = _reviewer(request, gateway)
     if reviewer is None:
         return Response(status_code=401) if fragment else _login_redirect()
-    cards = await _cards(gateway)
+    cards = await _cards(gateway, reviewer)
     state = _state([(c.task_id, c.pending.step, c.pending.fingerprint) for c in cards])
     context: dict[str, Any] = {"cards": cards, "state": state, "reviewer": reviewer.name}
     if fragment:

@@ -17,11 +17,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from handrail.errors import HandrailError
-from handrail.http.errors import as_api_error
+from handrail.http.errors import as_api_error, decision_timeout
 from handrail.http.gateway import Gateway, gateway_of
 from handrail.http.inbox import card_for, page, same_origin
-from handrail.reviews.apply import apply_link
+from handrail.reviews.apply import DecisionTimeoutError, apply_link
 from handrail.reviews.links import (
+    BadLinkSignatureError,
     LinkClaims,
     LinkError,
     LinkExpiredError,
@@ -36,7 +37,14 @@ router = APIRouter(prefix="/links", include_in_schema=False)
 Shared = Annotated[Gateway, Depends(gateway_of)]
 Token = Annotated[str, Path(min_length=1, max_length=4096)]
 
-_LINK_STATUS: Final = {LinkExpiredError: 410, LinkUsedError: 409, LinksDisabledError: 404}
+# A link signed with no key this gateway knows (tampered, swapped payload, foreign key) is
+# forbidden, not merely malformed: the README promises 403, and it is an attack, not a typo.
+_LINK_STATUS: Final = {
+    BadLinkSignatureError: 403,
+    LinkExpiredError: 410,
+    LinkUsedError: 409,
+    LinksDisabledError: 404,
+}
 # The token is in the URL: no cache keeps the page, and no link on it passes the URL on.
 _PRIVATE: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -61,13 +69,20 @@ def _refused(error: LinkError) -> HTMLResponse:
 
 
 async def _confirmation(
-    gateway: Gateway, claims: LinkClaims, *, status: int = 200, error: str = ""
+    gateway: Gateway,
+    claims: LinkClaims,
+    *,
+    status: int = 200,
+    error: str = "",
+    look: bool = True,
 ) -> HTMLResponse:
+    """The link's page; with ``look``, beside the proposal pending now (not after a timeout:
+    the trace query would wait for the same missing worker)."""
     card = None
     # An unknown or workerless task shows no proposal; the decision's own refusal says why.
     with contextlib.suppress(HandrailError):
-        trace = await gateway.handrail.get_trace(claims.task_id)
-        card = await card_for(gateway, claims.task_id, trace)
+        trace = await gateway.handrail.get_trace(claims.task_id) if look else None
+        card = await card_for(gateway, claims.task_id, trace) if trace is not None else None
     changed = card is not None and (
         card.pending.step != claims.step or card.pending.fingerprint != claims.fingerprint
     )
@@ -101,15 +116,26 @@ async def use_link(request: Request, token: Token, gateway: Shared) -> Response:
         return _refused(LinksDisabledError("review links are disabled here"))
     try:
         claims = verify_link(keys, token)
+    except LinkError as error:
+        return _refused(error)
+    try:
+        # Not running, or no worker at all: say so now, before the link is consumed.
+        await gateway.running_with_worker(claims.task_id)
         used = UsedLinks(gateway.settings.state_database_url)
         try:
-            receipt = await apply_link(gateway.handrail, used, keys, token)
+            receipt = await apply_link(
+                gateway.handrail, used, keys, token, timeout=gateway.review_timeout
+            )
         finally:
             await used.aclose()
     except LinkError as error:
         return _refused(error)
-    except HandrailError as error:
-        known = as_api_error(error)
+    except DecisionTimeoutError as error:
+        late = decision_timeout(claims.task_id, error.seconds)
+        message = f"{late.message}. This link was not used up: you can press it again."
+        return await _confirmation(gateway, claims, status=late.status, error=message, look=False)
+    except Exception as error:
+        known = as_api_error(error)  # 409/503 before the update, refusals, state database
         if known is None:
             raise
         return await _confirmation(gateway, claims, status=known.status, error=known.message)

@@ -6,12 +6,14 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail.contracts import ReviewDecision
+from handrail.contracts import PendingReview, ReviewDecision
+from handrail.errors import HandrailError
 from handrail.http.auth import Principal, require
-from handrail.http.errors import ApiError, error_responses
-from handrail.http.gateway import REVIEW_TIMEOUT_SECONDS, Gateway, api_caller, gateway_of
+from handrail.http.errors import ApiError, decision_timeout, error_responses
+from handrail.http.gateway import Gateway, api_caller, gateway_of, may_read
 from handrail.http.models import PendingItem, ReviewDone, ReviewRequest
 from handrail.http.tasks import TaskId, links
 
@@ -22,8 +24,28 @@ Shared = Annotated[Gateway, Depends(gateway_of)]
 Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
+async def listed_for(
+    caller: Principal, gateway: Gateway, task_id: str, review: PendingReview
+) -> bool:
+    """Whether ``caller``'s list shows this pending review: a reviewer's, when the pending
+    tier lets them decide it (what they may not decide is someone else's work); a service's,
+    when it may read the task (``may_read``)."""
+    if caller.kind == "reviewer":
+        return caller.name in review.reviewers
+    if caller.read_all:
+        return True
+    try:
+        return await may_read(caller, await gateway.describe(task_id))
+    except HandrailError:  # gone since it was listed
+        return False
+
+
 async def pending(
-    gateway: Gateway, *, tier: str | None = None, tool: str | None = None
+    gateway: Gateway,
+    caller: Principal,
+    *,
+    tier: str | None = None,
+    tool: str | None = None,
 ) -> list[PendingItem]:
     rows = await gateway.handrail.pending_reviews(
         tier=tier, tool=tool, task_queue=gateway.task_queue
@@ -36,6 +58,7 @@ async def pending(
             links=links(gateway, task_id),
         )
         for task_id, review in rows
+        if await listed_for(caller, gateway, task_id, review)
     ]
 
 
@@ -47,14 +70,14 @@ async def decide(
     require(reviewer, "reviewer", "decide reviews")
     await gateway.running_with_worker(task_id)
     decision = ReviewDecision(reviewer=reviewer.name, **request.model_dump())
+    timeout = gateway.review_timeout
     try:
-        receipt = await asyncio.wait_for(
-            gateway.handrail.review(task_id, decision), REVIEW_TIMEOUT_SECONDS
-        )
-    except TimeoutError:
-        raise ApiError(
-            504, "Timeout", f"task {task_id} did not answer in {REVIEW_TIMEOUT_SECONDS:.0f} s"
-        ) from None
+        receipt = await asyncio.wait_for(gateway.handrail.review(task_id, decision), timeout)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Either of the two, by who noticed first: asyncio's timer, or the SDK turning the
+        # cancelled RPC into its own error (a worker that stopped moments ago still looks
+        # alive to the server, which then holds the update for it).
+        raise decision_timeout(task_id, timeout) from None
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -80,7 +103,8 @@ async def decide(
 async def list_reviews(
     caller: Caller, gateway: Shared, tier: Filter = None, tool: Filter = None
 ) -> list[PendingItem]:
-    return await pending(gateway, tier=tier, tool=tool)
+    """A reviewer sees the steps they may decide; a service those of the tasks it may read."""
+    return await pending(gateway, caller, tier=tier, tool=tool)
 
 
 @router.post(

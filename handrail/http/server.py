@@ -7,10 +7,13 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 from fastapi import FastAPI
+
+SHUTDOWN_GRACE_SECONDS: Final = 5
+"""How long ``running_server`` lets open requests finish when its block ends."""
 
 
 def _config(app: FastAPI, *, access_log: bool) -> uvicorn.Config:
@@ -87,7 +90,10 @@ async def running_server(
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = _Server(_config(app, access_log=False), signals=False)
+    config = _config(app, access_log=False)
+    # A request still waiting (an update nobody takes) must not hold the block's exit forever.
+    config.timeout_graceful_shutdown = SHUTDOWN_GRACE_SECONDS
+    server = _Server(config, signals=False)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
         if not await _started(server, task):

@@ -62,7 +62,7 @@ async def _same_task(gateway: Gateway, handle: WorkflowHandle[Any, Any], task: A
     "/tasks",
     status_code=201,
     response_model=TaskCreated,
-    responses={200: {"model": TaskCreated}, **error_responses(401, 403, 422, 503)},
+    responses={200: {"model": TaskCreated}, **error_responses(401, 403, 404, 422, 503)},
     summary="Start a task",
 )
 async def start_task(
@@ -95,9 +95,11 @@ async def start_task(
                 "task_id: give a task_id or an Idempotency-Key header, not both",
             )
         task = task.model_copy(update={"task_id": task_id_for_key(caller.name, idempotency_key)})
-    handle, started = await gateway.handrail.start_task_once(task)
+    handle, started = await gateway.handrail.start_task_once(task, starter=caller.name)
     if not started:
-        await gateway.describe(handle.id)  # another deployment's id: 404, not a replay
+        # Another deployment's id, or another service's task: 404, not a replay (and not a
+        # 422 either, which would tell the caller that the id is taken).
+        await gateway.readable(handle.id, caller)
         if not await _same_task(gateway, handle, task):
             raise ApiError(
                 422,
@@ -116,7 +118,7 @@ async def start_task(
     summary="A task's status, and its result once it has ended",
 )
 async def get_task(task_id: TaskId, caller: Caller, gateway: Shared) -> TaskView:
-    description = await gateway.describe(task_id)
+    description = await gateway.readable(task_id, caller)
     view = TaskView(task_id=task_id, status="running", done=False, links=links(gateway, task_id))
     if description.status == WorkflowExecutionStatus.RUNNING:
         try:
@@ -144,5 +146,5 @@ async def get_task(task_id: TaskId, caller: Caller, gateway: Shared) -> TaskView
     summary="A task's decision path so far",
 )
 async def get_trace(task_id: TaskId, caller: Caller, gateway: Shared) -> Trace:
-    await gateway.describe(task_id)
+    await gateway.readable(task_id, caller)
     return await gateway.handrail.get_trace(task_id)
