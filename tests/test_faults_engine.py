@@ -91,7 +91,9 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
     server = DevServer(db_file=tmp_path / "temporal.db", port=_free_port(), ui_port=None)
     marker = f"engine-{uuid.uuid4().hex[:8]}"
     held = Held(answer("Discounted 5.00 EUR"))
-    model_server.route(f"{marker} review", Scenario([refund(1003, "80.00"), answer("Refunded")]))
+    # 60.00 each: above the review threshold (50), and three of them stay under the bundled
+    # profile's shared limit per order (200 a day), so every paused task's refund can commit.
+    model_server.route(f"{marker} review", Scenario([refund(1003, "60.00"), answer("Refunded")]))
     model_server.route(f"{marker} running", Scenario([discount(1002, "5.00"), held]))
     try:
         await server.start()
@@ -141,7 +143,7 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
     for result in results[:PAUSED]:
         assert store_effects(settings.store_db_path, [result.task_id]) == {
             "discounts": [],
-            "refunds": ["order 1003: 80.00 USD"],
+            "refunds": ["order 1003: 60.00 USD"],
             "outbox": [],
         }
         review = result.steps[0].review
