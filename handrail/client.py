@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 # How long a trace query may wait for a worker: a live one answers in milliseconds; past this the
 # worker the server last saw has most likely stopped.
 QUERY_TIMEOUT: Final = timedelta(seconds=5)
+_TRACES_AT_ONCE: Final = 16  # trace queries in flight while listing pending reviews
 _NO_WORKER_ANSWERED = (
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.CANCELLED,
@@ -212,13 +213,18 @@ class HandrailClient:
                 name = key if isinstance(key, str) else key.name
                 quoted = value.replace("\\", "\\\\").replace("'", "\\'")
                 query += f" AND {name} = '{quoted}'"
-        async for execution in self.temporal.list_workflows(query):
-            try:
-                trace = await self.get_trace(execution.id)
-            except NoWorkerError as error:
-                # One task queue without a worker must not hide every other pending review.
-                log.warning("cannot list a pending review: %s", error)
-                continue
+        # The traces are asked at once, a few at a time: a task whose worker just stopped costs
+        # a query timeout, and asked one by one, N such tasks cost N timeouts.
+        gate = asyncio.Semaphore(_TRACES_AT_ONCE)
+
+        async def pending_of(task_id: str) -> None:
+            async with gate:
+                try:
+                    trace = await self.get_trace(task_id)
+                except NoWorkerError as error:
+                    # One task queue without a worker must not hide every other pending review.
+                    log.warning("cannot list a pending review: %s", error)
+                    return
             pending = trace.pending_review
             # The visibility store lags the task: the trace has the last word on the filters.
             if (
@@ -226,8 +232,11 @@ class HandrailClient:
                 or tier not in (None, pending.tier)
                 or tool not in (None, pending.tool)
             ):
-                continue
-            found.append((execution.id, pending))
+                return
+            found.append((task_id, pending))
+
+        ids = [execution.id async for execution in self.temporal.list_workflows(query)]
+        await asyncio.gather(*(pending_of(task_id) for task_id in ids))
         return sorted(found, key=lambda item: item[1].requested_at)
 
     async def review(
