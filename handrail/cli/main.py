@@ -32,7 +32,6 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from handrail.cli.demo import cmd_demo
 from handrail.cli.output import print_error, print_result
 from handrail.cli.serve import register as register_serve_commands
 from handrail.cli.stats import register as register_stats_commands
@@ -72,6 +71,14 @@ async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> Hand
         return await HandrailClient.connect(settings, args.telemetry)
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
         raise connection_error(settings, error) from None
+
+
+async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    # Imported here: the demo brings a worker, the scripted model server and the example store,
+    # which no other command needs (each CLI call would pay their start-up otherwise).
+    from handrail.cli.demo import cmd_demo as run_demo
+
+    return await run_demo(settings, args)
 
 
 def _refuse_ignored(args: argparse.Namespace, reason: str, *options: str) -> None:

@@ -12,9 +12,11 @@ from typing import Any, Final
 from handrail.client import HandrailClient, connection_error
 from handrail.devserver import is_listening, is_loopback
 from handrail.errors import UserError
-from handrail.http import create_app, new_token, running_server, serve, token_hash
 from handrail.settings import HandrailSettings
 
+# The gateway (FastAPI, the inbox's templates) is imported inside the commands that serve it:
+# every other command of the CLI (start, trace, pending, review...) imports this module, and
+# would otherwise pay a second of start-up for a web stack it never uses.
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8280
 _NAME: Final = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # as the settings accept
@@ -32,6 +34,8 @@ async def cmd_serve(settings: HandrailSettings, args: argparse.Namespace) -> int
                 "`starter.py token NAME`"
             )
         print("No tokens configured yet: nobody can sign in. `starter.py token NAME` makes one.")
+    from handrail.http import create_app, serve  # see _http
+
     try:
         handrail = await HandrailClient.connect(settings, args.telemetry)
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
@@ -57,6 +61,8 @@ async def cmd_token(settings: HandrailSettings, args: argparse.Namespace) -> int
     name: str = args.name
     if not _NAME.fullmatch(name):
         raise UserError(f"{name!r} is not a name: use letters, digits and _.@- (at most 64)")
+    from handrail.http import new_token, token_hash  # see _http
+
     token = new_token()
     variable = "HANDRAIL_API_TOKENS" if args.service else "HANDRAIL_REVIEWER_TOKENS"
     known: dict[str, Any] = dict(settings.api_tokens if args.service else settings.reviewer_tokens)
@@ -102,6 +108,8 @@ async def demo_inbox(handrail: HandrailClient, host: str = DEFAULT_HOST) -> None
     """``demo --serve``: leave one refund awaiting review and serve the inbox for it, with a
     reviewer token made for this run only, until Ctrl-C (the demo's worker keeps running, so
     a click in the inbox finishes the task)."""
+    from handrail.http import create_app, new_token, running_server, token_hash  # see _http
+
     token = new_token()
     settings = handrail.settings.model_copy(
         update={"reviewer_tokens": {"alice": token_hash(token)}}
