@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -310,14 +311,18 @@ class HandrailSettings(BaseSettings):
         return self.data_dir / "temporal.db"
 
     def ui_url(self, workflow_id: str, run_id: str | None = None) -> str:
-        """Link to a run in the Temporal Web UI."""
+        """Link to a run in the Temporal Web UI. The ids are percent-encoded: a task id is the
+        caller's text (``/``, ``?``, ``#`` or a quote must not leave its path segment)."""
         base = (
             self.ui_base_url or f"http://{self.temporal_address.rsplit(':', 1)[0]}:{self.ui_port}"
         )
-        url = f"{base.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows"
+        namespace = urllib.parse.quote(self.temporal_namespace, safe="")
+        url = f"{base.rstrip('/')}/namespaces/{namespace}/workflows"
         if workflow_id:
-            url += f"/{workflow_id}"
-        return f"{url}/{run_id}/history" if run_id and workflow_id else url
+            url += f"/{urllib.parse.quote(workflow_id, safe='')}"
+        if run_id and workflow_id:
+            url += f"/{urllib.parse.quote(run_id, safe='')}/history"
+        return url
 
 
 def settings_help() -> str:

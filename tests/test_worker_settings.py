@@ -54,3 +54,17 @@ def test_model_logprobs_reach_the_model_adapter(
     assert isinstance(activities, list)
     decide: Any = next(a for a in activities if getattr(a, "__name__", "") == "decide")
     assert decide.__self__._model.logprobs is True
+
+
+def test_a_ui_link_keeps_a_task_id_in_its_path_segment() -> None:
+    # A task id is the caller's text: the Temporal UI link (the API's `temporal_ui`, the inbox,
+    # the CLI) must not let it add path segments, a query or a fragment.
+    settings = HandrailSettings(
+        _env_file=None, temporal_address="127.0.0.1:7233", ui_port=8233, ui_base_url=""
+    )
+    hostile = 'a/../b?x=1#"><script>'
+    assert settings.ui_url(hostile, "run/1") == (
+        "http://127.0.0.1:8233/namespaces/default/workflows/"
+        "a%2F..%2Fb%3Fx%3D1%23%22%3E%3Cscript%3E/run%2F1/history"
+    )
+    assert settings.ui_url("") == "http://127.0.0.1:8233/namespaces/default/workflows"

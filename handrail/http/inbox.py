@@ -56,11 +56,6 @@ _VERDICT_WORDS: Final = {
 }
 
 
-def ui_url(gateway: Gateway, task_id: str) -> str:
-    """The task's run in the Temporal UI, its id percent-encoded as one path segment."""
-    return gateway.settings.ui_url(urllib.parse.quote(task_id, safe=""))
-
-
 def _reviewer(request: Request, gateway: Gateway) -> Principal | None:
     token = request.cookies.get(COOKIE_NAME)
     principal = gateway.tokens.identify(token) if token else None
@@ -129,7 +124,7 @@ async def card_for(gateway: Gateway, task_id: str, trace: Trace) -> Card | None:
         rationale=decision.rationale if decision else "",
         confidence=decision.confidence if decision else None,
         amount=await gateway.amount(pending.tool, pending.arguments),
-        ui_url=ui_url(gateway, task_id),
+        ui_url=gateway.settings.ui_url(task_id),
         fields=forms.form_fields(schema, pending.arguments),
     )
 
@@ -204,7 +199,7 @@ async def _task_page(
         "problem": problem,
         "state": state,
         "reviewer": reviewer.name,
-        "ui_url": ui_url(gateway, task_id),
+        "ui_url": gateway.settings.ui_url(task_id),
         "changes": forms.changes,
     }
     if fragment:
