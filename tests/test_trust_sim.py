@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from benchmarks import trust_demotion
 from benchmarks.trust_plots import draw
 from benchmarks.trust_sim import Run, report, simulate
@@ -39,6 +41,9 @@ async def test_a_small_run_completes_and_reports(tmp_path: Path) -> None:
     assert all(p.read_text().startswith("<svg") for p in charts)
 
 
+# Slow (~20 s of the default run's ~12 min): the benchmark's end-to-end smoke stays in the default
+# run above, and what --scope binds is checked without a run below.
+@pytest.mark.slow
 async def test_a_small_run_with_the_task_scope_bound_denies_out_of_scope_actions(
     tmp_path: Path,
 ) -> None:
