@@ -21,7 +21,6 @@ import re
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -282,17 +281,6 @@ async def _worker(
         await model_client.close()
 
 
-@contextmanager
-def _routed(server: ScriptedModelServer, replies: list[Reply]) -> Iterator[str]:
-    """A goal whose conversation ``replies`` answers (the model server is the session's)."""
-    marker = f"tool-fault-{uuid.uuid4().hex[:8]}"
-    server.route(marker, Scenario(replies))
-    try:
-        yield f"{marker} do the job"
-    finally:
-        server.unroute(marker)
-
-
 async def _until(
     check: Callable[[], bool], what: Callable[[], object], timeout: float = 30
 ) -> None:
@@ -361,7 +349,9 @@ async def _run_under_lock(
     """A discount whose store write meets the lock; the lock is let go once attempt
     ``until_attempt`` of the discount is running (so it waited on the lock, and every attempt
     before it was given up on while waiting)."""
-    with _routed(server, [discount(1001, "5.00"), answer("Discounted")]) as goal:
+    with server.routed(
+        Scenario([discount(1001, "5.00"), answer("Discounted")]), "tool-fault"
+    ) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
             with _store_locked(rig.settings.store_db_path):
@@ -421,7 +411,7 @@ async def test_a_tool_that_times_out_is_retried_and_takes_effect_once(
 ) -> None:
     rig = _rig(settings, tmp_path)
     rig.faults.failing = 2  # attempts 1 and 2 sleep 6 s past the 1 s timeout, then write
-    with _routed(model_server, [_export(), answer("Exported")]) as goal:
+    with model_server.routed(Scenario([_export(), answer("Exported")])) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
@@ -454,7 +444,9 @@ async def test_a_tool_that_outlives_its_task_undoes_its_late_effect(
     rig = _rig(settings, tmp_path)
     rig.faults.failing = 1
     rig.faults.slow_seconds = 3.0  # wakes after the rollback, before the SDK would cancel it
-    with _routed(model_server, [discount(1001, "5.00"), _export(), answer()]) as goal:
+    with model_server.routed(
+        Scenario([discount(1001, "5.00"), _export(), answer()]), "tool-fault"
+    ) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
@@ -489,7 +481,9 @@ async def test_a_tool_cancelled_mid_effect_undoes_its_late_effect(
     # nothing to undo), finds the tombstone and undoes it, and only then ends the attempt.
     rig = _rig(settings, tmp_path)
     archive = ToolCallReply("archive", {"label": "q3", **WHY})
-    with _routed(model_server, [discount(1001, "5.00"), archive, answer()]) as goal:
+    with model_server.routed(
+        Scenario([discount(1001, "5.00"), archive, answer()]), "tool-fault"
+    ) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
@@ -516,7 +510,7 @@ async def test_a_tool_that_raises_is_retried_and_takes_effect_once(
 ) -> None:
     rig = _rig(settings, tmp_path)
     rig.faults.failing = 2
-    with _routed(model_server, [_sync(), answer("Synced")]) as goal:
+    with model_server.routed(Scenario([_sync(), answer("Synced")])) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
@@ -540,7 +534,9 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
     before = snapshot(rig.settings.store_db_path)
     fault = FailCompensation("void_refund", times=2)
     escalate = ToolCallReply("escalate", {"reason": "a manager must decide", **WHY})
-    with _routed(model_server, [discount(1001, "5.00"), refund(1001, "10.00"), escalate]) as goal:
+    with model_server.routed(
+        Scenario([discount(1001, "5.00"), refund(1001, "10.00"), escalate]), "tool-fault"
+    ) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig, faults=fault):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
@@ -583,7 +579,7 @@ async def _fails_for_good(
     faults: FaultHook = no_faults,
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
     """Run a task that must fail; its failure message and handle."""
-    with _routed(server, replies) as goal:
+    with server.routed(Scenario(replies)) as goal:
         async with _worker(env.client, rig, faults=faults):
             handle = await rig.handrail(env.client).start_task(
                 {"goal": goal, "profile": PROFILE_NAME}

@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import snapshot
 from handrail.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
 from handrail.testing.kit import agent_worker
-from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
+from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import ToolContext, UndoContext, compensation, tool
 from tests.review_helpers import PROFILE, WHY, answer
 
@@ -205,16 +204,6 @@ async def _unbounded_worker(
         await model_client.close()
 
 
-@contextmanager
-def _routed(server: ScriptedModelServer, replies: list[Reply]) -> Iterator[str]:
-    marker = f"bounds-{uuid.uuid4().hex[:8]}"
-    server.route(marker, Scenario(replies))
-    try:
-        yield f"{marker} do the job"
-    finally:
-        server.unroute(marker)
-
-
 async def _fails_at_once(
     handrail: HandrailClient, goal: str
 ) -> tuple[str, str, WorkflowHandle[Any, Any], float]:
@@ -254,7 +243,7 @@ async def test_an_action_whose_argument_overflows_fails_once_naming_the_field(
 ) -> None:
     calls: dict[str, int] = {}
     reserve = ToolCallReply("reserve_units", {"label": "order-7", "units": HUGE, **WHY})
-    with _routed(model_server, [reserve, answer()]) as goal:
+    with model_server.routed(Scenario([reserve, answer()])) as goal:
         async with _unbounded_worker(client, tmp_path, settings, calls) as handrail:
             message, kind, handle, seconds = await _fails_at_once(handrail, goal)
             attempts = await _attempts(handle, "reserve_units")
@@ -276,7 +265,7 @@ async def test_a_read_whose_argument_overflows_fails_once_naming_the_field(
 ) -> None:
     calls: dict[str, int] = {}
     count = ToolCallReply("count_stock", {"warehouse": HUGE, **WHY})
-    with _routed(model_server, [count, answer()]) as goal:
+    with model_server.routed(Scenario([count, answer()])) as goal:
         async with _unbounded_worker(client, tmp_path, settings, calls) as handrail:
             message, kind, _handle, seconds = await _fails_at_once(handrail, goal)
 

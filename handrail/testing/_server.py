@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
@@ -262,6 +263,18 @@ class ScriptedModelServer:
         """Remove the route for ``marker``; removing one that does not exist does nothing."""
         with self._lock:
             self._routes.pop(marker, None)
+
+    @contextlib.contextmanager
+    def routed(self, brain: Brain, prefix: str = "task") -> Iterator[str]:
+        """A fresh marker routed to ``brain`` while the block runs: use it as (or in) the goal of
+        the tasks it should answer, so that tests sharing one server keep their conversations
+        apart."""
+        marker = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.route(marker, brain)
+        try:
+            yield marker
+        finally:
+            self.unroute(marker)
 
     def __enter__(self) -> Self:
         self.start()
