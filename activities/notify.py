@@ -21,6 +21,7 @@ so no second one is pulled in. It has the same API, ``MockTransport`` included.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, Literal
 
@@ -52,14 +53,15 @@ class ReviewerNotifier:
     def __init__(
         self,
         webhook_url: str | None,
-        ui_url_for: str = "",
+        ui_url_for: Callable[[str], str] | None = None,
         http_client: httpx2.AsyncClient | None = None,
         *,
         links: LinkMaker | None = None,
         webhook_secret: SecretStr | None = None,
         body_format: NoticeFormat = "handrail",
     ) -> None:
-        """``ui_url_for`` is a format string with ``{task_id}``, linking a notice to the UI.
+        """``ui_url_for`` gives a task's link in the UI (``HandrailSettings.ui_url``, which
+        percent-encodes the id: a task id is a caller's text).
         ``http_client`` carries the connection pool and timeout; without one, a client is built
         here when there is a webhook, once per worker, and :meth:`aclose` closes it.
         ``links`` signs review links (None: none); ``webhook_secret`` signs each POST."""
@@ -84,7 +86,7 @@ class ReviewerNotifier:
             links = LinkMaker(keys, settings.public_url, settings.link_ttl)
         return cls(
             settings.review_webhook_url,
-            settings.ui_url("{task_id}"),
+            settings.ui_url,
             http_client,
             links=links,
             webhook_secret=settings.review_webhook_secret,
@@ -98,7 +100,7 @@ class ReviewerNotifier:
 
     @activity.defn(name="notify_reviewers")
     async def notify_reviewers(self, notice: ReviewNotice) -> NoticeResult:
-        link = self._ui_url_for.format(task_id=notice.task_id) if self._ui_url_for else ""
+        link = self._ui_url_for(notice.task_id) if self._ui_url_for else ""
         if self._webhook is None:
             # No links in the log line: a link is a credential for one decision.
             activity.logger.info("review needed: %s %s", notice_text(notice), link)

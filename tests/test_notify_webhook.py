@@ -129,7 +129,7 @@ async def test_a_webhook_answering_500_is_retried_by_temporal(
     client: Client, notice: ReviewNotice
 ) -> None:
     with Webhook([500, 200]) as hook:
-        notifier = ReviewerNotifier(hook.url, "http://ui/{task_id}")
+        notifier = ReviewerNotifier(hook.url, "http://ui/{}".format)
         try:
             result = await notify_through_temporal(client, notifier, notice)
         finally:
@@ -202,7 +202,7 @@ def _bound(notice: ReviewNotice, **changes: Any) -> ReviewNotice:
 def _signing_notifier(url: str, body_format: NoticeFormat = "handrail") -> ReviewerNotifier:
     return ReviewerNotifier(
         url,
-        "http://ui/{task_id}",
+        "http://ui/{}".format,
         links=LinkMaker(LinkKeys.of(LINK_KEY), "https://handrail.example/", timedelta(hours=4)),
         webhook_secret=SecretStr(WEBHOOK_KEY),
         body_format=body_format,
