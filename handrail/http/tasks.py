@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Header, Path, Response
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus
 
 from handrail.contracts import AgentTask, Trace
 from handrail.errors import NoWorkerError, TaskFailedError
@@ -16,6 +16,7 @@ from handrail.http.errors import ApiError, error_responses
 from handrail.http.gateway import Gateway, api_caller, gateway_of
 from handrail.http.models import TaskCreated, TaskLinks, TaskView
 from handrail.names import TASK_ID_PREFIX
+from handrail.task_reuse import same_task, started_as
 
 router = APIRouter(tags=["tasks"])
 
@@ -40,22 +41,6 @@ def task_id_for_key(service: str, key: str) -> str:
     well-formed id and says nothing about the caller's data."""
     digest = hashlib.sha256(f"{service}\0{key}".encode()).hexdigest()
     return f"{TASK_ID_PREFIX}{digest[:32]}"
-
-
-async def _same_task(gateway: Gateway, handle: WorkflowHandle[Any, Any], task: AgentTask) -> bool:
-    """Whether the task already started under this id asked the same thing (a retried
-    request), or something else (a key reused by mistake)."""
-    async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        converter = gateway.handrail.temporal.data_converter  # pydantic's, as the client's
-        [started] = await converter.decode(payloads, [AgentTask])
-        assert isinstance(started, AgentTask)
-        return (started.goal, started.profile, started.context) == (
-            task.goal,
-            task.profile,
-            task.context,
-        )
-    return True
 
 
 @router.post(
@@ -100,7 +85,9 @@ async def start_task(
         # Another deployment's id, or another service's task: 404, not a replay (and not a
         # 422 either, which would tell the caller that the id is taken).
         await gateway.readable(handle.id, caller)
-        if not await _same_task(gateway, handle, task):
+        # A retried request repeats the task; a key reused by mistake (or an id another kind of
+        # workflow holds) does not: the same comparison as `starter.py start --task-id`.
+        if not same_task(await started_as(gateway.handrail.temporal, handle), task):
             raise ApiError(
                 422,
                 "IdempotencyKeyReused",
