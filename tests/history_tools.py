@@ -6,7 +6,8 @@ import base64
 import json
 from typing import Any
 
-from temporalio.client import WorkflowHistory
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory
 
 
 def _payload_texts(node: Any) -> list[str]:
@@ -29,3 +30,21 @@ def history_text(history: WorkflowHistory) -> str:
 def history_bytes(history: WorkflowHistory) -> int:
     """The size of the history as the server stores it (serialized protobuf events)."""
     return sum(event.ByteSize() for event in history.events)
+
+
+async def activity_attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int]:
+    """The attempt of each ``activity_type`` activity that reached an outcome, from the history
+    (a tool that failed at once shows ``[1]``; one retried twice, ``[3]``)."""
+    events = list((await handle.fetch_history()).events)
+    scheduled = {
+        e.event_id
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    }
+    return [
+        e.activity_task_started_event_attributes.attempt
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +20,6 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from handrail.reviews.links import sign_link
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
@@ -34,6 +32,7 @@ from handrail.testing.scripted_model import (
 )
 from handrail.testing.store_clerk import StoreClerk
 from tests.conftest import TEST_API_KEY
+from tests.review_helpers import signed_link
 from tests.test_http_api import SERVICE_TOKEN, Api, bearer, serve_gateway
 
 LINK_SECRET: Final = "inbox-link-secret-for-tests-" + "0123456789abcdef"
@@ -118,15 +117,7 @@ async def start_hostile(api: Api, *, task_id: str | None = None) -> str:
 
 
 def link_for(task_id: str, pending: dict[str, Any]) -> str:
-    return sign_link(
-        LINK_SECRET,
-        task_id=task_id,
-        step=int(pending["step"]),
-        verdict="approve",
-        fingerprint=str(pending["fingerprint"]),
-        reviewer="alice",
-        expires_at=datetime.now(UTC) + timedelta(minutes=10),
-    )
+    return signed_link(LINK_SECRET, task_id, pending)
 
 
 @dataclass

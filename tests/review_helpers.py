@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from handrail.client import HandrailClient
 from handrail.contracts import PendingReview, Trace
+from handrail.reviews.links import sign_link
 from handrail.testing.scripted_model import ToolCallReply
 
 WHY = {"rationale": "the customer is owed it", "confidence": 0.95}
@@ -47,3 +50,19 @@ async def wait_for_pending(
             return pending
         await asyncio.sleep(0.05)
     raise AssertionError(f"no step of {task_id} awaits review: {trace}")
+
+
+def signed_link(
+    secret: str, task_id: str, pending: dict[str, Any], *, reviewer: str = "alice"
+) -> str:
+    """A review link approving ``pending`` (a pending review as the API shows it), signed
+    with ``secret`` for ``reviewer``, valid ten minutes: what a notice would carry."""
+    return sign_link(
+        secret,
+        task_id=task_id,
+        step=int(pending["step"]),
+        verdict="approve",
+        fingerprint=str(pending["fingerprint"]),
+        reviewer=reviewer,
+        expires_at=datetime.now(UTC) + timedelta(minutes=10),
+    )

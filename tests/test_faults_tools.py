@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field, SecretStr
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -50,6 +49,7 @@ from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer
 from handrail.tools import Compensation, Tool, ToolContext, UndoContext, compensation, tool
 from handrail.tools.runner import FaultHook, FaultPoint, no_faults
 from handrail.workflows import options
+from tests.history_tools import activity_attempts
 from tests.review_helpers import WHY, answer, discount, refund
 
 PROFILE_NAME = "faulty"
@@ -292,23 +292,6 @@ async def _until(
         await asyncio.sleep(0.05)
 
 
-async def _attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int]:
-    """The attempts of ``activity_type`` that reached a final outcome, from the history."""
-    events = list((await handle.fetch_history()).events)
-    scheduled = {
-        e.event_id
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
-    }
-    return [
-        e.activity_task_started_event_attributes.attempt
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
-    ]
-
-
 def _journal(settings: HandrailSettings) -> list[tuple[str, bool]]:
     """Handrail's effect journal: (tool, compensated) per recorded action."""
     with sqlite3.connect(settings.state_db_path) as state:
@@ -418,7 +401,7 @@ async def test_a_tool_that_times_out_is_retried_and_takes_effect_once(
             result = await handrail.get_result(handle.id)
             # The timed-out attempts still run in the worker and write when they wake.
             await _until(rig.faults.settled, lambda: rig.faults)
-            attempts = await _attempts(handle, "slow_export")
+            attempts = await activity_attempts(handle, "slow_export")
 
     assert result.status == "answered", result
     outcome = result.steps[0].outcome
@@ -541,7 +524,7 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
         async with _worker(client, rig, faults=fault):
             handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
             result = await handrail.get_result(handle.id)
-            attempts = await _attempts(handle, "void_refund")
+            attempts = await activity_attempts(handle, "void_refund")
 
     assert result.status == "escalated", result
     assert [(c.tool, c.status) for c in result.compensations] == [

@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 
 import httpx2
 import pytest
@@ -20,9 +19,9 @@ from temporalio.client import Client
 from handrail.client import HandrailClient
 from handrail.http import create_app, running_server
 from handrail.http.auth import COOKIE_NAME
-from handrail.reviews.links import sign_link
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
+from tests.review_helpers import signed_link
 from tests.test_http_api import TOKENS, Api, gateway_settings
 
 SECRET = "link-secret-for-state-db-tests-" + "0123456789abcdef"
@@ -72,15 +71,7 @@ async def test_a_link_answers_503_while_the_state_database_is_away(
     api, away = replicas
     task_id = (await api.start()).json()["task_id"]
     pending = await api.wait_pending(task_id)
-    token = sign_link(
-        SECRET,
-        task_id=task_id,
-        step=int(pending["step"]),
-        verdict="approve",
-        fingerprint=str(pending["fingerprint"]),
-        reviewer="alice",
-        expires_at=datetime.now(UTC) + timedelta(minutes=10),
-    )
+    token = signed_link(SECRET, task_id, pending)
 
     refused = await away.http.post(f"/links/{token}", headers={"Origin": away.url})
     assert refused.status_code == 503, refused.text

@@ -7,15 +7,14 @@ is back, the decision that did reach the server is taken, exactly once."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail.reviews.links import sign_link
 from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
+from tests.review_helpers import signed_link
 from tests.test_http_api import TOKENS, Api, bearer, error_of, serve_gateway
 
 SECRET = "link-secret-for-stopped-worker-" + "0123456789abcdef"
@@ -66,15 +65,7 @@ async def test_a_link_that_timed_out_is_not_used_up(
     with_links = settings.model_copy(update={"link_secret": SecretStr(SECRET)})
     async with serve_gateway(client, with_links, review_timeout=REVIEW_TIMEOUT) as api:
         task_id, pending = await _paused_refund(api, client, with_links)
-        token = sign_link(
-            SECRET,
-            task_id=task_id,
-            step=int(pending["step"]),
-            verdict="approve",
-            fingerprint=str(pending["fingerprint"]),
-            reviewer="bob",
-            expires_at=datetime.now(UTC) + timedelta(minutes=10),
-        )
+        token = signed_link(SECRET, task_id, pending, reviewer="bob")
         origin = {"Origin": api.url}
         started = time.monotonic()
         late = await api.http.post(f"/links/{token}", headers=origin, timeout=ANSWERED_WITHIN)

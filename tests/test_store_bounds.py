@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from handrail.activities.openai_model import OpenAIChatModel
@@ -39,6 +38,7 @@ from handrail.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
 from handrail.testing.kit import agent_worker
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import ToolContext, UndoContext, compensation, tool
+from tests.history_tools import activity_attempts
 from tests.review_helpers import PROFILE, WHY, answer
 
 HUGE = 10**40
@@ -218,23 +218,6 @@ async def _fails_at_once(
     return message, str(getattr(cause, "type", "")), handle, time.monotonic() - started
 
 
-async def _attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int]:
-    """The attempt of each ``activity_type`` activity that reached an outcome (history)."""
-    events = list((await handle.fetch_history()).events)
-    scheduled = {
-        e.event_id
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
-    }
-    return [
-        e.activity_task_started_event_attributes.attempt
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
-    ]
-
-
 async def test_an_action_whose_argument_overflows_fails_once_naming_the_field(
     client: Client,
     settings: HandrailSettings,
@@ -246,7 +229,7 @@ async def test_an_action_whose_argument_overflows_fails_once_naming_the_field(
     with model_server.routed(Scenario([reserve, answer()])) as goal:
         async with _unbounded_worker(client, tmp_path, settings, calls) as handrail:
             message, kind, handle, seconds = await _fails_at_once(handrail, goal)
-            attempts = await _attempts(handle, "reserve_units")
+            attempts = await activity_attempts(handle, "reserve_units")
 
     assert kind == ErrorType.ARGUMENT_OUT_OF_RANGE, (kind, message)
     assert "reserve_units cannot take its arguments: units (an integer of 41 digits" in message
