@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,20 @@ def _profiles(tmp_path: Path) -> Path:
     return folder
 
 
+def _ops_worker(
+    client: Client, tmp_path: Path, storage: Storage
+) -> AbstractAsyncContextManager[HandrailClient]:
+    """A worker of the ops agent over ``storage``, its model scripted by ``_replies``."""
+    return agent_worker(
+        client,
+        tmp_path,
+        tools=storage.tools(),
+        compensations=storage.compensations(),
+        model=FunctionModel(Scenario(_replies())),
+        profiles=[_profiles(tmp_path)],
+    )
+
+
 @pytest.mark.parametrize(
     ("failure", "why"),
     [
@@ -230,14 +245,7 @@ async def test_an_approved_delete_whose_snapshot_is_gone_ends_commit_failed(
     """A tool saying no (a failed outcome) and a tool failing for good (a non-retryable error:
     ActivityError in the workflow) end the same way."""
     storage = Storage(failure)
-    async with agent_worker(
-        client,
-        tmp_path,
-        tools=storage.tools(),
-        compensations=storage.compensations(),
-        model=FunctionModel(Scenario(_replies())),
-        profiles=[_profiles(tmp_path)],
-    ) as handrail:
+    async with _ops_worker(client, tmp_path, storage) as handrail:
         handle = await handrail.start_task({"goal": "Delete snap-7", "profile": "ops"})
         pending = await wait_for_pending(handrail, handle.id)
         assert pending.tool == "delete_snapshot"
@@ -260,14 +268,7 @@ async def test_cancelling_during_the_commit_still_rolls_back(
     client: Client, tmp_path: Path
 ) -> None:
     storage = Storage("slow")
-    async with agent_worker(
-        client,
-        tmp_path,
-        tools=storage.tools(),
-        compensations=storage.compensations(),
-        model=FunctionModel(Scenario(_replies())),
-        profiles=[_profiles(tmp_path)],
-    ) as handrail:
+    async with _ops_worker(client, tmp_path, storage) as handrail:
         handle = await handrail.start_task({"goal": "Delete snap-7", "profile": "ops"})
         pending = await wait_for_pending(handrail, handle.id)
         await handrail.review(
