@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from temporalio import activity
 
 from handrail.contracts import RecordedRun, RunRecord
-from handrail.reports.ledger import RunLedger
+from handrail.storage.ledger import RunLedger
 
 RunObserver = Callable[[RunRecord], Awaitable[None] | None]
 """Told of each run the ledger stored, once; may be a coroutine function."""

@@ -9,17 +9,17 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from handrail.activities.conversation_store import (
+from handrail.contracts import DecideRequest, Decision, Observation, Opening
+from handrail.errors import ErrorType
+from handrail.model.adapter import ModelAdapter, ModelRequest
+from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
+from handrail.storage.conversations import (
     GOAL_SLOT,
     OBSERVATION_SLOT,
     SYSTEM_SLOT,
     ConversationStore,
     Message,
 )
-from handrail.contracts import DecideRequest, Decision, Observation, Opening
-from handrail.errors import ErrorType
-from handrail.model import ModelAdapter, ModelRequest
-from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
 from handrail.tools import ToolRegistry
 from handrail.tools.heartbeat import Heartbeat
 from handrail.tools.lookup import ToolLookup
@@ -85,7 +85,8 @@ def _bounded(decision: Decision) -> Decision:
 
 
 class LlmActivities:
-    """Model calls through a ``ModelAdapter`` (``handrail.model``), built once by the worker."""
+    """Model calls through a ``ModelAdapter`` (``handrail.model.adapter``), built once by the
+    worker."""
 
     def __init__(
         self,

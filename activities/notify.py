@@ -3,9 +3,9 @@
 With a webhook URL in settings (``HANDRAIL_REVIEW_WEBHOOK_URL``), the notice is POSTed there as
 JSON (a Slack workflow, an incident tool, a small service of yours); without one, it is a log
 line. The body is Handrail's JSON or a Slack Block Kit message
-(``HANDRAIL_REVIEW_WEBHOOK_FORMAT``, ``handrail.reviews.notices``); with a link key and the
+(``HANDRAIL_REVIEW_WEBHOOK_FORMAT``, ``handrail.review.notices``); with a link key and the
 gateway's public URL it carries signed approve/reject links per reviewer, and with a webhook
-key it is signed itself (``handrail.reviews.signature``). Links and signatures are made here,
+key it is signed itself (``handrail.review.signature``). Links and signatures are made here,
 in the activity: their keys never reach the workflow, and the activity's result says only
 whether the notice was delivered.
 
@@ -32,9 +32,9 @@ from temporalio.exceptions import ApplicationError
 
 from handrail.contracts import NoticeResult, ReviewNotice
 from handrail.errors import ErrorType
-from handrail.reviews.links import LinkKeys
-from handrail.reviews.notices import LinkMaker, handrail_body, notice_text, slack_body
-from handrail.reviews.signature import signature_headers
+from handrail.review.links import LinkKeys
+from handrail.review.notices import LinkMaker, handrail_body, notice_text, slack_body
+from handrail.review.signature import signature_headers
 from handrail.settings import HandrailSettings
 
 NoticeFormat = Literal["handrail", "slack"]

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from handrail.contracts import LoadProfileRequest, Profile, ToolBinding, ToolRule
 from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
-from handrail.profile_catalog import ProfileCatalog, ProfileFile
+from handrail.profiles.catalog import ProfileCatalog, ProfileFile
 from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.tools import ToolRegistry
 from handrail.tools.lookup import ToolLookup

@@ -27,11 +27,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from handrail import search_attributes
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.devserver import find_temporal_binary
 from handrail.reports.stats import percentile as stats_percentile
-from handrail.runtime import running_worker
+from handrail.runtime.devserver import find_temporal_binary
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply

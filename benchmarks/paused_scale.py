@@ -50,7 +50,7 @@ from benchmarks.floor_review import (
 )
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.review_latency import APPROVE, REFUND, REPLIES, bounded_gather, room_for_refunds
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.testing.scripted_model import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -57,9 +57,9 @@ from benchmarks.floor_review import (
     FloorReviewWorkflow,
 )
 from benchmarks.harness import BenchEnv, Row, percentile
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
-from handrail.telemetry import Telemetry
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
+from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
 
 WHY = {"rationale": "the tent arrived torn", "confidence": 0.95}

@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
 from handrail.settings import PACKAGED_PROFILES
+from handrail.storage.ledger import RunLedger
 from tests.ledger_factory import synthetic
 
 BAR_SECONDS = 2.0

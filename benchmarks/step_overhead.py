@@ -19,8 +19,8 @@ from openai import AsyncOpenAI
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import WHY, BenchEnv, Row
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
 
 CONCURRENT = 20

@@ -27,8 +27,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 from handrail.testing.store_clerk import StoreClerk
 

@@ -7,7 +7,7 @@ read against the rate the data allow. Each draw: a tool promoted at task 40 gets
 probability 1/2; its actions are trouble (denied, or not approved unchanged in review) with
 the healthy rate until task 400 and the drifted rate after; the rule is checked after every
 action, as the worker's automatic demotion does. The default rule is Handrail's own
-(``handrail.reports.evidence``: its window, its test at the promotion bar's 5%); the variants
+(``handrail.trust.evidence``: its window, its test at the promotion bar's 5%); the variants
 change one knob each. Printed per rule: demoted within 50 tasks of the rise, demoted before it
 (a false demotion that also makes the drift's demotion impossible), and healthy tools (no
 drift) falsely demoted within the run.
@@ -19,8 +19,8 @@ import argparse
 import random
 from collections.abc import Callable
 
-from handrail.profile_catalog import AutonomyBar
-from handrail.reports.evidence import DEMOTE_ALPHA, DEMOTE_WINDOW, Trouble, trouble_demotes
+from handrail.profiles.catalog import AutonomyBar
+from handrail.trust.evidence import DEMOTE_ALPHA, DEMOTE_WINDOW, Trouble, trouble_demotes
 
 PROMOTED_AT, DRIFT_AT, TASKS, WITHIN = 40, 400, 1000, 50
 Rule = Callable[[list[bool]], bool]

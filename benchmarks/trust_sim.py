@@ -7,9 +7,9 @@ lets it fail safe). The world (``benchmarks.trust_world``) is scripted and seede
 a known error rate per tool that rises mid-run, and reviewers with their own error rate and
 response time. A scripted operator reads the ``stats`` recommendations every ``--check-every``
 tasks, as a person would, and applies each with ``promote`` / ``demote``'s own code path
-(``handrail.reports.promotion.apply_change``) into the state database the worker overlays. The
+(``handrail.trust.promotion.apply_change``) into the state database the worker overlays. The
 worker itself demotes a tool right after the run that shows the evidence
-(``handrail.reports.auto_demotion``); those changes are read back from the audit log.
+(``handrail.trust.auto_demotion``); those changes are read back from the audit log.
 
 It prints, per phase and tool and per level in force, the review load, the bad actions stopped
 and those that took effect, reviewer time and escalations; the promotions and demotions with
@@ -55,22 +55,22 @@ from benchmarks.trust_world import (
     profile_text,
     review,
 )
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.auto_demotion import AUTOMATIC
-from handrail.reports.autonomy import assess_profile, read_log
-from handrail.reports.ledger import RunLedger
-from handrail.reports.promotion import apply_change
-from handrail.reports.tool_facts import ToolFacts
-from handrail.runtime import running_worker
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.ledger import RunLedger
 from handrail.store.database import create_store
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.kit import time_skipping_server
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.tools import ToolRegistry
+from handrail.trust.auto_demotion import AUTOMATIC
+from handrail.trust.autonomy import assess_profile, read_log
+from handrail.trust.promotion import apply_change
+from handrail.trust.tool_facts import ToolFacts
 
 DRIFT_TOOL = "apply_discount"
 POLL_S = 0.005

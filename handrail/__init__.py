@@ -11,9 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from handrail.activities.openai_model import OpenAIChatModel
-    from handrail.client import HandrailClient, connect_temporal, parse_task
-    from handrail.connect import ensure_search_attributes
+    from handrail.client.connection import ensure_search_attributes
+    from handrail.client.core import HandrailClient, connect_temporal, parse_task
     from handrail.contracts import (
         AgentTask,
         Decision,
@@ -34,13 +33,14 @@ if TYPE_CHECKING:
         UnknownProfileError,
         UserError,
     )
-    from handrail.model import ModelAdapter, ModelReply, ModelRequest
+    from handrail.model.adapter import ModelAdapter, ModelReply, ModelRequest
+    from handrail.model.openai_chat import OpenAIChatModel
     from handrail.names import TASK_ID_PREFIX, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.plugin import HandrailPlugin
-    from handrail.profile_catalog import ProfileCatalog
+    from handrail.policy.text_types import PlainText, SingleLine
+    from handrail.profiles.catalog import ProfileCatalog
     from handrail.settings import HandrailSettings
     from handrail.storage.engine import Database
-    from handrail.text_types import PlainText, SingleLine
     from handrail.tools import (
         Compensation,
         Tool,
@@ -59,22 +59,22 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "handrail.errors",
     "Database": "handrail.storage.engine",
     "Decision": "handrail.contracts",
-    "HandrailClient": "handrail.client",
+    "HandrailClient": "handrail.client.core",
     "HandrailError": "handrail.errors",
     "HandrailPlugin": "handrail.plugin",
     "HandrailSettings": "handrail.settings",
     "InvalidProfileError": "handrail.errors",
     "InvalidTaskError": "handrail.errors",
-    "ModelAdapter": "handrail.model",
-    "ModelReply": "handrail.model",
-    "ModelRequest": "handrail.model",
-    "OpenAIChatModel": "handrail.activities.openai_model",
-    "PlainText": "handrail.text_types",
+    "ModelAdapter": "handrail.model.adapter",
+    "ModelReply": "handrail.model.adapter",
+    "ModelRequest": "handrail.model.adapter",
+    "OpenAIChatModel": "handrail.model.openai_chat",
+    "PlainText": "handrail.policy.text_types",
     "Profile": "handrail.contracts",
-    "ProfileCatalog": "handrail.profile_catalog",
+    "ProfileCatalog": "handrail.profiles.catalog",
     "ReviewRefusedError": "handrail.errors",
     "RunError": "handrail.errors",
-    "SingleLine": "handrail.text_types",
+    "SingleLine": "handrail.policy.text_types",
     "StepRecord": "handrail.contracts",
     "TASK_ID_PREFIX": "handrail.names",
     "TRACE_QUERY": "handrail.names",
@@ -92,9 +92,9 @@ _EXPORTS: dict[str, str] = {
     "UserError": "handrail.errors",
     "WORKFLOW_TYPE": "handrail.names",
     "compensation": "handrail.tools",
-    "connect_temporal": "handrail.client",
-    "ensure_search_attributes": "handrail.connect",
-    "parse_task": "handrail.client",
+    "connect_temporal": "handrail.client.core",
+    "ensure_search_attributes": "handrail.client.connection",
+    "parse_task": "handrail.client.core",
     "tool": "handrail.tools",
 }
 

@@ -32,31 +32,31 @@ from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
 from temporalio.plugin import SimplePlugin
 
-from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.ledger import RunRecorder
 from handrail.activities.llm import LlmActivities
 from handrail.activities.notify import ReviewerNotifier
 from handrail.activities.profiles import ProfileActivities
 from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
-from handrail.model import ModelAdapter
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.auto_demotion import AutoDemotion
-from handrail.reports.ledger import RunLedger
-from handrail.reports.tool_facts import ToolFacts
-from handrail.scope import scope_problems
+from handrail.model.adapter import ModelAdapter
+from handrail.policy.scope import scope_problems
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
+from handrail.storage.conversations import ConversationStore
 from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
 from handrail.storage.engine import StateDatabase
 from handrail.storage.journal import EffectJournal
+from handrail.storage.ledger import RunLedger
 from handrail.storage.limits import SharedLimits
-from handrail.telemetry import Telemetry
+from handrail.telemetry.core import Telemetry
 from handrail.tools.declare import Compensation, Tool
 from handrail.tools.lookup import ToolLookup
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.runner import FaultHook, ToolActivities, no_faults
 from handrail.tools.spec import ToolSpec
+from handrail.trust.auto_demotion import AutoDemotion
+from handrail.trust.tool_facts import ToolFacts
 from handrail.workflows.agent import AgentWorkflow
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class HandrailPlugin(SimplePlugin):
         mcp_activities: list[Callable[..., Any]] = []
         mcp = None
         if servers:
-            from handrail.mcp.tools import McpTools  # the mcp SDK is an optional dependency
+            from handrail.mcp.source import McpTools  # the mcp SDK is an optional dependency
 
             mcp = McpTools(journal, settings.mcp_tokens)
             mcp_activities = [mcp.call_activity(server) for server in servers]
@@ -217,7 +217,7 @@ class HandrailPlugin(SimplePlugin):
         notifier = self._notifier = ReviewerNotifier.from_settings(settings)
         ledger = RunLedger(self.state)
         # Narrowing needs no person: a tool the finished run showed drifting is demoted at once
-        # (promotion stays a person's act; handrail/reports/auto_demotion.py says why).
+        # (promotion stays a person's act; handrail/trust/auto_demotion.py says why).
         demotion = AutoDemotion(
             self.catalog, ledger, ToolFacts.from_registry(self.registry, self.registry.names)
         )

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
-from handrail.profile_catalog import ProfileFile
+from handrail.profiles.catalog import ProfileFile
 from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import effect_journal
 from handrail.store.database import discounts, outbox, refunds, store_database

@@ -40,12 +40,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from handrail import HandrailPlugin, OpenAIChatModel, ToolContext, search_attributes
-from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
+from handrail.cli.process_exit import exit_now
+from handrail.client.core import HandrailClient
 from handrail.errors import HandrailError
-from handrail.process_exit import exit_now
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import make_openai_client
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.devserver import find_temporal_binary
+from handrail.runtime.worker import make_openai_client
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import (
     StoreDatabase,

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import PendingReview, Trace
-from handrail.reviews.links import sign_link
+from handrail.review.links import sign_link
 from handrail.testing.scripted_model import ToolCallReply
 
 WHY = {"rationale": "the customer is owed it", "confidence": 0.95}

@@ -134,7 +134,7 @@ def _scan_exports(
 ) -> list[Leak]:
     # Imported here: only needed at the end, and they load SQLAlchemy and Alembic.
     from handrail.reports.export import export_jsonl
-    from handrail.reports.ledger import RunLedger
+    from handrail.storage.ledger import RunLedger
 
     leaks: list[Leak] = []
     with tempfile.TemporaryDirectory(prefix="secrets-guard-") as scratch:

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import GateAction, ReviewVerdict, RunRecord
-from handrail.profile_catalog import AutonomyBar, ProfileCatalog
-from handrail.reports.auto_demotion import AUTOMATIC, AutoDemotion
-from handrail.reports.autonomy import assess, assess_profile, read_log
-from handrail.reports.evidence import Agreement
-from handrail.reports.ledger import RunLedger
+from handrail.profiles.catalog import AutonomyBar, ProfileCatalog
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.ledger import RunLedger
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
+from handrail.trust.auto_demotion import AUTOMATIC, AutoDemotion
+from handrail.trust.autonomy import assess, assess_profile, read_log
+from handrail.trust.evidence import Agreement
 from tests.ledger_factory import T0, refund_args, reviewed_refunds, run, tool_step
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 

@@ -19,19 +19,19 @@ from handrail.activities.profiles import ProfileActivities
 from handrail.cli.stats import audit_log, register
 from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
 from handrail.errors import InvalidProfileError, UserError
-from handrail.policy import gate
-from handrail.profile_catalog import AutonomyBar, ProfileCatalog
-from handrail.reports.autonomy import AutonomyLimitError, assess, assess_profile, read_log
-from handrail.reports.evidence import Agreement, Trouble, binomial_tail, trouble_demotes
-from handrail.reports.ledger import RunLedger, ledger_url
-from handrail.reports.promotion import apply_change
+from handrail.policy.gate import gate
+from handrail.profiles.catalog import AutonomyBar, ProfileCatalog
 from handrail.reports.stats import compute_stats
-from handrail.reports.tool_facts import ToolFacts
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
+from handrail.trust.autonomy import AutonomyLimitError, assess, assess_profile, read_log
+from handrail.trust.evidence import Agreement, Trouble, binomial_tail, trouble_demotes
+from handrail.trust.promotion import apply_change
+from handrail.trust.tool_facts import ToolFacts
 from tests.ledger_factory import (
     T0,
     escalate_step,

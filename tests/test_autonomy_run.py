@@ -8,12 +8,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
-from handrail.reports.promotion import apply_change
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
+from handrail.trust.promotion import apply_change
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
 

@@ -18,17 +18,17 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Autonomy
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.autonomy import Direction, read_log
-from handrail.reports.promotion import apply_change
-from handrail.runtime import running_worker
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
+from handrail.trust.autonomy import Direction, read_log
+from handrail.trust.promotion import apply_change
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
 CATALOG = ProfileCatalog(PACKAGED_PROFILES)

@@ -21,10 +21,7 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from handrail.activities.conversation_store import ConversationStore
-from handrail.activities.decision_parsing import logprob_confidence
 from handrail.activities.llm import LlmActivities
-from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import (
     DecideRequest,
     Decision,
@@ -33,12 +30,14 @@ from handrail.contracts import (
     RunRecord,
     TaskStatus,
 )
-from handrail.profile_catalog import ProfileFile
-from handrail.reports.calibration import Reviewed, calibrate, calibrate_all, clopper_pearson_upper
-from handrail.reports.ledger import RunLedger
+from handrail.model.decision_parsing import logprob_confidence
+from handrail.model.openai_chat import OpenAIChatModel
+from handrail.profiles.catalog import ProfileFile
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
+from handrail.storage.conversations import ConversationStore
+from handrail.storage.ledger import RunLedger
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import (
     ErrorReply,
@@ -48,6 +47,7 @@ from handrail.testing.scripted_model import (
     ToolCallReply,
 )
 from handrail.tools import ToolRegistry
+from handrail.trust.calibration import Reviewed, calibrate, calibrate_all, clopper_pearson_upper
 from tests.ledger_factory import T0, refund_args, run, tool_step
 
 

@@ -17,15 +17,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from handrail.cli.demo import demo_settings
-from handrail.client import HandrailClient
+from handrail.cli.trace_format import format_pending, format_trace
+from handrail.client.core import HandrailClient
 from handrail.contracts import Decision, PendingReview, StepRecord, ToolOutcome, Trace
-from handrail.devserver import is_listening
 from handrail.names import WORKFLOW_TYPE
-from handrail.runtime import running_worker
+from handrail.runtime.devserver import is_listening
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from handrail.trace_format import format_pending, format_trace
 from tests.test_starter_cli import ROOT, Run, _clean_env, _free_port, _starter, _worker_env
 
 _NASTY = "a\x00b\x1b[2Jc\x07d\ne"

@@ -19,19 +19,19 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from handrail import Compensation, Tool, ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail import search_attributes as sa
-from handrail.client import HandrailClient
+from handrail.cli.trace_format import format_result
+from handrail.client.core import HandrailClient
 from handrail.errors import InvalidProfileError
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.storage.ledger import RunLedger
 from handrail.store.database import create_store, snapshot
 from handrail.testing import FunctionModel, Scenario, agent_worker
 from handrail.testing.scripted_model import Reply, ScriptedModelServer, ToolCallReply
-from handrail.trace_format import format_result
 from tests.review_helpers import PROFILE, WHY, answer, email, refund, wait_for_pending
 
 DRAFT = "Refunded 10.00 and emailed you."

@@ -537,7 +537,7 @@ def telemetry_problems(compose: Compose, read: Reader) -> list[str]:
     collector_name, collector_service = collector
     for name, service in worker_services(compose).items():
         endpoint = environment(service).get("HANDRAIL_OTLP_ENDPOINT")
-        # Handrail exports over OTLP/HTTP (handrail/telemetry.py): the collector's port 4318.
+        # Handrail exports over OTLP/HTTP (handrail/telemetry/core.py): the collector's port 4318.
         if endpoint != f"http://{collector_name}:4318":
             problems.append(f"{name}: HANDRAIL_OTLP_ENDPOINT={endpoint!r}")
 

@@ -15,9 +15,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import RECENT_STEPS_KEPT, TaskResult
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from handrail.activities.decision_parsing import parse_completion, read_confidence
+from handrail.model.decision_parsing import parse_completion, read_confidence
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}

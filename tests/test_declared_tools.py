@@ -24,9 +24,8 @@ from temporalio.client import Client
 from handrail import ToolContext, UndoContext, compensation, tool
 from handrail.http import create_app, running_server, token_hash
 from handrail.http.auth import COOKIE_NAME
-from handrail.reports.ledger import RunLedger
-from handrail.reports.tool_facts import known_facts
 from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
+from handrail.storage.ledger import RunLedger
 from handrail.testing import (
     FunctionModel,
     Scenario,
@@ -34,6 +33,7 @@ from handrail.testing import (
     agent_worker,
     settings_for_test,
 )
+from handrail.trust.tool_facts import known_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = "hrt_test_alice_declared_token"

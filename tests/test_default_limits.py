@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
-from handrail.profile_catalog import ProfileCatalog
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import ErrorType, InvalidProfileError, ReviewRefusedError
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import running_worker
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer

@@ -14,8 +14,8 @@ import pytest
 
 from handrail.cli.stats import register
 from handrail.reports.export import KEYS, SCHEMA, export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.settings import HandrailSettings
+from handrail.storage.ledger import RunLedger, ledger_url
 from tests.ledger_factory import (
     REDACTED,
     T0,

@@ -28,9 +28,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from handrail.client import HandrailClient
-from handrail.devserver import DevServer
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.devserver import DevServer
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot, store_effects
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer

@@ -14,10 +14,10 @@ import uuid
 import pytest
 from temporalio.client import Client
 
-from handrail.activities.decision_parsing import CONTENT_FILTERED, CUT_OFF
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.runtime import running_worker
+from handrail.model.decision_parsing import CONTENT_FILTERED, CUT_OFF
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
 from handrail.testing.scripted_model import (

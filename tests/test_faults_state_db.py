@@ -36,8 +36,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.outage import STATE_DATABASE_UNAVAILABLE

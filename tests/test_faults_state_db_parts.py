@@ -18,8 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.outage import STATE_DATABASE_UNAVAILABLE, outage_reason
 from handrail.store.database import create_store

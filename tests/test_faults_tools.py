@@ -33,15 +33,15 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handrail.activities.openai_model import OpenAIChatModel
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.errors import ErrorType
+from handrail.model.openai_chat import OpenAIChatModel
 from handrail.plugin import HandrailPlugin
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import make_openai_client
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import make_openai_client
 from handrail.settings import HandrailSettings
-from handrail.storage.engine import BUSY_TIMEOUT_MS
+from handrail.storage.sqlite import BUSY_TIMEOUT_MS
 from handrail.store.database import StoreDatabase, create_store, snapshot
 from handrail.store.tools import store_compensations, store_tools
 from handrail.testing.kit import settings_for_test

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Decision, FinalAnswerRule, Profile
-from handrail.policy import gate_final_answer
+from handrail.policy.gate import gate_final_answer
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import (

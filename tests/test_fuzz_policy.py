@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from handrail.contracts import Decision, FinalAnswerRule, Profile, ToolBinding, ToolRule
-from handrail.policy import gate, gate_final_answer
+from handrail.policy.gate import gate, gate_final_answer
 from handrail.store.tools import STORE_TOOL_SPECS
 from tests.strategies import json_values
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import (
     PendingReview,
     Profile,
@@ -34,7 +34,7 @@ from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
-from handrail.workflows.review import ReviewDesk
+from handrail.workflows.review_desk import ReviewDesk
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 from tests.strategies import json_values
 

@@ -29,12 +29,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from handrail.activities.openai_model import OpenAIChatModel
-from handrail.client import HandrailClient, connect_temporal
+from handrail.client.core import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult, ToolBinding, ToolCall
+from handrail.model.openai_chat import OpenAIChatModel
 from handrail.plugin import HandrailPlugin
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import make_openai_client
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import make_openai_client
 from handrail.settings import HandrailSettings
 from handrail.storage.journal import EffectJournal
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

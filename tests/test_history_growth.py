@@ -11,8 +11,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

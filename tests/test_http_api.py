@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server, token_hash
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store

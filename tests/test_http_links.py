@@ -12,7 +12,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail.reviews.links import sign_link
+from handrail.review.links import sign_link
 from handrail.settings import HandrailSettings
 from tests.test_http_api import Api, serve_gateway
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail.reviews.links import sign_link
+from handrail.review.links import sign_link
 from handrail.settings import HandrailSettings
 from tests.test_http_api import REFUND_GOAL, SERVICE_TOKEN, Api, bearer, serve_gateway
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import make_url
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server
 from handrail.http.auth import COOKIE_NAME
 from handrail.settings import HandrailSettings

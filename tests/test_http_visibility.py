@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from handrail.client import STARTER_MEMO, HandrailClient
+from handrail.client.core import STARTER_MEMO, HandrailClient
 from handrail.errors import ConfigurationError
 from handrail.http import Principal, TokenBook, token_hash
 from handrail.http.auth import COOKIE_NAME

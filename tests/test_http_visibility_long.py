@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer

@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, update
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import StepRecord, TaskResult
 from handrail.errors import InvalidProfileError
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import running_worker
-from handrail.scope import scope_problems
+from handrail.policy.scope import scope_problems
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, products, refunds
 from handrail.store.tools import STORE_TOOL_SPECS

@@ -15,12 +15,12 @@ from temporalio.testing import ActivityEnvironment
 
 from handrail.activities.ledger import RunRecorder
 from handrail.contracts import RunRecord
-from handrail.reports.ledger import RunLedger, ledger_url
-from handrail.reports.ledger_rows import as_utc_text
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
+from handrail.storage.ledger import RunLedger, ledger_url
+from handrail.storage.ledger_rows import as_utc_text
 from handrail.storage.schema import run_steps, runs
-from handrail.telemetry_metrics import TaskMetrics
+from handrail.telemetry.metrics import TaskMetrics
 from tests.ledger_factory import (
     T0,
     answer_step,

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import RECENT_STEPS_KEPT
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from handrail import UndoContext, compensation
 from handrail.contracts import McpServer
 from handrail.mcp.connection import call_tool
-from handrail.mcp.tools import McpTools, _bounded
+from handrail.mcp.source import McpTools, _bounded
 from handrail.storage.journal import EffectJournal
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
 from tests.mcp_servers import tickets

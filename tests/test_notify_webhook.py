@@ -25,9 +25,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from handrail.activities.notify import NoticeFormat, ReviewerNotifier, webhook_client
 from handrail.contracts import NoticeResult, PendingReview, ReviewNotice
 from handrail.errors import ConfigurationError
-from handrail.reviews.links import LinkKeys, verify_link
-from handrail.reviews.notices import LinkMaker
-from handrail.reviews.signature import NoticeSignatureError, verify_notice
+from handrail.review.links import LinkKeys, verify_link
+from handrail.review.notices import LinkMaker
+from handrail.review.signature import NoticeSignatureError, verify_notice
 from handrail.settings import HandrailSettings
 from handrail.workflows import options
 from tests.history_tools import history_text

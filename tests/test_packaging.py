@@ -83,12 +83,17 @@ def test_workflow_code_imports_no_client_telemetry_sdk_or_model_client() -> None
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.split()
     heavy = (
-        *("handrail.client", "handrail.connect", "handrail.telemetry", "handrail.testing"),
+        *(
+            "handrail.client.core",
+            "handrail.client.connection",
+            "handrail.telemetry.core",
+            "handrail.testing",
+        ),
         *("temporalio.client", "temporalio.worker", "opentelemetry.sdk", "openai", "mcp"),
         *("sqlalchemy", "httpx"),
         # What starts processes: the dev server and its reaper (the stdlib's subprocess comes
         # with asyncio, before this probe starts counting).
-        *("handrail.devserver", "handrail.process_exit", "subprocess"),
+        *("handrail.runtime.devserver", "handrail.cli.process_exit", "subprocess"),
     )
     assert [m for m in loaded if m.startswith(heavy)] == []
     assert "handrail.workflows.agent" in loaded

@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 
 from handrail.activities.profiles import declared_binding
 from handrail.contracts import Decision, Profile, ToolBinding, ToolRule
-from handrail.policy import (
+from handrail.policy.gate import (
     gate,
     gate_decision,
     sampled_for_review,
     shadow_gate_decision,
     when_to_run,
 )
-from handrail.scope import scope_problems
+from handrail.policy.scope import scope_problems
 from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.tools.spec import ToolSpec
 from tests.strategies import json_values

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.conftest import TEST_API_KEY

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import pytest
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
+from handrail.client.core import HandrailClient
 from handrail.errors import InvalidReviewError, ReviewRefusedError
-from handrail.runtime import running_worker
+from handrail.runtime.devserver import find_temporal_binary
+from handrail.runtime.worker import running_worker
 from handrail.search_attributes import AWAITING_REVIEW, REVIEW_TIER, REVIEW_TOOL
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
-from handrail.redaction import REDACTED
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.policy.redaction import REDACTED
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer

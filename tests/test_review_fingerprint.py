@@ -13,11 +13,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, PendingReview, Trace
 from handrail.errors import ErrorType, ReviewRefusedError
 from handrail.names import WORKFLOW_TYPE
-from handrail.reviews.fingerprint import proposal_fingerprint
+from handrail.review.fingerprint import proposal_fingerprint
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer

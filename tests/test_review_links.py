@@ -19,13 +19,13 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail.client import HandrailClient, ReviewInput
+from handrail.client.core import HandrailClient, ReviewInput
 from handrail.contracts import AgentTask, PendingReview, ReviewReceipt
 from handrail.errors import ConfigurationError, ErrorType, ReviewRefusedError
 from handrail.http import create_app, running_server
 from handrail.names import WORKFLOW_TYPE
-from handrail.reviews.apply import LINK_COMMENT, apply_link
-from handrail.reviews.links import (
+from handrail.review.apply import LINK_COMMENT, apply_link
+from handrail.review.links import (
     BadLinkSignatureError,
     LinkClaims,
     LinkExpiredError,
@@ -37,8 +37,8 @@ from handrail.reviews.links import (
     sign_link,
     verify_link,
 )
-from handrail.reviews.used_links import UsedLinks
-from handrail.runtime import running_worker
+from handrail.review.used_links import UsedLinks
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.store.database import create_store

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
-from handrail.devserver import find_temporal_binary
 from handrail.errors import ErrorType, ReviewRefusedError
+from handrail.runtime.devserver import find_temporal_binary
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending

@@ -15,10 +15,10 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from handrail.contracts import AgentTask, TaskResult
 from handrail.names import WORKFLOW_TYPE
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

@@ -26,13 +26,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail.client import HandrailClient, connect_temporal
+from handrail.client.core import HandrailClient, connect_temporal
 from handrail.reports.export import export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_url
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
+from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.store.database import create_store
-from handrail.telemetry import Telemetry
+from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.testing.secrets import (
     Leak,

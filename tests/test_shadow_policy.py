@@ -14,16 +14,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.errors import InvalidProfileError
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger, ledger_url
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.workflows.agent import AgentWorkflow

@@ -17,12 +17,12 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import Connection, func, select
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import SharedLimit, ToolRule, Trace
 from handrail.errors import InvalidProfileError
 from handrail.plugin import profile_problems
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import running_worker
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.limits import SharedLimits, describe_window

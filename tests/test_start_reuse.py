@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from handrail.cli import main
 from handrail.cli.main import build_parser
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.errors import TaskIdReusedError
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply

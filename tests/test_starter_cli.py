@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from handrail.devserver import is_listening
+from handrail.runtime.devserver import is_listening
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply

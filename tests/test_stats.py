@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from handrail.cli.stats import register
-from handrail.client import HandrailClient
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.ledger import RunLedger, ledger_url
+from handrail.client.core import HandrailClient
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import StatsReport, compute_stats, percentile
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
 from tests.ledger_factory import (

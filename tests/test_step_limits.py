@@ -14,7 +14,7 @@ from temporalio.client import Client
 from handrail import Tool, ToolContext, UndoContext, compensation, tool
 from handrail.errors import TaskFailedError
 from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker
@@ -113,7 +113,7 @@ async def test_a_worker_without_the_conversation_fails_the_task_naming_it(
         create_store(host.store_db_path)
     model_server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     async with running_worker(client, first_host):
-        from handrail.client import HandrailClient
+        from handrail.client.core import HandrailClient
 
         handrail = HandrailClient(client, first_host)
         handle = await handrail.start_task({"goal": "Refund order 1003", "profile": PROFILE})
@@ -141,7 +141,7 @@ async def test_the_model_sees_a_window_of_the_newest_steps(
     lookup = ToolCallReply("get_order", {"order_id": 1001, **WHY})
     model_server.brain = Scenario([lookup] * 4 + [answer("Order 1001 is shipped.")])
     async with running_worker(client, narrow):
-        from handrail.client import HandrailClient
+        from handrail.client.core import HandrailClient
 
         handrail = HandrailClient(client, narrow)
         handle = await handrail.start_task({"goal": "Order 1001?", "profile": PROFILE})

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Continuation, RunRecord, TaskResult
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store

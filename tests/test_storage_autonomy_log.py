@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from handrail.reports.autonomy import AutonomyChange, last_changes, read_log
-from handrail.reports.promotion import apply_change
 from handrail.settings import PACKAGED_PROFILES
 from handrail.storage.autonomy_log import AuditEntryError, AutonomyLog
 from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import autonomy_changes
+from handrail.trust.autonomy import AutonomyChange, last_changes, read_log
+from handrail.trust.promotion import apply_change
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from handrail.activities.conversation_store import GOAL_SLOT, SYSTEM_SLOT, ConversationStore
+from handrail.storage.conversations import GOAL_SLOT, SYSTEM_SLOT, ConversationStore
 from handrail.storage.engine import StateDatabase
 
 

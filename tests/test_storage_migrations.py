@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from handrail.activities.conversation_store import ConversationStore
 from handrail.errors import ConfigurationError
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.conversations import ConversationStore
 from handrail.storage.engine import StateDatabase, redact
 from handrail.storage.journal import EffectJournal
 from handrail.storage.migrate import alembic_config, current_revision, head_revision, upgrade

@@ -9,8 +9,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
-from handrail.client import HandrailClient
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply

@@ -24,14 +24,14 @@ import pytest
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from handrail.activities.openai_model import OpenAIChatModel
 from handrail.activities.profiles import declared_binding
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import Profile
 from handrail.errors import ErrorType
-from handrail.policy import gate
-from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import make_openai_client
+from handrail.model.openai_chat import OpenAIChatModel
+from handrail.policy.gate import gate
+from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.worker import make_openai_client
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.store.database import snapshot
 from handrail.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS

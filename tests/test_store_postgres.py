@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from handrail import ToolContext, ToolRefused
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.errors import ConfigurationError
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import (
     StoreDatabase,

@@ -22,11 +22,11 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from handrail.client import HandrailClient, connect_temporal
-from handrail.runtime import running_worker
+from handrail.client.core import HandrailClient, connect_temporal
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
-from handrail.telemetry import Telemetry
+from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 WHY = {"rationale": "r", "confidence": 0.95}

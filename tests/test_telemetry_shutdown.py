@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from handrail.client import HandrailClient, connect_temporal
+from handrail.client.core import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
-from handrail.runtime import running_worker
+from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
-from handrail.telemetry import Telemetry
+from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import ScriptedModelServer
 from tests.test_telemetry_otlp import TASK, OtlpReceiver, lookup_then_answer
 
@@ -89,7 +89,7 @@ async def test_telemetry_from_settings_flushes_at_interpreter_exit(
     """The atexit backstop: a process that never calls shutdown still exports its points."""
     script = (
         "from handrail.settings import HandrailSettings\n"
-        "from handrail.telemetry import Telemetry\n"
+        "from handrail.telemetry.core import Telemetry\n"
         "telemetry = Telemetry.from_settings(HandrailSettings(_env_file=None))\n"
         "telemetry.task_metrics().tasks.add(1, {'handrail.status': 'answered'})\n"
     )

@@ -9,15 +9,15 @@ import sqlite3
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.contracts import ToolBinding
 from handrail.errors import ErrorType, ReviewRefusedError
-from handrail.policy import argument_problems
+from handrail.policy.gate import argument_problems
+from handrail.policy.text_types import PlainText, SingleLine
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.store.tools import SendEmailArgs
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from handrail.text_types import PlainText, SingleLine
 from tests.review_helpers import PROFILE, WHY, answer, refund, wait_for_pending
 
 HOSTILE = ["Hi\r\nBcc: attacker@example.com", "a\x00b", "\x1b[2J", "bell\x07", "c1\x85"]

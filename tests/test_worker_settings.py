@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from handrail.runtime import build_worker, make_openai_client, store_plugin
+from handrail.runtime.worker import build_worker, make_openai_client, store_plugin
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 

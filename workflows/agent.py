@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from handrail.errors import ErrorType, describe_validation_error
     from handrail.names import REVIEW_SIGNAL, REVIEW_UPDATE, TRACE_QUERY, WORKFLOW_TYPE
-    from handrail.redaction import redact_step
+    from handrail.policy.redaction import redact_step
     from handrail.workflows import stubs
     from handrail.workflows.effects import CommitFailure
     from handrail.workflows.loop import TaskRun

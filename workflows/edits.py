@@ -24,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from handrail.contracts import Profile, ReviewDecision, StepRecord
     from handrail.errors import ErrorType
     from handrail.names import FINAL_ANSWER_TOOL
-    from handrail.policy import beyond_shared_limit, gate
-    from handrail.redaction import REDACTED, sensitive_fields
+    from handrail.policy.gate import beyond_shared_limit, gate
+    from handrail.policy.redaction import REDACTED, sensitive_fields
     from handrail.workflows import steps
 
 # An edit is gated with what the task already moved (its task_limit) and refuses negative amounts.

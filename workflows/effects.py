@@ -3,7 +3,7 @@ irreversible ones held back to the commit point, and the rollback.
 
 Workflow code (deterministic).
 
-- commit: after the final answer, deferred irreversible actions run (``handrail.policy``); the
+- commit: after the final answer, deferred irreversible actions run (``handrail.policy.gate``); the
   first that fails there stops the commit (:class:`CommitFailure`), and the task does not claim
   what did not happen (``AgentWorkflow`` ends it ``commit_failed``);
 - roll back: every done step is compensated in reverse (``saga``); a compensation that cannot

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         TaskStatus,
     )
-    from handrail.policy import (
+    from handrail.policy.gate import (
         GateInputs,
         gate_decision,
         gate_final_answer,
@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from handrail.workflows import continuation, steps, stubs
     from handrail.workflows.effects import Effects
-    from handrail.workflows.review import ReviewDesk
+    from handrail.workflows.review_desk import ReviewDesk
 
 # Versioning: runs that started before the policy gate existed replay without it (their
 # recorded steps ran ungated); every run started since records this marker and is gated.

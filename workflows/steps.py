@@ -15,8 +15,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from handrail.contracts import Decision, Profile, StepRecord, ToolBinding
     from handrail.names import FINAL_ANSWER_TOOL
-    from handrail.policy import amount_of
-    from handrail.redaction import fill_summary, redact
+    from handrail.policy.gate import amount_of
+    from handrail.policy.redaction import fill_summary, redact
 
 _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 

@@ -18,20 +18,20 @@ from temporalio.client import WorkflowHandle
 
 from handrail.cli.output import print_result
 from handrail.cli.serve import demo_inbox
-from handrail.client import (
+from handrail.cli.trace_format import format_pending
+from handrail.client.core import (
     HandrailClient,
     connect_temporal,
     connection_error,
     ensure_search_attributes,
 )
 from handrail.contracts import PendingReview, TaskResult
-from handrail.devserver import is_listening, is_loopback, split_address
 from handrail.errors import UserError
-from handrail.runtime import model_endpoint, running_worker, temporal_service
+from handrail.runtime.devserver import is_listening, is_loopback, split_address
+from handrail.runtime.worker import model_endpoint, running_worker, temporal_service
 from handrail.search_attributes import PENDING_QUERY
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store, store_effects
-from handrail.trace_format import format_pending
 
 DEMO_QUEUE_PREFIX: Final = "handrail-demo-"
 DEMO_TASKS: tuple[tuple[str, str], ...] = (

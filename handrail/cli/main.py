@@ -33,11 +33,18 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from handrail.cli.output import print_error, print_result
+from handrail.cli.process_exit import StopSignal, exit_by_signal, exit_now, run_main
 from handrail.cli.serve import register as register_serve_commands
 from handrail.cli.stats import register as register_stats_commands
-from handrail.client import HandrailClient, connection_error
+from handrail.cli.trace_format import (
+    PROPOSAL_PREFIX,
+    format_pending,
+    format_step,
+    format_trace,
+    printable,
+)
+from handrail.client.core import HandrailClient, connection_error
 from handrail.contracts import PendingReview
-from handrail.devserver import DevServer, split_address
 from handrail.errors import (
     HandrailError,
     RunError,
@@ -45,16 +52,9 @@ from handrail.errors import (
     UserError,
     describe_validation_error,
 )
-from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
+from handrail.runtime.devserver import DevServer, split_address
 from handrail.settings import HandrailSettings
-from handrail.telemetry import Telemetry
-from handrail.trace_format import (
-    PROPOSAL_PREFIX,
-    format_pending,
-    format_step,
-    format_trace,
-    printable,
-)
+from handrail.telemetry.core import Telemetry
 
 _PROGRESS_POLL_SECONDS = 0.5
 

@@ -9,9 +9,9 @@ import json
 import re
 from typing import Any, Final
 
-from handrail.client import HandrailClient, connection_error
-from handrail.devserver import is_listening, is_loopback
+from handrail.client.core import HandrailClient, connection_error
 from handrail.errors import UserError
+from handrail.runtime.devserver import is_listening, is_loopback
 from handrail.settings import HandrailSettings
 
 # The gateway (FastAPI, the inbox's templates) is imported inside the commands that serve it:

@@ -26,17 +26,17 @@ from pathlib import Path
 from typing import cast
 
 from handrail.errors import UserError
-from handrail.profile_catalog import ProfileCatalog
-from handrail.reports.autonomy import AUDIT_LOG_FILE, AutonomyChange, Direction, assess_profile
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.export import export_jsonl
-from handrail.reports.ledger import RunLedger, ledger_url
-from handrail.reports.promotion import apply_change
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
-from handrail.reports.tool_facts import known_facts
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.ledger import RunLedger, ledger_url
+from handrail.trust.autonomy import AUDIT_LOG_FILE, AutonomyChange, Direction, assess_profile
+from handrail.trust.promotion import apply_change
+from handrail.trust.tool_facts import known_facts
 
 DEFAULT_PROFILE = "store_actions"
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")

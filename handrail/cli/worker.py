@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from handrail.client import connect_temporal, connection_error, ensure_search_attributes
+from handrail.cli.process_exit import StopSignal, exit_by_signal, exit_now, run_main
+from handrail.client.core import connect_temporal, connection_error, ensure_search_attributes
 from handrail.errors import UserError, describe_validation_error
-from handrail.process_exit import StopSignal, exit_by_signal, exit_now, run_main
-from handrail.runtime import model_endpoint, running_worker, temporal_service
+from handrail.runtime.worker import model_endpoint, running_worker, temporal_service
 from handrail.settings import HandrailSettings, settings_help
 from handrail.store.database import create_store
-from handrail.telemetry import Telemetry
+from handrail.telemetry.core import Telemetry
 
 log = logging.getLogger("handrail.worker")
 

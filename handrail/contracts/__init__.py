@@ -56,7 +56,7 @@ from handrail.contracts.task import (
     Trace,
     TraceRequest,
 )
-from handrail.contracts.tools import (
+from handrail.contracts.tool_calls import (
     CompensationOutcome,
     CompensationRecord,
     CompensationRequest,

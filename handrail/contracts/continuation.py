@@ -15,7 +15,7 @@ from handrail.contracts.decisions import Observation
 from handrail.contracts.profile import Profile
 from handrail.contracts.review import IgnoredReview
 from handrail.contracts.steps import StepRecord
-from handrail.contracts.tools import CompensationRecord, PendingCompensation
+from handrail.contracts.tool_calls import CompensationRecord, PendingCompensation
 
 RECENT_STEPS_KEPT = 20
 """Step records a continued run carries (and a result shows): the newest ones. Older steps are

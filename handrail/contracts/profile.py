@@ -181,7 +181,7 @@ class ToolBinding(_Contract):
     irreversible: bool = Field(
         default=False,
         description="Cannot be undone: runs only when the task commits, after every reversible "
-        "step has succeeded (see handrail/policy.py).",
+        "step has succeeded (see handrail/policy/gate.py).",
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="JSON schema of the arguments, checked by the policy."

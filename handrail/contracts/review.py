@@ -70,7 +70,7 @@ class PendingReview(_Contract):
     fingerprint: str | None = Field(
         default=None,
         description="Digest of the task run, step, tool and arguments shown "
-        "(handrail.reviews.fingerprint); a decision that names it is refused if it changed. "
+        "(handrail.review.fingerprint); a decision that names it is refused if it changed. "
         "None in runs recorded before fingerprints existed.",
     )
 

@@ -13,7 +13,7 @@ from handrail.contracts._base import _Contract
 from handrail.contracts._numbering import step_from_legacy
 from handrail.contracts.decisions import Decision
 from handrail.contracts.review import GateVerdict, ReviewRecord
-from handrail.contracts.tools import ToolOutcome
+from handrail.contracts.tool_calls import ToolOutcome
 
 
 class StepRecord(_Contract):

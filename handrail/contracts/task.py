@@ -15,7 +15,7 @@ from handrail.contracts._numbering import compensations_from_legacy
 from handrail.contracts.continuation import Continuation
 from handrail.contracts.review import IgnoredReview, PendingReview
 from handrail.contracts.steps import StepRecord
-from handrail.contracts.tools import CompensationRecord
+from handrail.contracts.tool_calls import CompensationRecord
 
 DEFAULT_PROFILE = "store_support"
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handrail.client import HandrailClient
+from handrail.client.core import HandrailClient
 from handrail.http import inbox, links, reviews, tasks
 from handrail.http.errors import install_error_handlers
 from handrail.http.gateway import Gateway

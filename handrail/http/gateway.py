@@ -16,13 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail.client import STARTER_MEMO, HandrailClient
+from handrail.client.core import STARTER_MEMO, HandrailClient
+from handrail.client.history import worker_polls
 from handrail.errors import UnknownTaskError
 from handrail.http.auth import Principal, TokenBook, authenticate, bearer_token
 from handrail.http.errors import ApiError
 from handrail.settings import HandrailSettings
 from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
-from handrail.task_history import worker_polls
 from handrail.tools.spec import ToolSpec
 
 REVIEW_TIMEOUT_SECONDS: Final = 30.0

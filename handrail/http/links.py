@@ -1,4 +1,4 @@
-"""``/links/{token}``: the page a signed review link opens (``handrail.reviews.links``).
+"""``/links/{token}``: the page a signed review link opens (``handrail.review.links``).
 
 GET only shows what the link would decide (mail scanners and chat unfurlers fetch links: a GET
 must never decide); the reviewer's click on the page POSTs it, and ``apply_link`` verifies,
@@ -20,8 +20,8 @@ from handrail.errors import HandrailError
 from handrail.http.errors import as_api_error, decision_timeout
 from handrail.http.gateway import Gateway, gateway_of
 from handrail.http.inbox import card_for, page, same_origin
-from handrail.reviews.apply import DecisionTimeoutError, apply_link
-from handrail.reviews.links import (
+from handrail.review.apply import DecisionTimeoutError, apply_link
+from handrail.review.links import (
     BadLinkSignatureError,
     LinkClaims,
     LinkError,
@@ -31,7 +31,7 @@ from handrail.reviews.links import (
     LinkUsedError,
     verify_link,
 )
-from handrail.reviews.used_links import UsedLinks
+from handrail.review.used_links import UsedLinks
 
 router = APIRouter(prefix="/links", include_in_schema=False)
 Shared = Annotated[Gateway, Depends(gateway_of)]

@@ -9,6 +9,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Header, Path, Response
 from temporalio.client import WorkflowExecutionStatus
 
+from handrail.client.reuse import same_task, started_as
 from handrail.contracts import AgentTask, Trace
 from handrail.errors import NoWorkerError, TaskFailedError
 from handrail.http.auth import Principal, require
@@ -16,7 +17,6 @@ from handrail.http.errors import ApiError, error_responses
 from handrail.http.gateway import Gateway, api_caller, gateway_of
 from handrail.http.models import TaskCreated, TaskLinks, TaskView
 from handrail.names import TASK_ID_PREFIX
-from handrail.task_reuse import same_task, started_as
 
 router = APIRouter(tags=["tasks"])
 

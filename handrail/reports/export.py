@@ -51,9 +51,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from handrail.contracts import RunRecord, StepRecord
-from handrail.reports.ledger import RunLedger
-from handrail.reports.ledger_rows import run_model
-from handrail.reports.outcomes import step_outcomes
+from handrail.contracts.outcomes import step_outcomes
+from handrail.storage.ledger import RunLedger
+from handrail.storage.ledger_rows import run_model
 
 SCHEMA: Final = "handrail.decision/1"
 KEYS: Final = (

@@ -14,8 +14,7 @@ from typing import Any, Final
 
 import jinja2
 
-from handrail.reports.autonomy import RECENT_REVIEWS
-from handrail.reports.outcomes import OUTCOMES
+from handrail.contracts.outcomes import OUTCOMES
 from handrail.reports.render_html_template import PAGE, STYLE
 from handrail.reports.render_text import (
     CALIBRATION_NOTES,
@@ -34,6 +33,7 @@ from handrail.reports.render_text import (
     when,
 )
 from handrail.reports.stats import StatsReport
+from handrail.trust.autonomy import RECENT_REVIEWS
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 OUTCOME_COLOURS: Final[dict[str, str]] = {

@@ -7,9 +7,9 @@ import math
 import textwrap
 from collections.abc import Sequence
 
-from handrail.reports.autonomy import RECENT_REVIEWS, Assessment
-from handrail.reports.outcomes import OUTCOMES
+from handrail.contracts.outcomes import OUTCOMES
 from handrail.reports.stats import StatsReport
+from handrail.trust.autonomy import RECENT_REVIEWS, Assessment
 
 NONE = "-"  # an empty cell
 
@@ -251,7 +251,7 @@ def commit_title(report: StatsReport) -> str:
 
 
 def commit_columns(report: StatsReport) -> Columns:
-    """Per tool, its deferred actions at the commit point (``handrail.reports.commit_point``)."""
+    """Per tool, its deferred actions at the commit point (``handrail.storage.commit_point``)."""
     rows = [
         [row.tool, str(row.ran), str(row.failed), pct(row.failure_rate), str(row.never_ran)]
         for row in report.commit.by_tool
@@ -260,7 +260,7 @@ def commit_columns(report: StatsReport) -> Columns:
 
 
 def shadow_columns(report: StatsReport) -> Columns:
-    """Each tool's enforced and shadow verdicts compared (``handrail.reports.shadow``)."""
+    """Each tool's enforced and shadow verdicts compared (``handrail.trust.shadow``)."""
     headers = ["profile", "tool", "gated", "same", "let through", "reviewed", "bad"]
     headers += ["bad ≤ (95%)", "stopped", "failed/undone", "reviews now → shadow"]
     rows = [

@@ -1,10 +1,10 @@
 """``starter.py stats``: what the ledger says about how tasks went, as a :class:`StatsReport`.
 
-Computed from the ledger's rows (``handrail.reports.ledger``; SQL does the counting and
+Computed from the ledger's rows (``handrail.storage.ledger``; SQL does the counting and
 grouping), never by replaying workflows:
 
 - **outcomes by action type** (a tool, or ``final_answer`` / ``escalate`` / ``invalid``): each
-  step's one category (``handrail.reports.outcomes``), with success rate = (success + approved) /
+  step's one category (``handrail.contracts.outcomes``), with success rate = (success + approved) /
   steps and failure rate = failure / steps;
 - **latency per step kind**: ``decide`` (the model call) and each tool, p50 and p95 in ms, by
   linear interpolation between the closest ranks (numpy's default);
@@ -15,16 +15,16 @@ grouping), never by replaying workflows:
   review tier's deadline passed), over all tasks;
 - **the commit point**: tasks that ended ``commit_failed`` over tasks that ran a commit, and
   per tool the deferred actions that ran there, failed, or never ran
-  (``handrail.reports.commit_point``);
+  (``handrail.storage.commit_point``);
 - **reviewer agreement per tool** (and profile): approved unchanged, edited, rejected, answered
-  instead (see ``handrail.reports.autonomy`` for why an answer counts against agreement);
+  instead (see ``handrail.trust.autonomy`` for why an answer counts against agreement);
 - **autonomy**: an assessment per tool of the profile under evaluation
-  (``handrail.reports.autonomy``);
+  (``handrail.trust.autonomy``);
 - **shadow rules**: per tool, what its shadow rule would have let through or stopped, and how
-  many of those reviewers judged bad (``handrail.reports.shadow``);
+  many of those reviewers judged bad (``handrail.trust.shadow``);
 - **calibration**: per tool, the lowest ``min_confidence`` whose reviewed actions' error rate
   has a one-sided 95% upper bound under the profile's ``target_error_rate``, for the stated
-  confidence and, where recorded, the token log-probabilities (``handrail.reports.calibration``).
+  confidence and, where recorded, the token log-probabilities (``handrail.trust.calibration``).
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, computed_field
 
-from handrail.profile_catalog import AutonomyBar, ProfileFile
-from handrail.reports.autonomy import AUDIT_LOG_FILE, Assessment, assess_profile
-from handrail.reports.calibration import Calibration, calibrate_all
-from handrail.reports.commit_point import CommitReport, commit_report
-from handrail.reports.evidence import Agreement
-from handrail.reports.ledger import LedgerAggregates, RunLedger
-from handrail.reports.outcomes import OUTCOMES
+from handrail.contracts.outcomes import OUTCOMES
+from handrail.profiles.catalog import AutonomyBar, ProfileFile
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
-from handrail.reports.shadow import Evidence, ShadowTool, read_evidence
-from handrail.reports.tool_facts import ToolFacts
 from handrail.storage.autonomy_log import AutonomyLog
+from handrail.storage.commit_point import CommitReport, commit_report
+from handrail.storage.ledger import LedgerAggregates, RunLedger
+from handrail.trust.autonomy import AUDIT_LOG_FILE, Assessment, assess_profile
+from handrail.trust.calibration import Calibration, calibrate_all
+from handrail.trust.evidence import Agreement
+from handrail.trust.shadow import Evidence, ShadowTool, read_evidence
+from handrail.trust.tool_facts import ToolFacts
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -317,12 +317,12 @@ def compute_stats(
 ) -> StatsReport:
     """Read the ledger and build the report; with a ``profile``, assess each of its tools for
     promotion or demotion (changes recorded in the audit ``log`` restart a tool's count;
-    ``tools`` says which tools only read: ``handrail.reports.tool_facts``). Without a ``log``,
+    ``tools`` says which tools only read: ``handrail.trust.tool_facts``). Without a ``log``,
     the audit log is the ledger's state database's, importing the old file ``log_path``
     (default: ``autonomy_log.jsonl`` beside the ledger's SQLite file) if it is there.
 
     ``since`` narrows the report, not the autonomy evidence, which is always the newest reviews
-    since each tool's last change (``handrail.reports.autonomy``)."""
+    since each tool's last change (``handrail.trust.autonomy``)."""
     rows = ledger.aggregates(since=since)
     autonomy: list[Assessment] = []
     if profile is not None:

@@ -1,7 +1,7 @@
 """Autonomy levels in force, in the state database every worker host reads: one truth.
 
 A profile file says where each tool starts; once a person promotes or demotes a tool
-(``starter.py promote`` / ``demote``, ``handrail.reports.promotion``), the level lives in the
+(``starter.py promote`` / ``demote``, ``handrail.trust.promotion``), the level lives in the
 ``autonomy_levels`` table (migration ``0007``), one row per (profile, tool). The
 ``load_profile`` activity overlays these rows on the file (``activities/profiles.py``), so a
 worker on any host gates the next task with the same level, whatever its own copy of the file
@@ -26,8 +26,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from handrail.storage.autonomy_log import AuditEntry, AutonomyLog, entry_row
-from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import autonomy_changes, autonomy_levels
+from handrail.storage.sqlite import BEGIN_OPTION
 
 Plan = Callable[[str], tuple[str, Mapping[str, Any]]]
 """Given the level in force, the new level and the audit entry to record with it (or raise:

@@ -1,10 +1,10 @@
 """The autonomy audit log in the state database: who promoted or demoted which tool, why, and
-with what evidence (``handrail.reports.promotion`` appends, ``handrail.reports.autonomy`` reads).
+with what evidence (``handrail.trust.promotion`` appends, ``handrail.trust.autonomy`` reads).
 
 One row per applied change in the ``autonomy_changes`` table (migration ``0004``), in the order
 applied: the whole entry as JSON text (``payload``) beside the columns it is looked up by
 (``profile``, ``tool``, and ``at`` as fixed-width UTC text, so text order is time order). What an
-entry means is ``handrail.reports.autonomy.AutonomyChange``'s business; this store keeps JSON
+entry means is ``handrail.trust.autonomy.AutonomyChange``'s business; this store keeps JSON
 objects and gives them back as stored. A promotion or demotion writes its entry together with
 the level it sets, in one transaction (``handrail.storage.autonomy_levels``).
 
@@ -29,8 +29,9 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select
 
-from handrail.storage.engine import BEGIN_OPTION, StateDatabase
+from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import autonomy_changes
+from handrail.storage.sqlite import BEGIN_OPTION
 
 log = logging.getLogger(__name__)
 

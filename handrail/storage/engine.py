@@ -22,21 +22,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.pool import NullPool
 
 from handrail.errors import ConfigurationError
 from handrail.storage.outage import Outages
+from handrail.storage.sqlite import BEGIN_OPTION, BUSY_TIMEOUT_MS, sqlite_events
 
 T = TypeVar("T")
-
-BUSY_TIMEOUT_MS: Final = 30_000
-"""How long a SQLite writer waits for another process's lock before failing."""
 
 STATE_BUSY_TIMEOUT_MS: Final = 5_000
 """The same, for the state store's transactions inside activities (journal, reservations,
@@ -47,13 +44,6 @@ retries it, instead of the attempt timing out silently with its thread still wai
 PG_CONNECT_TIMEOUT_S: Final = 5
 """How long a PostgreSQL connection attempt may take (unless the URL says): a host that drops
 packets fails an attempt in seconds, not after the operating system's minutes."""
-
-BEGIN_OPTION: Final = "handrail_begin"
-"""Execution option naming how a SQLite transaction begins (``IMMEDIATE`` for writers)."""
-
-BUSY_OPTION: Final = "handrail_busy_timeout_ms"
-"""Execution option: how long this SQLite transaction waits for another process's lock, when it
-is not the engine's own (the ledger's write in an activity waits less than the CLI's)."""
 
 _ASYNC_DRIVERS: Final = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
 _SYNC_DRIVERS: Final = {"sqlite": "pysqlite", "postgresql": "psycopg"}
@@ -80,34 +70,6 @@ def _with_driver(url: URL, drivers: dict[str, str], setting: str) -> URL:
             f"({redact(url.render_as_string(hide_password=False))})"
         )
     return url.set(drivername=f"{backend}+{drivers[backend]}")
-
-
-def _sqlite_connect(busy_timeout_ms: int) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
-    def connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        # The driver's own transaction handling is switched off (it would not begin before
-        # DDL, nor take the write lock early): the "begin" listener below says BEGIN itself.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # WAL: readers (another worker, the stats CLI) do not block the writer, nor it them.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
-
-    return connect
-
-
-def _sqlite_begin(connection: Any) -> None:
-    # A writer's transaction takes the write lock before it reads (BEGIN IMMEDIATE), so two
-    # processes' read-then-write transactions cannot both act on what they read.
-    options = connection.get_execution_options()
-    if BUSY_OPTION in options:  # before BEGIN: an IMMEDIATE one waits for the lock
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(options[BUSY_OPTION])}")
-    connection.exec_driver_sql(f"BEGIN {options.get(BEGIN_OPTION, 'DEFERRED')}")
-
-
-def _sqlite_events(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-    event.listen(engine, "connect", _sqlite_connect(busy_timeout_ms))
-    event.listen(engine, "begin", _sqlite_begin)
 
 
 class Database:
@@ -186,7 +148,7 @@ class Database:
             self._prepare_file()
             engine = create_engine(self._sync_url, poolclass=NullPool, **self._connect_options())
             if self.dialect == "sqlite":
-                _sqlite_events(engine)
+                sqlite_events(engine)
             self._sync_engine = engine
         return self._sync_engine
 
@@ -198,7 +160,7 @@ class Database:
             self._prepare_file()
             engine = create_async_engine(self._async_url, **self._pool_options())
             if self.dialect == "sqlite":
-                _sqlite_events(engine.sync_engine, self._busy_timeout_ms)
+                sqlite_events(engine.sync_engine, self._busy_timeout_ms)
             self._async_engine = engine
         return self._async_engine
 
@@ -224,7 +186,7 @@ class Database:
                 self._prepare_file()
                 self._pooled = create_engine(self._sync_url, **self._pool_options())
                 if self.dialect == "sqlite":
-                    _sqlite_events(self._pooled, self._busy_timeout_ms)
+                    sqlite_events(self._pooled, self._busy_timeout_ms)
             engine = self._pooled
         if immediate:
             engine = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})

@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from handrail.storage.engine import BEGIN_OPTION
+from handrail.storage.sqlite import BEGIN_OPTION
 
 log = logging.getLogger(__name__)
 

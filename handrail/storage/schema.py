@@ -37,9 +37,9 @@ conversation_messages = Table(
     Column("message", Text, nullable=False),
     sqlite_with_rowid=False,
 )
-"""Conversations kept outside workflow history (``handrail.activities.conversation_store``)."""
+"""Conversations kept outside workflow history (``handrail.storage.conversations``)."""
 
-# --- the run ledger (handrail.reports.ledger; rows from handrail.reports.ledger_rows) ---------
+# --- the run ledger (handrail.storage.ledger; rows from handrail.storage.ledger_rows) ---------
 
 runs = Table(
     "runs",
@@ -157,7 +157,7 @@ used_links = Table(
     Column("used_at", Text, nullable=False),
     Index("used_links_by_expiry", "expires_at"),
 )
-"""Signed review links already used (``handrail.reviews.used_links``): the first use inserts
+"""Signed review links already used (``handrail.review.used_links``): the first use inserts
 the link's id, a second finds it taken. Rows past ``expires_at`` can be deleted: an expired
 link is refused before this table is read."""
 

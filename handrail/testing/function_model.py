@@ -14,9 +14,9 @@ from typing import Any
 from openai.types.chat import ChatCompletion
 from temporalio.exceptions import ApplicationError
 
-from handrail.activities.decision_parsing import CONTROL_TOOLS, parse_completion
 from handrail.errors import ErrorType
-from handrail.model import ModelReply, ModelRequest
+from handrail.model.adapter import ModelReply, ModelRequest
+from handrail.model.decision_parsing import CONTROL_TOOLS, parse_completion
 from handrail.testing._replies import Brain, ErrorReply, TextReply, ToolCallReply, completion_body
 
 # What the OpenAI adapter makes of a status: a request or key to fix is final, the rest retried.

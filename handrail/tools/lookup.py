@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handrail.profile_catalog import ProfileCatalog
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.spec import ToolSpec
 
 if TYPE_CHECKING:  # the mcp SDK is an optional dependency
     from handrail.contracts import McpServer
-    from handrail.mcp.tools import McpTools
+    from handrail.mcp.source import McpTools
 
 
 class ToolLookup:

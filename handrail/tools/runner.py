@@ -42,7 +42,7 @@ from temporalio.exceptions import ApplicationError
 from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCall, ToolOutcome
 from handrail.errors import ErrorType, describe_validation_error
 from handrail.names import MAX_STEP_PAYLOAD_BYTES
-from handrail.redaction import fill_summary
+from handrail.policy.redaction import fill_summary
 from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext

@@ -1,0 +1,2 @@
+"""OpenTelemetry for Handrail: ``core`` (``Telemetry``: tracer and meter providers, the tracing
+interceptor, OTLP export, shutdown) and ``metrics`` (the task and action instruments)."""
