@@ -129,11 +129,7 @@ class Effects:
         the failure is returned. A cancellation is no failure of the action: it propagates
         (the task then rolls back). Runs recorded before ran every action whatever happened."""
         if not stop_at_failure:
-            for deferred in self.deferred:
-                workflow.set_current_details(f"Committing: {deferred.binding.name}")
-                key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
-                await self.act(deferred.binding, deferred.record, deferred.arguments, key)
-            self.deferred.clear()
+            await self._commit_regardless(key_for)
             return None
         while self.deferred:
             # Taken off as it runs: what a cancellation leaves here never ran (roll_back says so).
@@ -147,21 +143,35 @@ class Effects:
             except ApplicationError as error:  # failed for good (a cancellation is no such error)
                 outcome = record.outcome = ToolOutcome(ok=False, error=_failure_reason(error))
                 record.note = f"ran {binding.name}: failed for good: {outcome.error}"
-            if outcome.ok:
-                continue
-            later, self.deferred = self.deferred, []
-            for skipped in later:
-                skipped.record.note = (
-                    f"{skipped.binding.name} never ran: the commit stopped at "
-                    f"{binding.name} (step {record.step})"
-                )
-            return CommitFailure(
-                tool=binding.name,
-                step=record.step,
-                reason=outcome.error or "the tool failed",
-                never_ran=[f"{s.binding.name} (step {s.record.step})" for s in later],
-            )
+            if not outcome.ok:
+                return self._stop_commit(deferred, outcome.error or "the tool failed")
         return None
+
+    async def _commit_regardless(self, key_for: Callable[[int], str]) -> None:
+        """The commit point of runs recorded before it stopped at a failure: every deferred
+        action runs, whatever the ones before it did."""
+        for deferred in self.deferred:
+            workflow.set_current_details(f"Committing: {deferred.binding.name}")
+            key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
+            await self.act(deferred.binding, deferred.record, deferred.arguments, key)
+        self.deferred.clear()
+
+    def _stop_commit(self, failed: steps.Deferred, reason: str) -> CommitFailure:
+        """Stop the commit at ``failed``: the deferred actions after it never run, and their
+        steps say so."""
+        binding, record = failed.binding, failed.record
+        later, self.deferred = self.deferred, []
+        for skipped in later:
+            skipped.record.note = (
+                f"{skipped.binding.name} never ran: the commit stopped at "
+                f"{binding.name} (step {record.step})"
+            )
+        return CommitFailure(
+            tool=binding.name,
+            step=record.step,
+            reason=reason,
+            never_ran=[f"{s.binding.name} (step {s.record.step})" for s in later],
+        )
 
     async def roll_back(self) -> None:
         """Drop what was deferred and undo what was done, newest first. Raises

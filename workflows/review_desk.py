@@ -8,6 +8,7 @@ update's validator refuses exactly what the signal records and ignores.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -203,20 +204,7 @@ class ReviewDesk:
         try:
             for index, tier in enumerate(tiers):
                 self.pending = pending_for(tier, allowed_reviewers(tiers, index))
-                workflow.upsert_search_attributes(
-                    [
-                        sa.AWAITING_REVIEW.value_set(True),
-                        sa.REVIEW_TIER.value_set(tier.name),
-                        sa.REVIEW_TOOL.value_set(self.pending.tool),
-                    ]
-                )
-                workflow.set_current_details(
-                    f"AWAITING REVIEW by {tier.name} ({', '.join(self.pending.reviewers)}) "
-                    f"until {self.pending.deadline_at:%Y-%m-%d %H:%M} UTC: "
-                    f"{self.pending.summary}. Reason: {self.pending.reason}. Decide with the "
-                    f"'review' update or the 'submit_review' signal, step {self.pending.step}."
-                )
-                await self._notify(self.pending)
+                await self._post(self.pending)
                 try:
                     await workflow.wait_condition(
                         lambda: self._decision is not None, timeout=tier.deadline
@@ -224,21 +212,10 @@ class ReviewDesk:
                 except TimeoutError:
                     record.escalations.append(tier.name)
                     continue
-                assert self._decision is not None
-                decision, via = self._decision
-                record.review = ReviewRecord(
-                    reviewer=decision.reviewer,
-                    verdict=decision.verdict,
-                    tier=tier.name,
-                    via="signal" if via == "signal" else "update",
-                    arguments=edited_arguments(profile, record, decision),
-                    answer=decision.answer if decision.verdict == "answer" else None,
-                    comment=decision.comment,
-                    fingerprint=decision.fingerprint,
-                    requested_at=requested_at,
-                    decided_at=workflow.now(),
-                )
-                return decision
+                taken = self._decision
+                assert taken is not None
+                record.review = self._review_record(profile, record, taken, tier, requested_at)
+                return taken[0]
             return None
         except GeneratorExit:
             discarded = True  # see AgentWorkflow.run: no workflow call may run now
@@ -246,6 +223,48 @@ class ReviewDesk:
         finally:
             if not discarded:
                 self._clear_pending()
+
+    async def _post(self, pending: PendingReview) -> None:
+        """Show the pending review where people look: the UI's search attributes and current
+        details, and a notice to the tier's reviewers."""
+        workflow.upsert_search_attributes(
+            [
+                sa.AWAITING_REVIEW.value_set(True),
+                sa.REVIEW_TIER.value_set(pending.tier),
+                sa.REVIEW_TOOL.value_set(pending.tool),
+            ]
+        )
+        workflow.set_current_details(
+            f"AWAITING REVIEW by {pending.tier} ({', '.join(pending.reviewers)}) "
+            f"until {pending.deadline_at:%Y-%m-%d %H:%M} UTC: "
+            f"{pending.summary}. Reason: {pending.reason}. Decide with the "
+            f"'review' update or the 'submit_review' signal, step {pending.step}."
+        )
+        await self._notify(pending)
+
+    @staticmethod
+    def _review_record(
+        profile: Profile,
+        record: StepRecord,
+        taken: tuple[ReviewDecision, Via],
+        tier: ReviewTier,
+        requested_at: datetime,
+    ) -> ReviewRecord:
+        """The decision ``taken`` at ``tier``, as the step's record keeps it: an edit as it
+        will run, and when it was asked for and given."""
+        decision, via = taken
+        return ReviewRecord(
+            reviewer=decision.reviewer,
+            verdict=decision.verdict,
+            tier=tier.name,
+            via="signal" if via == "signal" else "update",
+            arguments=edited_arguments(profile, record, decision),
+            answer=decision.answer if decision.verdict == "answer" else None,
+            comment=decision.comment,
+            fingerprint=decision.fingerprint,
+            requested_at=requested_at,
+            decided_at=workflow.now(),
+        )
 
     def _clear_pending(self) -> None:
         self.pending, self._decision = None, None
