@@ -1,152 +1,85 @@
 """Handrail: run AI agents in production on Temporal: durable, reviewed, reversible, observable.
 
-The public API. Names are imported lazily (PEP 562): the workflow sandbox imports this package
-as the parent of ``handrail.workflows``, and must not pull in the client, OpenTelemetry's SDK or
-subprocess modules with it (nor a second copy of the contracts beside the passed-through one).
+The public API. The rule for what this package names: what a user needs before they need to
+know how Handrail is built, and nothing else (a dozen names at most):
+
+- run Handrail in a worker: ``HandrailPlugin``, ``HandrailSettings``;
+- start a task and read how it ended: ``HandrailClient``, ``AgentTask``, ``TaskResult``;
+- declare tools: ``tool``, ``compensation``, the ``ToolContext`` and ``UndoContext`` their
+  functions receive, ``ToolRefused`` they raise to refuse a call;
+- plug in a model: ``ModelAdapter``, and the bundled ``OpenAIChatModel``.
+
+Everything else public is imported from its concept package, never from here:
+
+- ``handrail.tools``: ``Tool``, ``Compensation``, ``ToolSpec``, ``ToolRegistry``;
+- ``handrail.contracts``: every payload (``Trace``, ``StepRecord``, ``Decision``, ``Profile``...);
+- ``handrail.errors``: the exception tree (``HandrailError``, ``UserError``, ``RunError``...);
+- ``handrail.model.adapter``: ``ModelRequest``, ``ModelReply`` (what an adapter takes, gives);
+- ``handrail.policy.text_types``: ``PlainText``, ``SingleLine``;
+- ``handrail.names``: ``WORKFLOW_TYPE``, ``TRACE_QUERY``, ``TASK_ID_PREFIX``;
+- ``handrail.client.core``: ``connect_temporal``, ``parse_task``; ``handrail.client.connection``:
+  ``ensure_search_attributes``; ``handrail.profiles.catalog``: ``ProfileCatalog``;
+  ``handrail.storage.engine``: ``Database``;
+- ``handrail.testing``: the testing kit.
+
+Names are imported lazily (PEP 562): the workflow sandbox imports this package as the parent of
+``handrail.workflows``, and must not pull in the client, OpenTelemetry's SDK or subprocess
+modules with it (nor a second copy of the contracts beside the passed-through one).
+``_EXPORTS`` is the one table: it drives ``__getattr__``, ``__all__`` and ``__dir__``. Type
+checkers cannot read it, so the ``TYPE_CHECKING`` block names each export once more, as an
+explicit re-export; tests/test_public_api.py fails when the two disagree.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from handrail.client.connection import ensure_search_attributes
-    from handrail.client.core import HandrailClient, connect_temporal, parse_task
-    from handrail.contracts import (
-        AgentTask,
-        Decision,
-        Profile,
-        StepRecord,
-        TaskResult,
-        ToolOutcome,
-        Trace,
-    )
-    from handrail.errors import (
-        ConfigurationError,
-        HandrailError,
-        InvalidProfileError,
-        InvalidTaskError,
-        ReviewRefusedError,
-        RunError,
-        TaskFailedError,
-        UnknownProfileError,
-        UserError,
-    )
-    from handrail.model.adapter import ModelAdapter, ModelReply, ModelRequest
-    from handrail.model.openai_chat import OpenAIChatModel
-    from handrail.names import TASK_ID_PREFIX, TRACE_QUERY, WORKFLOW_TYPE
-    from handrail.plugin import HandrailPlugin
-    from handrail.policy.text_types import PlainText, SingleLine
-    from handrail.profiles.catalog import ProfileCatalog
-    from handrail.settings import HandrailSettings
-    from handrail.storage.engine import Database
-    from handrail.tools import (
-        Compensation,
-        Tool,
-        ToolContext,
-        ToolRefused,
-        ToolRegistry,
-        ToolSpec,
-        UndoContext,
-        compensation,
-        tool,
-    )
+    from handrail.client.core import HandrailClient as HandrailClient
+    from handrail.contracts import AgentTask as AgentTask
+    from handrail.contracts import TaskResult as TaskResult
+    from handrail.model.adapter import ModelAdapter as ModelAdapter
+    from handrail.model.openai_chat import OpenAIChatModel as OpenAIChatModel
+    from handrail.plugin import HandrailPlugin as HandrailPlugin
+    from handrail.settings import HandrailSettings as HandrailSettings
+    from handrail.tools import ToolContext as ToolContext
+    from handrail.tools import ToolRefused as ToolRefused
+    from handrail.tools import UndoContext as UndoContext
+    from handrail.tools import compensation as compensation
+    from handrail.tools import tool as tool
 
-_EXPORTS: dict[str, str] = {
-    "AgentTask": "handrail.contracts",
-    "Compensation": "handrail.tools",
-    "ConfigurationError": "handrail.errors",
-    "Database": "handrail.storage.engine",
-    "Decision": "handrail.contracts",
-    "HandrailClient": "handrail.client.core",
-    "HandrailError": "handrail.errors",
+_EXPORTS: Final[dict[str, str]] = {
+    # Run Handrail in a worker.
     "HandrailPlugin": "handrail.plugin",
     "HandrailSettings": "handrail.settings",
-    "InvalidProfileError": "handrail.errors",
-    "InvalidTaskError": "handrail.errors",
-    "ModelAdapter": "handrail.model.adapter",
-    "ModelReply": "handrail.model.adapter",
-    "ModelRequest": "handrail.model.adapter",
-    "OpenAIChatModel": "handrail.model.openai_chat",
-    "PlainText": "handrail.policy.text_types",
-    "Profile": "handrail.contracts",
-    "ProfileCatalog": "handrail.profiles.catalog",
-    "ReviewRefusedError": "handrail.errors",
-    "RunError": "handrail.errors",
-    "SingleLine": "handrail.policy.text_types",
-    "StepRecord": "handrail.contracts",
-    "TASK_ID_PREFIX": "handrail.names",
-    "TRACE_QUERY": "handrail.names",
-    "TaskFailedError": "handrail.errors",
+    # Start a task and read how it ended.
+    "HandrailClient": "handrail.client.core",
+    "AgentTask": "handrail.contracts",
     "TaskResult": "handrail.contracts",
-    "Tool": "handrail.tools",
-    "ToolContext": "handrail.tools",
-    "ToolOutcome": "handrail.contracts",
-    "ToolRefused": "handrail.tools",
-    "ToolRegistry": "handrail.tools",
-    "ToolSpec": "handrail.tools",
-    "Trace": "handrail.contracts",
-    "UndoContext": "handrail.tools",
-    "UnknownProfileError": "handrail.errors",
-    "UserError": "handrail.errors",
-    "WORKFLOW_TYPE": "handrail.names",
-    "compensation": "handrail.tools",
-    "connect_temporal": "handrail.client.core",
-    "ensure_search_attributes": "handrail.client.connection",
-    "parse_task": "handrail.client.core",
+    # Declare tools.
     "tool": "handrail.tools",
+    "compensation": "handrail.tools",
+    "ToolContext": "handrail.tools",
+    "UndoContext": "handrail.tools",
+    "ToolRefused": "handrail.tools",
+    # Plug in a model.
+    "ModelAdapter": "handrail.model.adapter",
+    "OpenAIChatModel": "handrail.model.openai_chat",
 }
 
+__all__ = list(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'handrail' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+# Hidden from type checkers: a module ``__getattr__`` would make every name, even one this
+# package does not export, type as ``Any`` instead of failing the check.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'handrail' has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
 
 
-__all__ = [
-    "TASK_ID_PREFIX",
-    "TRACE_QUERY",
-    "WORKFLOW_TYPE",
-    "AgentTask",
-    "Compensation",
-    "ConfigurationError",
-    "Database",
-    "Decision",
-    "HandrailClient",
-    "HandrailError",
-    "HandrailPlugin",
-    "HandrailSettings",
-    "InvalidProfileError",
-    "InvalidTaskError",
-    "ModelAdapter",
-    "ModelReply",
-    "ModelRequest",
-    "OpenAIChatModel",
-    "PlainText",
-    "Profile",
-    "ProfileCatalog",
-    "ReviewRefusedError",
-    "RunError",
-    "SingleLine",
-    "StepRecord",
-    "TaskFailedError",
-    "TaskResult",
-    "Tool",
-    "ToolContext",
-    "ToolOutcome",
-    "ToolRefused",
-    "ToolRegistry",
-    "ToolSpec",
-    "Trace",
-    "UndoContext",
-    "UnknownProfileError",
-    "UserError",
-    "compensation",
-    "connect_temporal",
-    "ensure_search_attributes",
-    "parse_task",
-    "tool",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from handrail import Compensation, Tool, ToolContext, ToolRefused, UndoContext, compensation, tool
+from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail import search_attributes as sa
 from handrail.cli.trace_format import format_result
 from handrail.client.core import HandrailClient
@@ -32,6 +32,7 @@ from handrail.storage.ledger import RunLedger
 from handrail.store.database import create_store, snapshot
 from handrail.testing import FunctionModel, Scenario, agent_worker
 from handrail.testing.scripted_model import Reply, ScriptedModelServer, ToolCallReply
+from handrail.tools import Compensation, Tool
 from tests.review_helpers import PROFILE, WHY, answer, email, refund, wait_for_pending
 
 DRAFT = "Refunded 10.00 and emailed you."

@@ -21,18 +21,11 @@ from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handrail import (
-    ConfigurationError,
-    HandrailClient,
-    Tool,
-    ToolContext,
-    ToolSpec,
-    UndoContext,
-    compensation,
-    tool,
-)
+from handrail import HandrailClient, ToolContext, UndoContext, compensation, tool
+from handrail.errors import ConfigurationError
 from handrail.plugin import HandrailPlugin
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
+from handrail.tools import Tool, ToolSpec
 
 WHY = {"rationale": "the goal says so", "confidence": 0.9}
 

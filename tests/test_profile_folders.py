@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from handrail import HandrailPlugin, HandrailSettings, ProfileCatalog, ToolContext, tool
+from handrail import HandrailPlugin, HandrailSettings, ToolContext, tool
+from handrail.profiles.catalog import ProfileCatalog
 from handrail.settings import PACKAGED_PROFILES
 from handrail.testing import FunctionModel, Scenario, ToolCallReply
 

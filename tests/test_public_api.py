@@ -1,20 +1,38 @@
-"""The public API is ``handrail`` (and the testing kit, ``handrail.testing``): each name it
-exports is documented, and the examples, laid out as a user's project, import nothing else of
-Handrail's."""
+"""The public API: ``handrail``'s dozen names (the rule is in its docstring), the concept modules
+it sends users to for the rest, and the testing kit. Each name the root exports is documented,
+and so is each name the examples import; the examples, laid out as a user's project, import
+nothing else of Handrail's."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import itertools
 import sys
 import typing
 from pathlib import Path
 
+import pytest
+
 import handrail
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = {"handrail", "handrail.testing"}
+# The root, and the concept modules its docstring sends users to.
+PUBLIC_MODULES = {
+    "handrail",
+    "handrail.testing",
+    "handrail.tools",
+    "handrail.contracts",
+    "handrail.errors",
+    "handrail.model.adapter",
+    "handrail.policy.text_types",
+    "handrail.names",
+    "handrail.client.core",
+    "handrail.client.connection",
+    "handrail.profiles.catalog",
+    "handrail.storage.engine",
+}
 
 
 def _attribute_docstrings(module: str) -> dict[str, str]:
@@ -37,40 +55,91 @@ def _attribute_docstrings(module: str) -> dict[str, str]:
     return found
 
 
-def _documentation(name: str) -> str:
-    value = getattr(handrail, name)
+def _documentation(module: str, name: str) -> str:
+    value = getattr(importlib.import_module(module), name)
     if inspect.isfunction(value):
         return value.__doc__ or ""
     if inspect.isclass(value):
         return value.__dict__.get("__doc__") or ""  # its own, not one inherited from a base
     if typing.get_origin(value) is typing.Annotated:  # a type alias: its module says what it is
-        module = sys.modules[handrail._EXPORTS[name]]
-        return (module.__doc__ or "") if f"``{name}``" in (module.__doc__ or "") else ""
-    return _attribute_docstrings(handrail._EXPORTS[name]).get(name, "")
+        text = sys.modules[module].__doc__ or ""
+        return text if f"``{name}``" in text else ""
+    return _attribute_docstrings(module).get(name, "")
 
 
-def test_every_exported_name_is_importable_and_documented() -> None:
-    assert sorted(handrail.__all__) == sorted(handrail._EXPORTS)
-    undocumented = [name for name in handrail.__all__ if not _documentation(name).strip()]
-    assert undocumented == []
+def _typing_imports() -> dict[str, str]:
+    """What the ``if TYPE_CHECKING:`` block of ``handrail/__init__.py`` imports: name → module,
+    each as an explicit re-export (``import X as X``)."""
+    tree = ast.parse((ROOT / "handrail" / "__init__.py").read_text())
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+    )
+    found = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom)
+        assert node.module
+        for alias in node.names:
+            assert alias.asname == alias.name, f"{alias.name}: re-export it as itself"
+            found[alias.name] = node.module
+    return found
 
 
-def test_the_examples_import_only_the_public_api() -> None:
-    offenders = []
+def _examples_imports() -> list[tuple[Path, str, str]]:
+    """Every Handrail import of the examples: (file, module, name); ``name`` is empty for
+    ``import handrail.x``."""
+    found = []
     for path in sorted((ROOT / "examples").glob("**/*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            modules = []
             if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
+                found += [(path, alias.name, "") for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-                if node.module == "handrail":  # `from handrail import plugin` is a module too
-                    modules += [f"handrail.{a.name}" for a in node.names if a.name.islower()]
-            offenders += [
-                f"{path.relative_to(ROOT)}: {module}"
-                for module in modules
-                if module.split(".")[0] == "handrail"
-                and module not in PUBLIC_MODULES
-                and module.removeprefix("handrail.") not in handrail.__all__
-            ]
+                found += [(path, node.module, alias.name) for alias in node.names]
+    return [item for item in found if item[1].split(".")[0] == "handrail"]
+
+
+def test_the_root_names_a_dozen_things_each_documented() -> None:
+    assert handrail.__all__ == list(handrail._EXPORTS)
+    assert 9 <= len(handrail.__all__) <= 12, "the root stays small: see its docstring's rule"
+    undocumented = [
+        name
+        for name, module in handrail._EXPORTS.items()
+        if not _documentation(module, name).strip()
+    ]
+    assert undocumented == []
+    assert set(handrail.__all__) <= set(dir(handrail))
+
+
+def test_type_checkers_see_the_same_table_as_the_runtime() -> None:
+    # The TYPE_CHECKING block is the table's only copy: a name added to one and not the other
+    # would be importable and untyped, or typed and missing at run time.
+    assert _typing_imports() == handrail._EXPORTS
+
+
+def test_a_name_that_left_the_root_is_not_answered_for() -> None:
+    with pytest.raises(AttributeError, match="ToolSpec"):
+        _ = handrail.ToolSpec  # type: ignore[attr-defined]  # handrail.tools has it
+    from handrail.tools import ToolSpec  # noqa: F401  (where it lives)
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_MODULES - {"handrail"}))
+def test_each_public_module_is_named_in_the_roots_docstring(module: str) -> None:
+    importlib.import_module(module)
+    assert f"``{module}``" in (handrail.__doc__ or "")
+
+
+def test_the_examples_import_only_the_public_api_and_it_is_documented() -> None:
+    offenders, undocumented = [], []
+    for path, module, name in _examples_imports():
+        where = f"{path.relative_to(ROOT)}: {module}"
+        if module == "handrail" and name not in handrail.__all__:
+            offenders.append(f"{where}.{name}")  # a module of handrail, or a name it dropped
+        elif module not in PUBLIC_MODULES:
+            offenders.append(where)
+        elif name and not _documentation(module, name).strip():
+            undocumented.append(f"{where}.{name}")
     assert offenders == []
+    assert undocumented == []

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from handrail import Tool, ToolContext, UndoContext, compensation, tool
+from handrail import ToolContext, UndoContext, compensation, tool
 from handrail.errors import TaskFailedError
 from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
 from handrail.runtime.worker import running_worker
@@ -19,6 +19,7 @@ from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker
 from handrail.testing.scripted_model import ScriptedModelServer
+from handrail.tools import Tool
 from tests.review_helpers import PROFILE, WHY, answer, refund, wait_for_pending
 
 BIG = "x" * (MAX_STEP_PAYLOAD_BYTES + 10)

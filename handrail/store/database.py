@@ -1,9 +1,10 @@
 """The store example's database: schema, seed data and a small async query helper.
 
 SQLite by default (``<data_dir>/store.db``), PostgreSQL when ``HANDRAIL_STORE_URL`` says so:
-the same SQLAlchemy statements on both, through Handrail's public :class:`handrail.Database`
-(one worker-thread hop per transaction, pooled connections). Money is kept in integer
-cents with an ISO currency code, never as floats. Every query is parameterized.
+the same SQLAlchemy statements on both, through Handrail's public
+:class:`handrail.storage.engine.Database` (one worker-thread hop per transaction, pooled
+connections). Money is kept in integer cents with an ISO currency code, never as floats. Every
+query is parameterized.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 
-from handrail import Database
+from handrail.storage.engine import Database
 
 T = TypeVar("T")
 

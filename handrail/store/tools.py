@@ -18,19 +18,10 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import Connection, RowMapping, delete, text
 
-from handrail import (
-    Compensation,
-    PlainText,
-    SingleLine,
-    Tool,
-    ToolContext,
-    ToolRefused,
-    ToolSpec,
-    UndoContext,
-    compensation,
-    tool,
-)
+from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
+from handrail.policy.text_types import PlainText, SingleLine
 from handrail.store.database import StoreDatabase, discounts, format_cents, refunds
+from handrail.tools import Compensation, Tool, ToolSpec
 
 Credit = Literal["discounts", "refunds"]
 

@@ -16,16 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handrail import (
-    Compensation,
-    PlainText,
-    Tool,
-    ToolContext,
-    ToolRefused,
-    UndoContext,
-    compensation,
-    tool,
-)
+from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
+from handrail.policy.text_types import PlainText
+from handrail.tools import Compensation, Tool
 from helpdesk.tickets import TicketError, TicketSystem
 
 

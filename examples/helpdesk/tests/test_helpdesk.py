@@ -20,7 +20,8 @@ from helpdesk.tickets import Closure, TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
 
-from handrail import HandrailSettings, TaskResult, Trace
+from handrail import HandrailSettings, TaskResult
+from handrail.contracts import Trace
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
 
 Entry = ToolCallReply | Callable[[dict[str, Any]], ToolCallReply]

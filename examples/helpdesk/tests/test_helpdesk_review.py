@@ -13,7 +13,9 @@ from helpdesk.tickets import TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
 
-from handrail import HandrailClient, ReviewRefusedError, Trace
+from handrail import HandrailClient
+from handrail.contracts import Trace
+from handrail.errors import ReviewRefusedError
 from handrail.testing import FunctionModel, Scenario, agent_worker
 
 
