@@ -1,8 +1,10 @@
-"""Retry-After is a floor under the retry policy's backoff, never a replacement for it.
+"""Retry-After is a minimum: it overrides the retry policy's backoff only when it asks for longer.
 
 A persistent 429 answered with ``Retry-After: 1`` used to be retried every second and fail the task
-in ~8 s, while a 500 backed off for ~2 minutes. These tests pin the delay handed to Temporal: the
-pure rule (attempt and policy passed in) and the real activity against the scripted HTTP server.
+in ~8 s, while a 500 backed off for ~2 minutes. Temporal's ``next_retry_delay`` replaces the
+backoff, so it is set only when the provider asks for more than the policy waits; otherwise it is
+None and Temporal's own backoff applies. These tests pin the delay handed to Temporal: the pure
+rule (attempt and policy passed in) and the real activity against the scripted HTTP server.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from temporalio.testing import ActivityEnvironment
 from handrail.activities.llm import LlmActivities
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
-from handrail.model.errors import policy_backoff, retry_delay
+from handrail.model.errors import retry_delay
 from handrail.model.openai_chat import OpenAIChatModel
 from handrail.storage.conversations import ConversationStore
 from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
@@ -39,40 +41,43 @@ def _seconds(delay: timedelta | None) -> float | None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "expected"),
-    [(1, 1), (2, 2), (3, 4), (4, 8), (6, 32), (7, 60), (8, 60), (10_000, 60)],
-)
-def test_policy_backoff_doubles_from_the_initial_interval_up_to_the_maximum(
-    attempt: int, expected: float
-) -> None:
-    assert policy_backoff(attempt, DECIDE_RETRY).total_seconds() == expected
-
-
-def test_policy_backoff_without_a_maximum_uses_temporals_default_of_100_initials() -> None:
-    policy = RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_coefficient=3.0)
-    assert policy_backoff(2, policy).total_seconds() == 1.5
-    assert policy_backoff(50, policy).total_seconds() == 50
-
-
-@pytest.mark.parametrize(
     ("retry_after", "attempt", "expected"),
     [
-        ("1", 1, 1),  # the policy's first backoff is 1 s too
-        ("1", 4, 8),  # the header is a floor: attempt 4 still waits the policy's 8 s
-        ("1", 8, 60),
-        ("20", 2, 20),  # a longer Retry-After wins over the policy's 2 s
-        ("0", 3, 4),
-        ("0.5", 1, 1),
+        # DECIDE_RETRY waits 1, 2, 4, 8, 16, 32, then 60 s (its maximum) after attempts 1, 2, ...
+        ("1", 1, None),  # the policy waits as long: its own backoff applies
+        ("1", 4, None),  # the header is a minimum: attempt 4 still waits the policy's 8 s
+        ("1", 8, None),
+        ("8", 4, None),
+        ("9", 4, 9),  # longer than the policy's 8 s: the provider's wait
+        ("20", 2, 20),
+        ("59", 8, None),  # under the policy's maximum interval
+        ("90", 8, 90),
+        ("0", 3, None),
+        ("0.5", 1, None),
         ("3600", 1, 300),  # capped at five minutes
     ],
 )
-def test_retry_after_is_a_minimum_within_the_retry_policy(
-    retry_after: str, attempt: int, expected: float
+def test_retry_after_overrides_the_policy_only_when_it_asks_for_longer(
+    retry_after: str, attempt: int, expected: float | None
 ) -> None:
     delay = retry_delay(
         {"retry-after": retry_after}, attempt=attempt, retry_policy=DECIDE_RETRY, now=NOW
     )
     assert _seconds(delay) == expected
+
+
+def test_a_policy_without_a_maximum_is_capped_at_temporals_default_of_100_initials() -> None:
+    policy = RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_coefficient=3.0)
+    # After attempt 2 it waits 1.5 s; after attempt 50, 50 s (100 x 0.5 s), not 3 ** 49 x 0.5 s.
+    assert (
+        _seconds(retry_delay({"retry-after": "1.5"}, attempt=2, retry_policy=policy, now=NOW))
+        is None
+    )
+    assert _seconds(retry_delay({"retry-after": "2"}, attempt=2, retry_policy=policy, now=NOW)) == 2
+    assert (
+        _seconds(retry_delay({"retry-after": "51"}, attempt=50, retry_policy=policy, now=NOW)) == 51
+    )
+    assert retry_delay({"retry-after": "50"}, attempt=10_000, retry_policy=policy, now=NOW) is None
 
 
 def test_without_a_known_policy_the_header_is_the_delay() -> None:
@@ -90,7 +95,7 @@ def test_retry_after_as_an_http_date() -> None:
     in_90_seconds = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
     delay = retry_delay({"retry-after": in_90_seconds}, attempt=1, retry_policy=None, now=NOW)
     assert _seconds(delay) == 90
-    # The policy still sets the floor, and a date in the past means "no wait asked for".
+    # Longer than the policy's 60 s still wins; a date in the past means "no wait asked for".
     assert (
         _seconds(
             retry_delay(
@@ -153,12 +158,13 @@ async def test_a_persistent_429_backs_off_like_any_other_failure(
 ) -> None:
     model_server.brain = Scenario([Fault("rate_limited", retry_after="1")])
 
+    # No delay of ours: Temporal's backoff (8 s after attempt 4), not the header's 1 s.
     fourth = await _rate_limited(activities, _attempt(4, DECIDE_RETRY))
-    assert _seconds(fourth.next_retry_delay) == 8  # not 1: the policy's backoff for attempt 4
-    assert "retry in 8s" in fourth.message
+    assert fourth.next_retry_delay is None
+    assert "retry in" not in fourth.message
 
     first = await _rate_limited(activities, _attempt(1, DECIDE_RETRY))
-    assert _seconds(first.next_retry_delay) == 1
+    assert first.next_retry_delay is None
 
 
 async def test_a_long_retry_after_is_honoured_and_none_leaves_temporal_in_charge(
@@ -167,6 +173,7 @@ async def test_a_long_retry_after_is_honoured_and_none_leaves_temporal_in_charge
     model_server.brain = Scenario([Fault("rate_limited", retry_after="30")])
     asked = await _rate_limited(activities, _attempt(2, DECIDE_RETRY))
     assert _seconds(asked.next_retry_delay) == 30
+    assert "retry in 30s" in asked.message
 
     model_server.brain = Scenario([Fault("rate_limited")])
     silent = await _rate_limited(activities, _attempt(2, DECIDE_RETRY))

@@ -2,7 +2,8 @@
 
 The OpenAI client is built with ``max_retries=0``; this module decides what Temporal may retry:
 
-- rate limited (429): retryable, waiting at least what ``Retry-After`` asks (see ``retry_delay``);
+- rate limited (429): retryable, after the retry policy's backoff, or what ``Retry-After`` asks
+  when that is longer (``retry_delay``);
 - server errors (5xx), timeouts, lost connections, conflicts: retryable;
 - a body that is not JSON, or JSON that is not a chat completion: retryable (``LlmBadResponse``),
   since proxies and gateways answer with HTML pages transiently;
@@ -46,9 +47,10 @@ _BODY_PREVIEW_CHARS = 100
 _SECRET = re.compile(r"(?i)(bearer\s+)\S+|\bsk-[\w-]+")
 
 
-def policy_backoff(attempt: int, policy: RetryPolicy) -> timedelta:
-    """The delay ``policy`` puts after failed attempt ``attempt`` (1-based), as Temporal computes
-    it: ``initial_interval * backoff_coefficient ** (attempt - 1)``, capped by the maximum."""
+def _policy_interval(attempt: int, policy: RetryPolicy) -> timedelta:
+    """What ``policy`` waits after failed attempt ``attempt`` (1-based), by Temporal's documented
+    rule: ``initial_interval * backoff_coefficient ** (attempt - 1)``, capped by the maximum.
+    Only compared with what the provider asks for: the wait itself is Temporal's."""
     initial = policy.initial_interval.total_seconds()
     maximum = (
         policy.maximum_interval.total_seconds()
@@ -93,22 +95,24 @@ def retry_delay(
     retry_policy: RetryPolicy | None,
     now: datetime,
 ) -> timedelta | None:
-    """The ``next_retry_delay`` for a rate-limited attempt, or None to leave it to Temporal.
+    """The ``next_retry_delay`` for a rate-limited attempt, or None to leave the wait to
+    Temporal's retry policy.
 
-    ``next_retry_delay`` *replaces* the retry policy's backoff, so the server's ``Retry-After``
-    (capped at five minutes) is only a floor: the delay is the longer of it and the policy's own
-    backoff for this attempt. Otherwise a server that keeps saying "retry in 1 s" would burn
+    ``Retry-After`` (capped at five minutes) is a minimum, and Temporal has no "at least":
+    ``next_retry_delay`` *replaces* the policy's backoff for the next retry. So it is set only
+    when the provider asks for longer than the policy would wait anyway; otherwise the policy's
+    own backoff applies. Never shorter: a server that keeps saying "retry in 1 s" would burn
     every attempt in seconds while a 500 is backed off for minutes. Without the policy (not
     every server reports it), the header alone is the delay.
     """
     seconds = _retry_after_seconds(headers, now)
-    # A negative, past or non-finite value asks for nothing usable: Temporal's backoff applies.
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+    # No wait, a past date or a value that is not a number asks for nothing: the policy's wait.
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
         return None
     asked = min(timedelta(seconds=seconds), _MAX_RETRY_AFTER)
-    if retry_policy is None:
-        return asked
-    return max(asked, policy_backoff(attempt, retry_policy))
+    if retry_policy is not None and asked <= _policy_interval(attempt, retry_policy):
+        return None
+    return asked
 
 
 def classify_llm_error(
@@ -120,8 +124,9 @@ def classify_llm_error(
 ) -> ApplicationError:
     """The ``ApplicationError`` to raise for ``error``: typed, retryable or not.
 
-    ``attempt`` and ``retry_policy`` are the activity's (``activity.info()``); they set the
-    floor under a rate limit's ``Retry-After``. ``now`` reads an HTTP-date ``Retry-After``.
+    ``attempt`` and ``retry_policy`` are the activity's (``activity.info()``): a rate limit's
+    ``Retry-After`` overrides the policy's backoff only when it asks for longer. ``now`` reads
+    an HTTP-date ``Retry-After``.
     """
     if isinstance(error, openai.APITimeoutError):
         return ApplicationError(f"model call timed out: {error}", type=ErrorType.LLM_UNAVAILABLE)
