@@ -2,7 +2,7 @@
 
 The loop is ``loop.TaskRun`` (decide → gate → review → act); what the run does to the world is
 ``effects.Effects`` (saga, deferred irreversible actions); the pending review is
-``review.ReviewDesk``. This module ties them to Temporal: the run's ending, the reviewer's
+``review_desk.ReviewDesk``. This module ties them to Temporal: the run's ending, the reviewer's
 signal and update, the ``trace`` query, UI search attributes and the run ledger.
 
 - answered: deferred irreversible actions run at the commit point, then the task completes;
