@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         compensation,
         tool,
     )
+    from handrail.tools.money import Money
 
 _EXPORTS: dict[str, str] = {
     "AgentTask": "handrail.contracts",
@@ -68,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "ModelAdapter": "handrail.model",
     "ModelReply": "handrail.model",
     "ModelRequest": "handrail.model",
+    "Money": "handrail.tools.money",
     "OpenAIChatModel": "handrail.activities.openai_model",
     "PlainText": "handrail.text_types",
     "Profile": "handrail.contracts",
@@ -124,6 +126,7 @@ __all__ = [
     "ModelAdapter",
     "ModelReply",
     "ModelRequest",
+    "Money",
     "OpenAIChatModel",
     "PlainText",
     "Profile",
