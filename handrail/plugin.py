@@ -40,7 +40,7 @@ from handrail.activities.profiles import ProfileActivities
 from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model import ModelAdapter
-from handrail.profile_catalog import ProfileCatalog
+from handrail.profile_catalog import MCP_TOOL_IN_TOOLS, ProfileCatalog
 from handrail.reports.auto_demotion import AutoDemotion
 from handrail.reports.ledger import RunLedger
 from handrail.reports.tool_facts import ToolFacts
@@ -85,6 +85,11 @@ def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[st
             continue
         for tool in profile.tools:
             spec = registry.get(tool)
+            if spec is None and profile.mcp_servers:  # most likely one of a server's tools
+                problems.append(
+                    f"profile {name!r}: {MCP_TOOL_IN_TOOLS.format(name=tool)}, or register it"
+                )
+                continue
             if spec is None:
                 problems.append(f"profile {name!r} names tool {tool!r}, which is not registered")
                 continue
