@@ -40,7 +40,7 @@ from handrail.contracts import McpServer, ToolRule
 from handrail.errors import ConfigurationError, InvalidProfileError
 from handrail.model.adapter import ModelAdapter
 from handrail.policy.scope import scope_problems
-from handrail.profiles.catalog import ProfileCatalog
+from handrail.profiles.catalog import MCP_TOOL_IN_TOOLS, ProfileCatalog
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.conversations import ConversationStore
@@ -85,6 +85,11 @@ def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[st
             continue
         for tool in profile.tools:
             spec = registry.get(tool)
+            if spec is None and profile.mcp_servers:  # most likely one of a server's tools
+                problems.append(
+                    f"profile {name!r}: {MCP_TOOL_IN_TOOLS.format(name=tool)}, or register it"
+                )
+                continue
             if spec is None:
                 problems.append(f"profile {name!r} names tool {tool!r}, which is not registered")
                 continue

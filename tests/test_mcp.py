@@ -20,13 +20,27 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
-from handrail import UndoContext, compensation
-from handrail.contracts import McpServer
+from handrail import (
+    HandrailPlugin,
+    HandrailSettings,
+    UndoContext,
+    compensation,
+)
+from handrail.contracts import McpServer, ToolCall
+from handrail.errors import ConfigurationError
 from handrail.mcp.connection import call_tool
 from handrail.mcp.source import McpTools, _bounded
 from handrail.storage.journal import EffectJournal
-from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
+from handrail.testing import (
+    FunctionModel,
+    Scenario,
+    ToolCallReply,
+    agent_worker,
+    call,
+    settings_for_test,
+)
 from tests.mcp_servers import tickets
 from tests.review_helpers import WHY, wait_for_pending
 
@@ -241,3 +255,48 @@ async def test_results_are_bounded(tmp_path: Path, tickets_db: Path) -> None:
     bounded = _bounded(result.text, 64 * 1024)
     assert len(bounded.encode()) < 64 * 1024 + 200
     assert "truncated by Handrail" in bounded
+
+
+async def test_a_call_records_its_real_duration(tmp_path: Path, tickets_db: Path) -> None:
+    # A stdio call starts the server's process: tens of milliseconds at the very least, most of
+    # what the activity does. The step's latency is that call's, not 0.
+    server = _stdio(tickets_db)
+    tools = McpTools(EffectJournal(tmp_path / "state.db"), {"tickets": SecretStr(TOKEN)})
+    request = ToolCall(
+        task_id="t",
+        step=1,
+        idempotency_key="t/r/1",
+        arguments={"ticket_id": 7},
+        tool="lookup_ticket",
+    )
+    started = time.monotonic()
+    outcome = await ActivityEnvironment().run(tools.call_activity(server), request)
+    elapsed_ms = (time.monotonic() - started) * 1000
+
+    assert outcome.ok
+    assert outcome.result["title"] == "VPN drops every hour"
+    assert 0.5 * elapsed_ms <= outcome.latency_ms <= elapsed_ms
+    assert outcome.attempt == 1
+
+
+@pytest.mark.parametrize("with_rule", [True, False])
+async def test_an_mcp_tool_listed_in_tools_is_refused_saying_what_to_do(
+    tmp_path: Path, tickets_db: Path, with_rule: bool
+) -> None:
+    folder = _profile(tmp_path / "profiles", _stdio(tickets_db))
+    profile = folder / "helpdesk.toml"
+    text = profile.read_text().replace("tools = []", 'tools = ["lookup_ticket"]')
+    if not with_rule:
+        text = text.replace(
+            '[rules.lookup_ticket]\neffect = "read_only"\n', "[rules.lookup_ticket]\n"
+        )
+    profile.write_text(text)
+    settings = HandrailSettings(_env_file=None, data_dir=tmp_path / "data")
+    with pytest.raises(ConfigurationError) as refused:
+        HandrailPlugin(
+            settings, tools=[], model=FunctionModel(Scenario([call("x")])), profiles=[folder]
+        )
+    message = str(refused.value)
+    assert "'lookup_ticket' is listed in `tools`" in message
+    assert "take 'lookup_ticket' out of `tools`" in message
+    assert "`effect` and `compensation` are for MCP tools" not in message

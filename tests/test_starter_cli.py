@@ -185,6 +185,7 @@ async def test_pending_and_review_commands(
     )
     assert refused.returncode == 2
     assert "refused: 'mallory' may not review at tier 'support'" in refused.stderr
+    assert refused.stderr.rstrip().endswith("(type: ReviewUnauthorised, retryable: false)")
     no_name = await _starter("review", "cli-review", "approve", env=env, cwd=tmp_path)
     assert no_name.returncode == 2
     assert "--as NAME" in no_name.stderr

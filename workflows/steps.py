@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from handrail.contracts import Decision, Profile, StepRecord, ToolBinding
     from handrail.names import FINAL_ANSWER_TOOL
     from handrail.policy.gate import amount_of
-    from handrail.policy.redaction import fill_summary, redact
+    from handrail.policy.redaction import fill_summary, named_summary, redact
 
 _SUMMARY_LIMIT = 200  # characters: the UI shows activity summaries on one line
 
@@ -30,7 +30,7 @@ def describe_call(binding: ToolBinding, arguments: dict[str, Any]) -> str:
     """One line naming a call for the UI, sensitive arguments redacted."""
     shown = redact(arguments, binding.sensitive)
     text = fill_summary(binding.summary, shown) if binding.summary else json.dumps(shown)
-    return one_line(f"{binding.name} {text}")
+    return one_line(named_summary(binding.name, text))
 
 
 def proposal(decision: Decision) -> tuple[str, dict[str, Any]]:

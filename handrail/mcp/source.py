@@ -15,6 +15,7 @@ one is cut, and says so, so that no server can push a step past Temporal's paylo
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,22 +89,31 @@ class McpTools:
         """The activity ``<name>-call-tool`` for ``server``."""
 
         async def call_mcp_tool(call: ToolCall) -> ToolOutcome:
-            exposed = call.tool or ""
-            tool = exposed.removeprefix(server.prefix)
-            key = call.idempotency_key
-            earlier = replayed(await self._journal.lookup(key), exposed)
-            if earlier is not None:
-                return earlier
-            result = await call_tool(
-                server, self._tokens.get(server.name), tool, call.arguments, key
+            started = time.monotonic()
+            outcome = await self._call(server, call)
+            # As for declared tools: this attempt's own duration, also when the journal answers.
+            return outcome.model_copy(
+                update={
+                    "latency_ms": (time.monotonic() - started) * 1000,
+                    "attempt": activity.info().attempt,
+                }
             )
-            text = _bounded(result.text, self._max)
-            if result.is_error:
-                return ToolOutcome(ok=False, error=text, summary=f"{exposed}: refused")
-            outcome = ToolOutcome(ok=True, result=_result(text), summary=f"{exposed} via MCP")
-            await self._journal.record_applied(
-                key, tool=exposed, task_id=call.task_id, result=outcome.model_dump(mode="json")
-            )
-            return outcome
 
         return activity.defn(name=call_activity_name(server))(call_mcp_tool)
+
+    async def _call(self, server: McpServer, call: ToolCall) -> ToolOutcome:
+        exposed = call.tool or ""
+        tool = exposed.removeprefix(server.prefix)
+        key = call.idempotency_key
+        earlier = replayed(await self._journal.lookup(key), exposed)
+        if earlier is not None:
+            return earlier
+        result = await call_tool(server, self._tokens.get(server.name), tool, call.arguments, key)
+        text = _bounded(result.text, self._max)
+        if result.is_error:
+            return ToolOutcome(ok=False, error=text, summary=f"{exposed}: refused")
+        outcome = ToolOutcome(ok=True, result=_result(text), summary=f"{exposed} via MCP")
+        await self._journal.record_applied(
+            key, tool=exposed, task_id=call.task_id, result=outcome.model_dump(mode="json")
+        )
+        return outcome

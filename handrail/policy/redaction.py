@@ -6,6 +6,7 @@ workflow history holds it: restrict who may read histories with Temporal's own a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,6 +30,21 @@ def fill_summary(template: str, values: Mapping[str, Any]) -> str:
     """A tool's summary template filled from ``values`` (missing keys show as ``?``), for the
     UI's one-line descriptions of calls and outcomes."""
     return template.format_map(_ShowMissing(values))
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s_\-]+", text.lower()) if word]
+
+
+def named_summary(name: str, summary: str) -> str:
+    """A call's one line: the tool's name, then its filled summary (``issue_refund 40.00 on
+    order 1003``). A summary that already names the action in words (``list instances`` of
+    ``list_instances``, ``close ticket 7`` of ``close_ticket``) is the line alone: the name
+    again in front of it would read ``list_instances list instances``."""
+    named = _words(name)
+    if named and _words(summary)[: len(named)] == named:
+        return summary
+    return f"{name} {summary}".strip()
 
 
 def sensitive_fields(profile: Profile | None, tool: str | None) -> list[str]:

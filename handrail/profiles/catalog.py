@@ -19,6 +19,13 @@ from handrail.errors import InvalidProfileError, UnknownProfileError, describe_v
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+MCP_TOOL_IN_TOOLS = (
+    "{name!r} is listed in `tools`, which names registered (@tool) tools only; an MCP "
+    "server's tools are not listed there (its [[mcp_servers]] entry brings them all, each "
+    "governed by its [rules.TOOL]): take {name!r} out of `tools`"
+)
+"""Why a profile naming an MCP tool in ``tools`` is refused, and what to do instead."""
+
 
 class _ShadowFile(ShadowRule):
     model_config = ConfigDict(extra="forbid")
@@ -139,6 +146,8 @@ class ProfileFile(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError(f"MCP server names repeat: {', '.join(names)}")
         for name, rule in self.rules.items():
+            if name in self.tools and (rule.effect or rule.compensation) and self.mcp_servers:
+                raise ValueError(MCP_TOOL_IN_TOOLS.format(name=name))
             if name in self.tools and (rule.effect or rule.compensation):
                 raise ValueError(
                     f"rules.{name}: `effect` and `compensation` are for MCP tools; a declared "

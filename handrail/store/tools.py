@@ -12,16 +12,15 @@ result, so a retry whose result is recorded never reaches the database at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, RowMapping, delete, text
 
 from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail.policy.text_types import PlainText, SingleLine
 from handrail.store.database import StoreDatabase, discounts, format_cents, refunds
-from handrail.tools import Compensation, Tool, ToolSpec
+from handrail.tools import Compensation, Money, Tool, ToolSpec
 
 Credit = Literal["discounts", "refunds"]
 
@@ -46,23 +45,6 @@ class GetOrderArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: OrderId
-
-
-# Money travels as a decimal string ("12.50"): exact, and its JSON schema can say everything
-# the pydantic type checks, so the policy (which validates against the schema inside the
-# workflow) refuses exactly what the tool would refuse.
-MONEY_PATTERN = r"^(?!0+(?:\.0+)?$)[0-9]{1,8}(?:\.[0-9]{1,2})?$"
-Money = Annotated[
-    Decimal,
-    Field(gt=0, max_digits=10, decimal_places=2),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": MONEY_PATTERN,
-            "description": 'Amount in the order\'s currency, e.g. "12.50".',
-        }
-    ),
-]
 
 
 class CreditArgs(BaseModel):

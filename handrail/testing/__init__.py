@@ -3,6 +3,8 @@
 - ``FunctionModel``: a model answering from plain Python, in process;
 - ``ScriptedModelServer``: a real HTTP server speaking Chat Completions, for the OpenAI adapter;
 - ``Scenario``, ``ToolCallReply``, ``TextReply``, ``ErrorReply``: what either one replies;
+  ``call(tool, **arguments)``: a ``ToolCallReply`` with the ``rationale`` and ``confidence``
+  every call states (``ToolCallReply`` sends only what it is given);
 - ``Fault``, ``FaultSchedule``, ``FaultMix``: the model faults the server injects, per step,
   per request or as a seeded random mix;
 - ``dev_server``, ``agent_worker``, ``settings_for_test``: a real Temporal dev server and a worker
@@ -17,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from handrail.testing.calls import call
     from handrail.testing.function_model import FunctionModel
     from handrail.testing.kit import agent_worker, dev_server, settings_for_test
     from handrail.testing.scripted_model import (
@@ -43,6 +46,7 @@ _EXPORTS = {
     "ScriptedModelServer": "handrail.testing.scripted_model",
     "TextReply": "handrail.testing.scripted_model",
     "ToolCallReply": "handrail.testing.scripted_model",
+    "call": "handrail.testing.calls",
 }
 __all__ = [
     "ErrorReply",
@@ -55,6 +59,7 @@ __all__ = [
     "TextReply",
     "ToolCallReply",
     "agent_worker",
+    "call",
     "dev_server",
     "settings_for_test",
 ]

@@ -4,8 +4,9 @@
 - ``handrail_client``: its Temporal client, with Handrail's data converter.
 
 Then a worker with your tools is one ``async with agent_worker(...)`` (``handrail.testing.kit``).
-Needs ``pytest-asyncio`` with session-scoped loops (``asyncio_default_fixture_loop_scope =
-"session"``), as the dev server is shared by the session.
+Needs ``pytest-asyncio`` with ``asyncio_mode = "auto"`` and ``asyncio_default_fixture_loop_scope``
+set; the ``pyproject.toml`` lines are in docs/extending.md, "Testing" (CI runs a project with
+exactly those).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from temporalio.exceptions import ApplicationError
 from handrail.contracts import CompensationOutcome, CompensationRequest, ToolCall, ToolOutcome
 from handrail.errors import ErrorType, describe_validation_error
 from handrail.names import MAX_STEP_PAYLOAD_BYTES
-from handrail.policy.redaction import fill_summary
+from handrail.policy.redaction import fill_summary, named_summary
 from handrail.storage.journal import EffectJournal, JournalEntry
 from handrail.storage.limits import SharedLimits
 from handrail.tools.declare import Compensation, Tool, ToolContext, ToolRefused, UndoContext
@@ -244,8 +244,8 @@ class ToolActivities:
             if permanent is not None:
                 raise permanent from error
             raise
-        summary = fill_summary(tool.spec.summary, {**raw, **result})
-        return ToolOutcome(ok=True, result=dict(result), summary=f"{name} {summary}".strip())
+        summary = named_summary(name, fill_summary(tool.spec.summary, {**raw, **result}))
+        return ToolOutcome(ok=True, result=dict(result), summary=summary)
 
     async def _undo_late_effect(self, tool: Tool, call: ToolCall) -> None:
         """The compensation ran while this attempt was in flight (it timed out, say): the effect

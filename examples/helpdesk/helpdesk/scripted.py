@@ -2,7 +2,7 @@
 
 Feed them to ``handrail.testing.Scenario`` and give that to ``FunctionModel`` (in process) or
 ``ScriptedModelServer`` (over HTTP, for the OpenAI adapter). An entry may be a function of the
-request, to answer from what the tools returned.
+request, to answer from what the tools returned. Plain calls are ``handrail.testing.call``.
 """
 
 from __future__ import annotations
@@ -10,14 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handrail.testing import ToolCallReply
-
-
-def call(tool: str, *, confidence: float = 0.9, **arguments: Any) -> ToolCallReply:
-    """The model calls ``tool`` with ``arguments``, stating why and how sure it is."""
-    return ToolCallReply(
-        tool, {**arguments, "rationale": "the goal says so", "confidence": confidence}
-    )
+from handrail.testing import ToolCallReply, call
 
 
 def last_tool_result(request: dict[str, Any]) -> dict[str, Any]:

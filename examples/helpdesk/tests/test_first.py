@@ -3,12 +3,11 @@
 from pathlib import Path
 
 from helpdesk import PROFILE, PROFILES
-from helpdesk.scripted import call
 from helpdesk.tickets import Ticket, TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
 
-from handrail.testing import FunctionModel, Scenario, agent_worker
+from handrail.testing import FunctionModel, Scenario, agent_worker, call
 
 
 async def test_a_closed_ticket_is_reopened_when_the_task_escalates(

@@ -15,14 +15,21 @@ from typing import Any
 
 import pytest
 from helpdesk import PROFILE, PROFILES
-from helpdesk.scripted import answer_from_lookup, call
+from helpdesk.scripted import answer_from_lookup
 from helpdesk.tickets import Closure, TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
 
 from handrail import HandrailSettings, TaskResult
 from handrail.contracts import Trace
-from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker, settings_for_test
+from handrail.testing import (
+    FunctionModel,
+    Scenario,
+    ToolCallReply,
+    agent_worker,
+    call,
+    settings_for_test,
+)
 
 Entry = ToolCallReply | Callable[[dict[str, Any]], ToolCallReply]
 

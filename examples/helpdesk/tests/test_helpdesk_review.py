@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from helpdesk import PROFILE, PROFILES
-from helpdesk.scripted import call
 from helpdesk.tickets import TicketSystem
 from helpdesk.tools import helpdesk_compensations, helpdesk_tools
 from temporalio.client import Client
@@ -16,7 +15,7 @@ from temporalio.client import Client
 from handrail import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import ReviewRefusedError
-from handrail.testing import FunctionModel, Scenario, agent_worker
+from handrail.testing import FunctionModel, Scenario, agent_worker, call
 
 
 def approve(reviewer: str) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpdesk.scripted import answer_from_lookup, call
+from helpdesk.scripted import answer_from_lookup
 from helpdesk.tickets import TicketSystem
 from helpdesk.worker import build_plugin, connect, openai_client
 from pydantic import SecretStr
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from handrail import HandrailClient
-from handrail.testing import Scenario, ScriptedModelServer, settings_for_test
+from handrail.testing import Scenario, ScriptedModelServer, call, settings_for_test
 
 
 async def test_the_worker_answers_through_an_openai_compatible_endpoint(
