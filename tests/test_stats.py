@@ -18,7 +18,7 @@ from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
-from handrail.reports.stats import StatsReport, compute_stats, percentile
+from handrail.reports.stats import StatsReport, compute_stats, percentile, percentiles
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
@@ -103,11 +103,14 @@ def ledger(tmp_path: Path) -> RunLedger:
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
-    values = [float(v) for v in range(1, 101)]
+    values = [float(v) for v in range(100, 0, -1)]  # unsorted: percentiles sort
     assert percentile(values, 50) == pytest.approx(50.5)
-    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentiles(values, 50, 95, 99) == pytest.approx((50.5, 95.05, 99.01))
     assert percentile([7.0], 95) == 7.0
     assert math.isnan(percentile([], 50))
+    for outside in (0, 100, 50.5):
+        with pytest.raises(ValueError, match="whole numbers"):
+            percentile(values, outside)
 
 
 def test_prices_match_the_longest_known_model_name() -> None:

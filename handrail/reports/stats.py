@@ -7,7 +7,7 @@ grouping), never by replaying workflows:
   step's one category (``handrail.contracts.outcomes``), with success rate = (success + approved) /
   steps and failure rate = failure / steps;
 - **latency per step kind**: ``decide`` (the model call) and each tool, p50 and p95 in ms, by
-  linear interpolation between the closest ranks (numpy's default);
+  linear interpolation between the closest ranks (numpy's default; :func:`percentiles`);
 - **tokens and estimated cost per task**: tokens in and out per task, and a cost from
   ``handrail.reports.prices`` (estimates of list prices; a model not in the table is counted
   as unpriced, never as free);
@@ -30,7 +30,8 @@ grouping), never by replaying workflows:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,14 +50,24 @@ from handrail.trust.shadow import Evidence, ShadowTool, read_evidence
 from handrail.trust.tool_facts import ToolFacts
 
 
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of sorted values, interpolating linearly."""
-    if not ordered:
-        return math.nan
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def percentiles(values: Iterable[float], *qs: float) -> tuple[float, ...]:
+    """The ``qs``-th percentiles of ``values`` (whole numbers from 1 to 99), from one sort.
+
+    ``statistics.quantiles`` with ``method="inclusive"``: linear interpolation between the
+    closest ranks, numpy's default (R's type 7), which the report documents. ``nan`` for no
+    values; the value itself for one (``quantiles`` wants two)."""
+    if any(q != int(q) or not 1 <= q <= 99 for q in qs):
+        raise ValueError(f"percentiles are whole numbers from 1 to 99, not {qs}")
+    data = list(values)
+    if len(data) < 2:
+        return tuple(data[0] if data else math.nan for _ in qs)
+    cuts = statistics.quantiles(data, n=100, method="inclusive")
+    return tuple(cuts[int(q) - 1] for q in qs)
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (see :func:`percentiles`)."""
+    return percentiles(values, q)[0]
 
 
 class ActionOutcomes(BaseModel):
@@ -180,15 +191,9 @@ def _actions(rows: Sequence[tuple[str, str, int]]) -> list[ActionOutcomes]:
 def _latency(latencies: Mapping[str, list[float]]) -> list[Latency]:
     found = []
     for kind, values in latencies.items():
-        ordered = sorted(values)
+        p50, p95 = percentiles(values, 50, 95)
         found.append(
-            Latency(
-                kind=kind,
-                count=len(ordered),
-                p50_ms=percentile(ordered, 50),
-                p95_ms=percentile(ordered, 95),
-                max_ms=ordered[-1],
-            )
+            Latency(kind=kind, count=len(values), p50_ms=p50, p95_ms=p95, max_ms=max(values))
         )
     return found
 
@@ -219,16 +224,15 @@ def _cost(rows: Sequence[tuple[str, int, int]], prices: Mapping[str, Price]) -> 
     tasks = len(rows)
     tokens_in = sum(u.tokens_in for u in models.values())
     tokens_out = sum(u.tokens_out for u in models.values())
-    totals.sort()
-    costs.sort()
+    tokens_p50, tokens_p95 = percentiles(totals, 50, 95)
     return CostSummary(
         tasks=tasks,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         tokens_in_per_task=tokens_in / tasks,
         tokens_out_per_task=tokens_out / tasks,
-        tokens_per_task_p50=percentile(totals, 50),
-        tokens_per_task_p95=percentile(totals, 95),
+        tokens_per_task_p50=tokens_p50,
+        tokens_per_task_p95=tokens_p95,
         cost_usd=sum(costs),
         cost_per_task_usd=sum(costs) / len(costs) if costs else None,
         cost_per_task_p95_usd=percentile(costs, 95) if costs else None,
@@ -245,14 +249,15 @@ def _agreement(
         counts.setdefault((profile, tool), {})[verdict] = count
     found = []
     for (profile, tool), per in sorted(counts.items()):
-        ordered = sorted(w for w in waits.get((profile, tool), []) if w is not None)
+        decided = [w for w in waits.get((profile, tool), []) if w is not None]
+        wait_p50, wait_p95 = percentiles(decided, 50, 95) if decided else (None, None)
         found.append(
             ToolAgreement(
                 profile=profile,
                 tool=tool,
                 verdicts=Agreement.of_counts(per),
-                wait_p50_s=percentile(ordered, 50) if ordered else None,
-                wait_p95_s=percentile(ordered, 95) if ordered else None,
+                wait_p50_s=wait_p50,
+                wait_p95_s=wait_p95,
             )
         )
     return found
