@@ -36,6 +36,7 @@ from handrail.errors import InvalidProfileError, UnknownProfileError
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.storage.declared_tools import DeclaredTools
 from handrail.storage.ledger import RunLedger
+from handrail.storage.ledger_evidence import recorded_actions, tool_evidence
 
 # Endings after which the workflow compensated everything it had done (docs/architecture.md,
 # "Which endings roll back"). Not needs_recovery: there a compensation failed, and its step
@@ -134,9 +135,9 @@ class ToolFacts(Mapping[str, ToolFact]):
 
     @classmethod
     def from_recorded(cls, rows: Iterable[tuple[str, bool, bool, bool]]) -> ToolFacts:
-        """What recorded runs show, from ``RunLedger.tool_evidence`` rows: (tool, ever deferred,
-        ever compensated, ever ran uncompensated in a rollback). Why each inference holds: see
-        the module docstring."""
+        """What recorded runs show, from ``ledger_evidence.tool_evidence`` rows: (tool, ever
+        deferred, ever compensated, ever ran uncompensated in a rollback). Why each inference
+        holds: see the module docstring."""
         found = []
         for tool, deferred, compensated, ran_in_rollback in rows:
             if deferred:
@@ -176,8 +177,8 @@ def profile_facts(profiles_dirs: Iterable[Path]) -> ToolFacts:
 def recorded_facts(ledger: RunLedger, profiles_dirs: Iterable[Path]) -> ToolFacts:
     """What the profile files in ``profiles_dirs`` and the runs in ``ledger`` say about every
     tool either names, the files first."""
-    actions = {action for _, action in ledger.actions() if action not in NON_TOOL_ACTIONS}
-    runs = ToolFacts.from_recorded(ledger.tool_evidence(ROLLED_BACK))
+    actions = {action for _, action in recorded_actions(ledger) if action not in NON_TOOL_ACTIONS}
+    runs = ToolFacts.from_recorded(tool_evidence(ledger, ROLLED_BACK))
     return profile_facts(profiles_dirs).merged(runs).merged(ToolFacts.named(sorted(actions)))
 
 
