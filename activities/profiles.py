@@ -20,6 +20,7 @@ from handrail.errors import ErrorType, InvalidProfileError, UnknownProfileError
 from handrail.profiles.catalog import ProfileCatalog, ProfileFile
 from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.tools import ToolRegistry
+from handrail.tools.facts import declared_facts, effect_of_rule
 from handrail.tools.lookup import ToolLookup
 from handrail.tools.spec import ToolSpec
 
@@ -29,12 +30,7 @@ def declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
     # Unlisted tools: reads run on their own, anything else is supervised.
     default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
     return ToolBinding(
-        name=spec.name,
-        read_only=spec.read_only,
-        compensation=spec.compensation,
-        irreversible=spec.irreversible,
-        parameters=spec.parameters,
-        amount_field=spec.amount_field,
+        **declared_facts(spec),
         rule=rule or default_rule,
         sensitive=list(spec.sensitive),
         summary=spec.summary,
@@ -47,12 +43,9 @@ def _mcp_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
     """An MCP tool's facts come from the profile's rule; with none it is irreversible and
     supervised: never unreviewed, and only at the commit point."""
     rule = rule or ToolRule(autonomy="supervised")
-    effect = rule.effect or "irreversible"
     return ToolBinding(
         name=spec.name,
-        read_only=effect == "read_only",
-        compensation=rule.compensation if effect == "compensated" else None,
-        irreversible=effect == "irreversible",
+        **effect_of_rule(rule),
         parameters=spec.parameters,
         rule=rule,
         activity=spec.activity_name,

@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from handrail import search_attributes
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
-from handrail.reports.stats import percentile as stats_percentile
+from handrail.reports.measures import percentile as stats_percentile
 from handrail.runtime.devserver import find_temporal_binary
 from handrail.runtime.worker import running_worker
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings

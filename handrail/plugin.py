@@ -51,6 +51,7 @@ from handrail.storage.ledger import RunLedger
 from handrail.storage.limits import SharedLimits
 from handrail.telemetry.core import Telemetry
 from handrail.tools.declare import Compensation, Tool
+from handrail.tools.facts import declared_facts
 from handrail.tools.lookup import ToolLookup
 from handrail.tools.registry import ToolRegistry
 from handrail.tools.runner import FaultHook, ToolActivities, no_faults
@@ -139,14 +140,7 @@ def declared_tools(registry: ToolRegistry) -> list[DeclaredTool]:
     """What the worker writes into the state database of each tool it registers, for the hosts
     that run none of them (``stats``, ``promote``, the gateway)."""
     return [
-        DeclaredTool(
-            name=spec.name,
-            read_only=spec.read_only,
-            compensation=spec.compensation,
-            irreversible=spec.irreversible,
-            amount_field=spec.amount_field,
-            parameters=spec.parameters,
-        )
+        DeclaredTool(**declared_facts(spec))
         for spec in map(registry.get, registry.names)
         if spec is not None
     ]

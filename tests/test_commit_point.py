@@ -103,9 +103,10 @@ async def test_a_refused_email_at_the_commit_point_fails_the_commit_and_rolls_ba
         1,
     )
     text = format_table(report)
-    assert "Commit point: 1 of 1 tasks that ran one failed it (100.0%)" in text
-    assert "send_email" in text.split("Commit point:")[1]
-    assert "Commit point: 1 of 1 tasks that ran one failed it" in format_html(report)
+    failed = "1 of 1 tasks that ran a commit point failed it (100.0%)"
+    assert f"The commit point\n  {failed}" in text
+    assert "send_email" in text.split("The commit point")[1]
+    assert failed in format_html(report)
 
 
 async def test_a_profile_may_keep_the_earlier_effects(

@@ -170,3 +170,21 @@ def test_workflow_code_imports_no_io() -> None:
     for module in (name for name in graph if name.startswith("handrail.workflows")):
         reached = _reachable(graph, module)
         assert not [target for target in reached if target.startswith(heavy)], module
+
+
+def test_the_trust_engine_reads_through_storage() -> None:
+    # trust/ computes, storage/ reads and writes: no table or SQL in the trust engine (the
+    # reachability test above cannot say it: trust may reach the tables through storage).
+    sql = ("sqlalchemy", "handrail.storage.schema")
+    found = []
+    for name, path in _modules().items():
+        if not name.startswith("handrail.trust"):
+            continue
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            found += [f"{name} -> {module}" for module in modules if module.startswith(sql)]
+    assert found == [], found

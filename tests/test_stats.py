@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import math
 from datetime import timedelta
@@ -15,10 +16,12 @@ import pytest
 from handrail.cli.stats import register
 from handrail.client.core import HandrailClient
 from handrail.profiles.catalog import ProfileCatalog
+from handrail.reports.measures import percentile, percentiles
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
-from handrail.reports.stats import StatsReport, compute_stats, percentile
+from handrail.reports.sections import build_view
+from handrail.reports.stats import StatsReport, compute_stats
 from handrail.settings import PACKAGED_PROFILES, HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
@@ -103,11 +106,14 @@ def ledger(tmp_path: Path) -> RunLedger:
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
-    values = [float(v) for v in range(1, 101)]
+    values = [float(v) for v in range(100, 0, -1)]  # unsorted: percentiles sort
     assert percentile(values, 50) == pytest.approx(50.5)
-    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentiles(values, 50, 95, 99) == pytest.approx((50.5, 95.05, 99.01))
     assert percentile([7.0], 95) == 7.0
     assert math.isnan(percentile([], 50))
+    for outside in (0, 100, 50.5):
+        with pytest.raises(ValueError, match="whole numbers"):
+            percentile(values, outside)
 
 
 def test_prices_match_the_longest_known_model_name() -> None:
@@ -198,6 +204,39 @@ def test_the_report_renders_as_table_json_and_html(ledger: RunLedger) -> None:
         assert external not in page
 
 
+def test_the_terminal_and_the_page_show_one_view(ledger: RunLedger) -> None:
+    profile = ProfileCatalog(PACKAGED_PROFILES).load("store_actions")
+    report = compute_stats(ledger, prices=PRICES, profile=profile)
+    view = build_view(report)
+    assert [s.key for s in view.sections] == [
+        "statuses",
+        "outcomes",
+        "latency",
+        "cost",
+        "escalation",
+        "commit",
+        "agreement",
+        "autonomy",
+        "calibration",
+    ]
+
+    def words(text: str) -> str:  # the terminal wraps long lines
+        return " ".join(text.split())
+
+    text, page = words(format_table(report)), words(html.unescape(format_html(report)))
+    for section in view.sections:
+        shown = [section.title, *section.lines, *section.notes, *section.remarks]
+        if section.table is not None:
+            shown += section.table.headers
+            shown += [cell for row in section.table.rows for cell in row]
+        shown += [r.command for r in section.recommendations]
+        for item in shown:
+            assert words(item) in text, item
+            assert words(item) in page, item
+    assert text.index("Tasks by status") < text.index("Escalation") < text.index("Earned autonomy")
+    assert page.index("Tasks by status") < page.index("Escalation") < page.index("Earned autonomy")
+
+
 def test_html_escapes_what_it_shows(tmp_path: Path) -> None:
     ledger = RunLedger(tmp_path / "ledger.db")
     ledger.write_many([run("t<1>", [tool_step(0, "<b>tool</b>", {})])])
@@ -209,8 +248,12 @@ def test_html_escapes_what_it_shows(tmp_path: Path) -> None:
 def test_an_empty_ledger_reports_nothing_yet(tmp_path: Path) -> None:
     report = compute_stats(RunLedger(tmp_path / "ledger.db"))
     assert report.tasks == 0
-    assert "No finished tasks recorded yet." in format_table(report)
-    assert "No data yet." in format_html(report)
+    # One view, two renderings: the page says what the terminal says (no empty chart).
+    for shown in (format_table(report), format_html(report)):
+        assert "No finished tasks recorded yet." in shown
+        assert "No reviews recorded yet." in shown
+        assert "Outcomes by action type" not in shown
+    assert "<svg" not in format_html(report)
 
 
 def _parser() -> argparse.ArgumentParser:

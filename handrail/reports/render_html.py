@@ -1,8 +1,9 @@
 """A :class:`~handrail.reports.stats.StatsReport` as one self-contained HTML page: inline SVG bar
 charts and CSS, no script, no external asset.
 
-The charts are laid out here (positions and sizes: arithmetic, kept in Python) and written by
-the Jinja template in ``render_html_template``, which escapes every value it is given.
+What the page says is ``handrail.reports.view``'s, section by section as the terminal shows it;
+this module adds the charts, laid out here (positions and sizes: arithmetic, kept in Python),
+and the Jinja template in ``render_html_template`` writes both, escaping every value it is given.
 """
 
 from __future__ import annotations
@@ -10,30 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import jinja2
 
 from handrail.contracts.outcomes import OUTCOMES
+from handrail.reports.formats import ms, pct
 from handrail.reports.render_html_template import PAGE, STYLE
-from handrail.reports.render_text import (
-    CALIBRATION_NOTES,
-    NONE,
-    SHADOW_NOTES,
-    advice,
-    alignment,
-    calibration_columns,
-    calibration_title,
-    commit_columns,
-    commit_title,
-    ms,
-    pct,
-    shadow_columns,
-    usd,
-    when,
-)
+from handrail.reports.sections import build_view
 from handrail.reports.stats import StatsReport
-from handrail.trust.autonomy import RECENT_REVIEWS
+from handrail.reports.view import RECOMMENDED, SectionKey
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 OUTCOME_COLOURS: Final[dict[str, str]] = {
@@ -77,6 +64,8 @@ class Chart:
     width: int = _CHART_WIDTH
     height: float = 0
     shapes: list[Shape] = field(default_factory=list)
+    hint: str = ""
+    """A line under the chart (how to read more of it)."""
 
     def rect(
         self, x: float, y: float, width: float, height: float, fill: str, title: str = ""
@@ -133,6 +122,7 @@ def _stacked_chart(
         anchor, shift = ("end", -3) if number == 0 else ("start", 3)
         chart.text(x + shift, bottom + 12, name, **{"text-anchor": anchor})
     chart.height = bottom + (18 if marks else 4)
+    chart.hint = "Hover a bar for its counts."
     return chart
 
 
@@ -159,12 +149,6 @@ def _latency_chart(report: StatsReport) -> Chart | None:
     return chart
 
 
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None
-) -> dict[str, Any]:
-    return {"headers": headers, "rows": rows, "sides": alignment(headers, align)}
-
-
 def _agreement_chart(report: StatsReport) -> Chart | None:
     marks: list[tuple[float, str]] = []
     if report.bar is not None:
@@ -182,112 +166,25 @@ def _agreement_chart(report: StatsReport) -> Chart | None:
     return _stacked_chart(rows, VERDICT_COLOURS, marks=marks)
 
 
-def _autonomy(report: StatsReport) -> dict[str, Any] | None:
-    bar = report.bar
-    if report.profile is None or bar is None:
-        return None
+def _outcomes_chart(report: StatsReport) -> Chart | None:
     rows = [
-        [a.tool, a.level, a.evidence.reviews, pct(a.evidence.agreement), advice(a), a.reason]
-        for a in report.autonomy
+        (
+            r.action,
+            f"{r.steps:,} · {pct(r.success_rate)} ok",
+            [(o, r.counts.get(o, 0)) for o in OUTCOMES],
+        )
+        for r in report.actions
     ]
-    return {
-        "profile": report.profile,
-        "promote_at": f"{bar.promote_at:.0%}",
-        "demote_below": f"{bar.demote_below:.0%}",
-        "recent": RECENT_REVIEWS,
-        "min_reviews": bar.min_reviews,
-        "table": _table(["tool", "level", "reviews", "agreement", "advice", "why"], rows, "llrrll"),
-        "recommendations": report.recommendations,
-    }
+    return _stacked_chart(rows, OUTCOME_COLOURS)
 
 
 def format_html(report: StatsReport) -> str:
     """The report as one self-contained HTML page."""
-    span = ""
-    if report.tasks:
-        span = f"finished {when(report.first_finished)} … {when(report.last_finished)}"
-    cost, esc = report.cost, report.escalation
-    cards = [
-        ("tasks", f"{report.tasks:,}", span),
-        ("answered", pct(report.answered_rate) if report.tasks else NONE, ""),
-        (
-            "needed review or escalated",
-            pct(esc.rate) if report.tasks else NONE,
-            f"{esc.review_or_escalated:,} tasks",
-        ),
-        (
-            "tokens per task",
-            f"{cost.tokens_in_per_task + cost.tokens_out_per_task:,.0f}",
-            f"{cost.tokens_in_per_task:,.0f} in · {cost.tokens_out_per_task:,.0f} out",
-        ),
-        ("est. cost per task", usd(cost.cost_per_task_usd), "list-price estimate"),
-    ]
-    outcomes = _stacked_chart(
-        [
-            (
-                r.action,
-                f"{r.steps:,} · {pct(r.success_rate)} ok",
-                [(o, r.counts.get(o, 0)) for o in OUTCOMES],
-            )
-            for r in report.actions
-        ],
-        OUTCOME_COLOURS,
-    )
-    source = report.ledger or "the run ledger"
-    if report.since:
-        source += f" · since {report.since.isoformat()}"
-    by_count = sorted(report.statuses.items(), key=lambda kv: -kv[1])
+    charts: dict[SectionKey, Chart | None] = {
+        "outcomes": _outcomes_chart(report),
+        "latency": _latency_chart(report),
+        "agreement": _agreement_chart(report),
+    }
     return _TEMPLATE.render(
-        style=STYLE,
-        generated=report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
-        source=source,
-        cards=cards,
-        statuses=", ".join(f"{s} {c:,}" for s, c in by_count),
-        outcomes=outcomes,
-        outcome_table=_table(
-            ["action", "steps", "success %", "failure %", *OUTCOMES],
-            [
-                [r.action, r.steps, pct(r.success_rate), pct(r.failure_rate)]
-                + [r.counts.get(o, 0) for o in OUTCOMES]
-                for r in report.actions
-            ],
-        ),
-        latency=_latency_chart(report),
-        latency_table=_table(
-            ["kind", "count", "p50 ms", "p95 ms", "max ms"],
-            [[r.kind, r.count, ms(r.p50_ms), ms(r.p95_ms), ms(r.max_ms)] for r in report.latency],
-        ),
-        agreement=_agreement_chart(report),
-        autonomy=_autonomy(report),
-        commit_title=commit_title(report),
-        commit=_table(*commit_columns(report)) if report.commit.by_tool else None,
-        shadow=_table(*shadow_columns(report)) if report.shadow else None,
-        shadow_notes=SHADOW_NOTES,
-        shadow_examples=[
-            f"{row.tool}: {', '.join(row.bad_examples)}"
-            for row in report.shadow
-            if row.bad_examples
-        ],
-        calibration=_table(*calibration_columns(report)) if report.calibration else None,
-        calibration_title=calibration_title(report),
-        calibration_notes=CALIBRATION_NOTES,
-        calibration_reasons=[
-            f"{c.tool} ({c.signal}): {c.reason}" for c in report.calibration if not c.recommended
-        ],
-        cost_table=_table(
-            ["model", "tasks", "tokens in", "tokens out", "$/M in", "$/M out", "est. cost"],
-            [
-                [
-                    u.model or "(unknown)",
-                    u.tasks,
-                    f"{u.tokens_in:,}",
-                    f"{u.tokens_out:,}",
-                    f"{u.price.input:g}" if u.price else "?",
-                    f"{u.price.output:g}" if u.price else "?",
-                    usd(u.cost_usd),
-                ]
-                for u in cost.by_model
-            ],
-        ),
-        unpriced=cost.unpriced_tasks,
+        style=STYLE, view=build_view(report), charts=charts, recommended=RECOMMENDED
     )

@@ -27,21 +27,21 @@ th, td { border-bottom: 1px solid #e3e8ef; padding: .2rem .5rem; }
 code { background: #f1f4f8; padding: .1rem .3rem; border-radius: 3px; }
 """
 
-# ``style`` is this module's own constant, hence |safe. Shapes come drawn (positions worked
-# out) by render_html.py; the template only writes them.
+# ``style`` is this module's own constant, hence |safe. The words come from the report's view
+# (handrail/reports/view.py), section by section as the terminal shows them; shapes come drawn
+# (positions worked out) by render_html.py. The template only writes them.
 PAGE: Final = """\
 {%- macro table(t) -%}
 <div class="scroll"><table><thead><tr>
-{%- for h in t.headers %}<th class="{{ t.sides[loop.index0] }}">{{ h }}</th>{% endfor -%}
+{%- for h in t.headers %}<th class="{{ t.align[loop.index0] }}">{{ h }}</th>{% endfor -%}
 </tr></thead><tbody>
 {%- for row in t.rows %}<tr>
-{%- for c in row %}<td class="{{ t.sides[loop.index0] }}">{{ c }}</td>{% endfor -%}
+{%- for c in row %}<td class="{{ t.align[loop.index0] }}">{{ c }}</td>{% endfor -%}
 </tr>{% endfor -%}
 </tbody></table></div>
 {%- endmacro -%}
 
 {%- macro chart(c) -%}
-{%- if c is none %}<p class="none">No data yet.</p>{% else -%}
 <svg viewBox="0 0 {{ c.width }} {{ c.height }}" width="{{ c.width }}" height="{{ c.height }}" \
 role="img">
 {%- for s in c.shapes -%}
@@ -49,46 +49,33 @@ role="img">
 {%- if s.tag == "text" %}{{ s.text }}{% elif s.text %}<title>{{ s.text }}</title>{% endif -%}
 </{{ s.tag }}>
 {%- endfor %}</svg>
-{%- endif -%}
+{%- if c.hint %}<p class="small">{{ c.hint }}</p>{% endif -%}
 {%- endmacro -%}
 
 <!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Handrail stats</title><style>{{ style|safe }}</style></head><body>
 <h1>Handrail stats</h1>
-<p class="small">Generated {{ generated }} from {{ source }}</p>
+<p class="small">{{ view.summary }} · generated {{ view.generated }} from \
+{{ view.ledger or "the run ledger" }}</p>
 <div class="cards">
-{%- for card in cards -%}
-<div class="card"><div class="small">{{ card[0] }}</div><div class="big">{{ card[1] }}</div>\
-<div class="small">{{ card[2] }}</div></div>
+{%- for card in view.cards -%}
+<div class="card"><div class="small">{{ card.label }}</div><div class="big">{{ card.value }}\
+</div><div class="small">{{ card.detail }}</div></div>
 {%- endfor -%}
 </div>
-<p class="small">Tasks by status: {{ statuses or "none yet" }}</p>
-<h2>Outcomes by action type</h2>{{ chart(outcomes) }}{{ table(outcome_table) }}
-<p class="small">success % = (success + approved) / steps. Hover a bar for its counts.</p>
-<h2>Latency per step kind</h2>{{ chart(latency) }}{{ table(latency_table) }}
-<h2>The commit point</h2><p class="small">{{ commit_title }}</p>\
-{% if commit %}{{ table(commit) }}{% endif %}
-<h2>Reviewer agreement per tool</h2>{{ chart(agreement) }}
-<p class="small">agreement = approved unchanged / reviews decided (approved, edited, rejected,
-answered instead).</p>
-{% if autonomy %}<h2>Earned autonomy in profile {{ autonomy.profile }}</h2>\
-<p class="small">Promote at ≥ {{ autonomy.promote_at }} agreement, demote below \
-{{ autonomy.demote_below }}, over the newest {{ autonomy.recent }} reviews since the tool's last \
-change (at least {{ autonomy.min_reviews }}). Nothing changes until a person runs the command.\
-</p>{{ table(autonomy.table) }}
-{%- for a in autonomy.recommendations -%}
-<p class="rec"><b>{{ a.advice }} {{ a.tool }}</b> ({{ a.reason }}): <code>python starter.py \
-{{ a.advice }} {{ a.tool }} --profile {{ a.profile }} --as NAME --why "..."</code></p>
-{%- else %}<p class="none">No change recommended.</p>{% endfor %}{% endif %}
-{% if shadow %}<h2>Shadow rules</h2>{{ table(shadow) }}<p class="small">{{ shadow_notes }}</p>
-{%- for line in shadow_examples %}<p class="small">Bad let through, {{ line }}</p>{% endfor %}
-{%- endif %}
-{% if calibration %}<h2>Calibrated confidence</h2><p class="small">{{ calibration_title }}</p>\
-{{ table(calibration) }}<p class="small">{{ calibration_notes }}</p>
-{%- for line in calibration_reasons %}<p class="small">{{ line }}</p>{% endfor %}{% endif %}
-<h2>Tokens and estimated cost</h2>{{ table(cost_table) }}
-<p class="small">Costs are estimates from public list prices, without discounts or caching;
-unpriced tasks: {{ unpriced }}.</p>
+{%- if view.nothing_yet %}<p class="none">{{ view.nothing_yet }}</p>{% endif %}
+{%- for s in view.sections %}
+<h2>{{ s.title }}</h2>
+{%- for line in s.lines %}<p>{{ line }}</p>{% endfor %}
+{%- if charts.get(s.key) %}{{ chart(charts[s.key]) }}{% endif %}
+{%- if s.table %}{{ table(s.table) }}{% endif %}
+{%- for note in s.notes %}<p class="small">{{ note }}</p>{% endfor %}
+{%- for remark in s.remarks %}<p class="small">{{ remark }}</p>{% endfor %}
+{%- if s.recommendations %}<p>{{ recommended }}</p>{% endif %}
+{%- for r in s.recommendations -%}
+<p class="rec"><b>{{ r.advice }} {{ r.tool }}</b> ({{ r.reason }}): <code>{{ r.command }}</code></p>
+{%- endfor %}
+{%- endfor %}
 </body></html>
 """

@@ -7,7 +7,8 @@ grouping), never by replaying workflows:
   step's one category (``handrail.contracts.outcomes``), with success rate = (success + approved) /
   steps and failure rate = failure / steps;
 - **latency per step kind**: ``decide`` (the model call) and each tool, p50 and p95 in ms, by
-  linear interpolation between the closest ranks (numpy's default);
+  linear interpolation between the closest ranks (numpy's default;
+  ``handrail.reports.measures.percentiles``);
 - **tokens and estimated cost per task**: tokens in and out per task, and a cost from
   ``handrail.reports.prices`` (estimates of list prices; a model not in the table is counted
   as unpriced, never as free);
@@ -29,96 +30,33 @@ grouping), never by replaying workflows:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field, computed_field
 
-from handrail.contracts.outcomes import OUTCOMES
 from handrail.profiles.catalog import AutonomyBar, ProfileFile
-from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
+from handrail.reports.measures import (
+    ActionOutcomes,
+    CostSummary,
+    Escalation,
+    Latency,
+    ToolAgreement,
+    action_outcomes,
+    agreement_per_tool,
+    cost_summary,
+    latency_per_kind,
+    ratio,
+)
+from handrail.reports.prices import DEFAULT_PRICES, Price
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.commit_point import CommitReport, commit_report
 from handrail.storage.ledger import LedgerAggregates, RunLedger
 from handrail.trust.autonomy import AUDIT_LOG_FILE, Assessment, assess_profile
 from handrail.trust.calibration import Calibration, calibrate_all
-from handrail.trust.evidence import Agreement
 from handrail.trust.shadow import Evidence, ShadowTool, read_evidence
 from handrail.trust.tool_facts import ToolFacts
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of sorted values, interpolating linearly."""
-    if not ordered:
-        return math.nan
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-class ActionOutcomes(BaseModel):
-    """How the steps of one action type ended."""
-
-    action: str
-    steps: int
-    counts: dict[str, int] = Field(description="Steps per outcome category, every category.")
-    success_rate: float = Field(description="(success + approved) / steps")
-    failure_rate: float = Field(description="failure / steps")
-
-
-class Latency(BaseModel):
-    kind: str = Field(description="`decide` (the model call) or a tool's name.")
-    count: int
-    p50_ms: float
-    p95_ms: float
-    max_ms: float
-
-
-class ModelUsage(BaseModel):
-    model: str
-    tasks: int
-    tokens_in: int
-    tokens_out: int
-    price: Price | None = Field(default=None, description="None: not in the price table.")
-    cost_usd: float | None = None
-
-
-class CostSummary(BaseModel):
-    """Tokens and estimated cost per task (estimates: see ``handrail.reports.prices``)."""
-
-    tasks: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    tokens_in_per_task: float = 0.0
-    tokens_out_per_task: float = 0.0
-    tokens_per_task_p50: float = 0.0
-    tokens_per_task_p95: float = 0.0
-    cost_usd: float = Field(default=0.0, description="Estimated, priced tasks only.")
-    cost_per_task_usd: float | None = Field(default=None, description="Mean over priced tasks.")
-    cost_per_task_p95_usd: float | None = None
-    unpriced_tasks: int = 0
-    by_model: list[ModelUsage] = Field(default_factory=list)
-
-
-class Escalation(BaseModel):
-    tasks: int = 0
-    needed_review: int = Field(default=0, description="Tasks with a step sent to a reviewer.")
-    escalated: int = Field(
-        default=0, description="Tasks the model escalated, or where a review deadline passed."
-    )
-    review_or_escalated: int = 0
-    rate: float = Field(default=0.0, description="review_or_escalated / tasks")
-
-
-class ToolAgreement(BaseModel):
-    profile: str
-    tool: str
-    verdicts: Agreement
-    wait_p50_s: float | None = Field(default=None, description="Time to a reviewer's decision.")
-    wait_p95_s: float | None = None
 
 
 class StatsReport(BaseModel):
@@ -153,111 +91,6 @@ class StatsReport(BaseModel):
         return [a for a in self.autonomy if a.actionable]
 
 
-def _ratio(part: float, whole: float) -> float:
-    return part / whole if whole else 0.0
-
-
-def _actions(rows: Sequence[tuple[str, str, int]]) -> list[ActionOutcomes]:
-    counts: dict[str, dict[str, int]] = {}
-    for action, outcome, count in rows:
-        per = counts.setdefault(action, dict.fromkeys(OUTCOMES, 0))
-        per[outcome] = per.get(outcome, 0) + count
-    found = []
-    for action, per in counts.items():
-        steps = sum(per.values())
-        found.append(
-            ActionOutcomes(
-                action=action,
-                steps=steps,
-                counts=per,
-                success_rate=_ratio(per["success"] + per["approved"], steps),
-                failure_rate=_ratio(per["failure"], steps),
-            )
-        )
-    return sorted(found, key=lambda row: (-row.steps, row.action))
-
-
-def _latency(latencies: Mapping[str, list[float]]) -> list[Latency]:
-    found = []
-    for kind, values in latencies.items():
-        ordered = sorted(values)
-        found.append(
-            Latency(
-                kind=kind,
-                count=len(ordered),
-                p50_ms=percentile(ordered, 50),
-                p95_ms=percentile(ordered, 95),
-                max_ms=ordered[-1],
-            )
-        )
-    return found
-
-
-def _cost(rows: Sequence[tuple[str, int, int]], prices: Mapping[str, Price]) -> CostSummary:
-    if not rows:
-        return CostSummary()
-    models: dict[str, ModelUsage] = {}
-    costs: list[float] = []
-    totals: list[int] = []
-    for model, tokens_in, tokens_out in rows:
-        usage = models.get(model)
-        if usage is None:
-            usage = models[model] = ModelUsage(
-                model=model, tasks=0, tokens_in=0, tokens_out=0, price=price_of(model, prices)
-            )
-        usage.tasks += 1
-        usage.tokens_in += tokens_in
-        usage.tokens_out += tokens_out
-        totals.append(tokens_in + tokens_out)
-        if usage.price is not None:
-            costs.append((tokens_in * usage.price.input + tokens_out * usage.price.output) / 1e6)
-    for usage in models.values():
-        if usage.price is not None:
-            usage.cost_usd = (
-                usage.tokens_in * usage.price.input + usage.tokens_out * usage.price.output
-            ) / 1e6
-    tasks = len(rows)
-    tokens_in = sum(u.tokens_in for u in models.values())
-    tokens_out = sum(u.tokens_out for u in models.values())
-    totals.sort()
-    costs.sort()
-    return CostSummary(
-        tasks=tasks,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        tokens_in_per_task=tokens_in / tasks,
-        tokens_out_per_task=tokens_out / tasks,
-        tokens_per_task_p50=percentile(totals, 50),
-        tokens_per_task_p95=percentile(totals, 95),
-        cost_usd=sum(costs),
-        cost_per_task_usd=sum(costs) / len(costs) if costs else None,
-        cost_per_task_p95_usd=percentile(costs, 95) if costs else None,
-        unpriced_tasks=tasks - len(costs),
-        by_model=sorted(models.values(), key=lambda u: (-u.tasks, u.model)),
-    )
-
-
-def _agreement(
-    rows: Sequence[tuple[str, str, str, int]], waits: Mapping[tuple[str, str], list[float]]
-) -> list[ToolAgreement]:
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for profile, tool, verdict, count in rows:
-        counts.setdefault((profile, tool), {})[verdict] = count
-    found = []
-    for (profile, tool), per in sorted(counts.items()):
-        ordered = sorted(w for w in waits.get((profile, tool), []) if w is not None)
-        found.append(
-            ToolAgreement(
-                profile=profile,
-                tool=tool,
-                verdicts=Agreement.of_counts(per),
-                wait_p50_s=percentile(ordered, 50) if ordered else None,
-                wait_p95_s=percentile(ordered, 95) if ordered else None,
-            )
-        )
-    return found
-
-
 def build_report(
     rows: LedgerAggregates,
     *,
@@ -281,21 +114,21 @@ def build_report(
         first_finished=rows.first_finished,
         last_finished=rows.last_finished,
         statuses=statuses,
-        answered_rate=_ratio(statuses.get("answered", 0), rows.tasks),
-        actions=_actions(rows.outcomes),
-        latency=_latency(rows.latencies_ms),
-        cost=_cost(rows.task_tokens, prices),
+        answered_rate=ratio(statuses.get("answered", 0), rows.tasks),
+        actions=action_outcomes(rows.outcomes),
+        latency=latency_per_kind(rows.latencies_ms),
+        cost=cost_summary(rows.task_tokens, prices),
         escalation=Escalation(
             tasks=rows.tasks,
             needed_review=rows.needed_review,
             escalated=rows.escalated,
             review_or_escalated=rows.review_or_escalated,
-            rate=_ratio(rows.review_or_escalated, rows.tasks),
+            rate=ratio(rows.review_or_escalated, rows.tasks),
         ),
         commit=commit_report(
             statuses.get("commit_failed", 0), rows.commit_runs, rows.commit_actions
         ),
-        agreement=_agreement(rows.verdicts, rows.review_waits),
+        agreement=agreement_per_tool(rows.verdicts, rows.review_waits),
         profile=profile.name if profile is not None else None,
         bar=profile.autonomy if profile is not None else None,
         autonomy=list(autonomy),

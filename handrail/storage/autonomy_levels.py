@@ -25,12 +25,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from handrail.contracts import Autonomy
 from handrail.storage.autonomy_log import AuditEntry, AutonomyLog, entry_row
 from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import autonomy_changes, autonomy_levels
 from handrail.storage.sqlite import BEGIN_OPTION
 
-Plan = Callable[[str], tuple[str, Mapping[str, Any]]]
+Plan = Callable[[Autonomy], tuple[Autonomy, Mapping[str, Any]]]
 """Given the level in force, the new level and the audit entry to record with it (or raise:
 nothing is written)."""
 
@@ -41,7 +42,8 @@ class LevelInForce:
 
     profile: str
     tool: str
-    autonomy: str
+    autonomy: Autonomy
+    """As stored; a reader that gates with it checks it is one of the levels."""
     version: int
     """How many changes the tool has had (1 after the first)."""
     changed_at: str
@@ -99,7 +101,13 @@ class AutonomyLevels:
     # --- changing ---------------------------------------------------------------------------
 
     def change(
-        self, profile: str, tool: str, *, start: str, plan: Plan, log: AutonomyLog | None = None
+        self,
+        profile: str,
+        tool: str,
+        *,
+        start: Autonomy,
+        plan: Plan,
+        log: AutonomyLog | None = None,
     ) -> tuple[LevelInForce, AuditEntry]:
         """Change ``tool``'s level in ``profile`` in one transaction with its audit entry.
 

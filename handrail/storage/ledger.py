@@ -7,16 +7,16 @@ says so (``write`` returns ``False``), so whatever counts runs downstream counts
 
 The ledger is two tables of Handrail's state database (``handrail.storage``: SQLite by default,
 PostgreSQL by ``HANDRAIL_STATE_URL``); how a record becomes rows is in
-``handrail.storage.ledger_rows``. This module writes, and answers the reads ``stats``, ``export``
-and autonomy need, in SQLAlchemy Core through the database's synchronous engine: those callers
-are synchronous, and a connection per call (no pool) lets a worker's threads and a CLI share the
-database as before.
+``handrail.storage.ledger_rows``. This module writes, and answers the reads ``stats`` and
+``export`` need (the trust engine's are in ``handrail.storage.ledger_evidence``), in SQLAlchemy
+Core through the database's synchronous engine: those callers are synchronous, and a connection
+per call (no pool) lets a worker's threads and a CLI share the database as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    and_,
     case,
     func,
     or_,
@@ -93,7 +92,9 @@ class RunLedger:
         """The SQLite file; on PostgreSQL a name in the working directory, used only to place
         files that once lived beside the ledger (an old autonomy log)."""
 
-    def _connect(self, *, write: bool = False) -> Connection:
+    def connect(self, *, write: bool = False) -> Connection:
+        """A connection to the ledger's database, its schema up to date (also for the trust
+        engine's reads, ``handrail.storage.ledger_evidence``)."""
         self.database.upgrade()  # once per process
         connection = self.database.sync_engine.connect()
         if write:
@@ -131,7 +132,7 @@ class RunLedger:
         )
         insert_steps = run_steps.insert()
         stored = 0
-        connection = self._connect(write=True).execution_options(**{BUSY_OPTION: busy_timeout_ms})
+        connection = self.connect(write=True).execution_options(**{BUSY_OPTION: busy_timeout_ms})
         with connection as db, db.begin():
             for record in records:
                 row = dict(zip(RUN_COLUMNS, run_row(record, recorded_at), strict=True))
@@ -147,7 +148,7 @@ class RunLedger:
     # --- reading ----------------------------------------------------------------------------
 
     def count(self, *, since: datetime | None = None) -> int:
-        with self._connect() as db:
+        with self.connect() as db:
             total = db.execute(
                 select(func.count()).select_from(runs).where(*_since(runs.c.finished_at, since))
             ).scalar_one()
@@ -159,7 +160,7 @@ class RunLedger:
         in_steps = _since(run_steps.c.finished_at, since)
         reviewed = [*in_steps, run_steps.c.verdict.is_not(None)]
         found = LedgerAggregates()
-        with self._connect() as db:
+        with self.connect() as db:
             if self.database.dialect == "postgresql":  # SQLite's transaction is a snapshot
                 db = db.execution_options(isolation_level="REPEATABLE READ")
             with db.begin():
@@ -236,55 +237,6 @@ class RunLedger:
                 found.commit_runs, found.commit_actions = commit_point_rows(db, in_steps)
         return found
 
-    def recent_verdicts(
-        self, profile: str, tool: str, *, after: datetime | None = None, limit: int | None = None
-    ) -> list[str]:
-        """The verdicts reviewers gave ``tool`` in ``profile``'s runs, newest first: those
-        decided after ``after`` (e.g. the tool's last autonomy change), at most ``limit``."""
-        s = run_steps.c
-        query = select(s.verdict).where(
-            s.profile == profile, s.action == tool, s.verdict.is_not(None)
-        )
-        if after is not None:
-            query = query.where(s.reviewed_at > as_utc_text(after))
-        query = query.order_by(s.reviewed_at.desc(), s.task_id, s.step)
-        if limit is not None:
-            query = query.limit(limit)
-        with self._connect() as db:
-            return [verdict for (verdict,) in db.execute(query)]
-
-    def tool_evidence(self, rolled_back: Sequence[str]) -> list[tuple[str, bool, bool, bool]]:
-        """Per tool the runs called: (tool, ever deferred, ever undone, ever ran, succeeded and
-        stayed in a run whose status is one of ``rolled_back``), read by
-        ``handrail.trust.tool_facts``, which says what each one proves."""
-        s, r = run_steps.c, runs.c
-        stayed = and_(
-            r.status.in_(list(rolled_back)), s.ok == 1, s.deferred == 0, s.compensated == 0
-        )
-        query = (
-            select(
-                s.action,
-                func.max(s.deferred),
-                func.max(s.compensated),
-                func.max(case((stayed, 1), else_=0)),
-            )
-            .select_from(run_steps.join(runs, and_(r.task_id == s.task_id, r.run_id == s.run_id)))
-            .where(s.kind == "tool_call")
-            .group_by(s.action)
-            .order_by(s.action)
-        )
-        with self._connect() as db:
-            rows = db.execute(query).all()
-        return [(tool, bool(d), bool(c), bool(ran)) for tool, d, c, ran in rows]
-
-    def actions(self) -> list[tuple[str, str]]:
-        """Every (profile, action) the recorded runs hold: the tools runs actually called, for
-        whoever needs more than the profile files name."""
-        columns = (run_steps.c.profile, run_steps.c.action)
-        query = select(*columns).distinct().order_by(*columns)
-        with self._connect() as db:
-            return [(profile, action) for profile, action in db.execute(query)]
-
     def record_json(self, *, since: datetime | None = None, batch: int = 500) -> Iterator[str]:
         """Each stored run's redacted record as JSON, oldest first, read in batches.
 
@@ -300,7 +252,7 @@ class RunLedger:
         after: tuple[Any, ...] | None = None
         while True:
             page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
-            with self._connect() as db:
+            with self.connect() as db:
                 rows = db.execute(page).all()
             for text, *_ in rows:
                 yield text

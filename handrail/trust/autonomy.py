@@ -51,7 +51,6 @@ from datetime import datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 
 from handrail.contracts import Autonomy
 from handrail.errors import UserError
@@ -59,8 +58,7 @@ from handrail.profiles.catalog import AutonomyBar, ProfileFile
 from handrail.storage.autonomy_levels import AutonomyLevels, LevelInForce
 from handrail.storage.autonomy_log import LEGACY_LOG_FILE, AutonomyLog
 from handrail.storage.ledger import RunLedger
-from handrail.storage.ledger_rows import as_utc_text
-from handrail.storage.schema import run_steps
+from handrail.storage.ledger_evidence import recent_actions, recent_verdicts
 from handrail.trust.evidence import (
     DEMOTE_WINDOW,
     Agreement,
@@ -244,24 +242,6 @@ def last_changes(
     return latest
 
 
-def recent_actions(
-    ledger: RunLedger, profile: str, tool: str, *, after: datetime | None, limit: int
-) -> list[tuple[str | None, str | None]]:
-    """The newest ``limit`` actions of ``tool`` in ``profile``'s runs finished after ``after``
-    (its last change), newest first, as (gate action, review verdict): every gated step,
-    reviewed or not, so the denominator is not the gate's choice."""
-    s = run_steps.c
-    query = select(s.gate, s.verdict).where(
-        s.profile == profile, s.action == tool, s.gate.is_not(None)
-    )
-    if after is not None:
-        query = query.where(s.finished_at > as_utc_text(after))
-    query = query.order_by(s.finished_at.desc(), s.task_id.desc(), s.step).limit(limit)
-    ledger.database.upgrade()  # once per process
-    with ledger.database.sync_engine.connect() as db:
-        return [(gate, verdict) for gate, verdict in db.execute(query)]
-
-
 def assess_tool(
     ledger: RunLedger,
     file: ProfileFile,
@@ -274,7 +254,9 @@ def assess_tool(
     """One tool's assessment at ``level`` from the ledger since its last change (``since``):
     its newest ``window`` reviews, the denials among its newest ``window`` actions (both count
     for promotion), and its newest :data:`DEMOTE_WINDOW` actions (the trouble test)."""
-    verdicts = ledger.recent_verdicts(file.name, tool, after=since, limit=window)
+    verdicts = recent_verdicts(ledger, file.name, tool, after=since, limit=window)
+    # Every gated step, reviewed or not, so the trouble test's denominator is not the gate's
+    # choice.
     actions = recent_actions(ledger, file.name, tool, after=since, limit=window)
     evidence = Agreement.of(verdicts).model_copy(update={"denied": Trouble.of(actions).denied})
     return assess(

@@ -26,7 +26,6 @@ import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import tomlkit
 from pydantic import ValidationError
@@ -153,8 +152,7 @@ def apply_change(
     path = catalog.path(profile) if write_file else None
     staged: list[Path] = []
 
-    def plan(before: str) -> tuple[str, dict[str, object]]:
-        level = cast(Autonomy, before)
+    def plan(level: Autonomy) -> tuple[Autonomy, dict[str, object]]:
         if expected is not None and level != expected:
             raise UserError(
                 f"{tool} in {profile} is now {level!r}, not {expected!r}: someone changed it; "

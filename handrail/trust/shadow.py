@@ -13,27 +13,29 @@ beside the enforced rule on every action of the tool and recorded on the step
   own: the review load it would add, and how many of those actions failed or were undone anyway.
 
 It reads the steps from each run's stored record (``runs.record_json``), only of runs that hold a
-shadow verdict or a log-probability (a ``LIKE`` over the JSON, which leaves ``null`` fields
-out), so it needs no column of its own and parses nothing on a ledger without them. The
-reviewed actions the calibration needs come from the step rows (stated confidence and verdict)
-and, for the log-probabilities, from the same records.
+shadow verdict or a log-probability (``handrail.storage.ledger_evidence``), so it needs no column
+of its own and parses nothing on a ledger without them. The reviewed actions the calibration
+needs come from the step rows (stated confidence and verdict) and, for the log-probabilities,
+from the same records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
 
 from handrail.contracts import RunRecord
 from handrail.contracts.outcomes import action_of, step_outcomes
 from handrail.storage.ledger import RunLedger
-from handrail.storage.ledger_rows import as_utc_text
-from handrail.storage.schema import run_steps, runs
+from handrail.storage.ledger_evidence import (
+    REVIEWABLE_KINDS,
+    reviewed_confidences,
+    shadow_and_logprob_records,
+)
 from handrail.trust.calibration import BAD_VERDICTS, Reviewed, clopper_pearson_upper
 
 EXAMPLES: Final = 5  # bad actions a row names, for an operator to open with `trace`
@@ -77,40 +79,6 @@ class Evidence:
     reviewed: list[Reviewed] = field(default_factory=list)
 
 
-def _records(ledger: RunLedger, since: datetime | None) -> Iterator[RunRecord]:
-    """Runs whose record holds a shadow verdict or a log-probability: the JSON is the only place
-    those are. Empty defaults are left out of stored JSON (contracts._base), so a key's presence
-    is its value's, and a ledger without either parses nothing."""
-    json = runs.c.record_json
-    query = select(json).where(
-        or_(json.like('%"shadow_gate":%'), json.like('%"logprob_confidence":%'))
-    )
-    if since is not None:
-        query = query.where(runs.c.finished_at >= as_utc_text(since))
-    ledger.database.upgrade()
-    with ledger.database.sync_engine.connect() as db:
-        texts = [text for (text,) in db.execute(query)]
-    for text in texts:
-        yield RunRecord.model_validate_json(text)
-
-
-def _stated(ledger: RunLedger, since: datetime | None) -> list[Reviewed]:
-    """Every reviewed action's stated confidence and verdict, from the ledger's step rows."""
-    s = run_steps.c
-    query = select(s.profile, s.action, s.confidence, s.verdict).where(
-        s.verdict.is_not(None), s.kind.in_(["tool_call", "final_answer"])
-    )
-    if since is not None:
-        query = query.where(s.finished_at >= as_utc_text(since))
-    ledger.database.upgrade()
-    with ledger.database.sync_engine.connect() as db:
-        rows = db.execute(query).all()
-    return [
-        Reviewed(profile, action, confidence, None, verdict in BAD_VERDICTS)
-        for profile, action, confidence, verdict in rows
-    ]
-
-
 def analyse(records: Iterable[RunRecord], *, stated: bool = True) -> Evidence:
     """The shadow rows and reviewed actions of ``records`` (pure). ``stated=False``: leave the
     stated confidence out of the reviewed actions (the caller has it from the step rows)."""
@@ -120,7 +88,7 @@ def analyse(records: Iterable[RunRecord], *, stated: bool = True) -> Evidence:
         for step, outcome in step_outcomes(record):
             action = action_of(step)
             review = step.review
-            reviewable = step.decision.kind in ("tool_call", "final_answer")
+            reviewable = step.decision.kind in REVIEWABLE_KINDS
             if review is not None and reviewable and (stated or step.decision.logprob_confidence):
                 reviewed.append(
                     Reviewed(
@@ -170,6 +138,9 @@ def analyse(records: Iterable[RunRecord], *, stated: bool = True) -> Evidence:
 def read_evidence(ledger: RunLedger, *, since: datetime | None = None) -> Evidence:
     """Shadow rows and reviewed actions from the ledger (runs finished since ``since``): the
     stated confidences from the step rows (SQL), the rest from the records that hold it."""
-    found = analyse(_records(ledger, since), stated=False)
-    found.reviewed += _stated(ledger, since)
+    found = analyse(shadow_and_logprob_records(ledger, since=since), stated=False)
+    found.reviewed += [
+        Reviewed(profile, action, confidence, None, verdict in BAD_VERDICTS)
+        for profile, action, confidence, verdict in reviewed_confidences(ledger, since=since)
+    ]
     return found

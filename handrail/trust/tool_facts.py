@@ -36,6 +36,8 @@ from handrail.errors import InvalidProfileError, UnknownProfileError
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.storage.declared_tools import DeclaredTools
 from handrail.storage.ledger import RunLedger
+from handrail.storage.ledger_evidence import recorded_actions, tool_evidence
+from handrail.tools.facts import StatesItsEffect, effect_of, effect_of_rule
 
 # Endings after which the workflow compensated everything it had done (docs/architecture.md,
 # "Which endings roll back"). Not needs_recovery: there a compensation failed, and its step
@@ -50,19 +52,11 @@ ROLLED_BACK: Final = (
 )
 
 
-class _Spec(Protocol):
-    @property
-    def read_only(self) -> bool: ...
-    @property
-    def compensation(self) -> str | None: ...
-    @property
-    def irreversible(self) -> bool: ...
-
-
 class ToolSource(Protocol):
-    """What a tool registry offers (``handrail.tools.ToolRegistry`` fits)."""
+    """What a tool registry offers (``handrail.tools.ToolRegistry`` fits, and so does the
+    workers' declarations by name)."""
 
-    def get(self, name: str, /) -> _Spec | None: ...
+    def get(self, name: str, /) -> StatesItsEffect | None: ...
 
 
 @dataclass(frozen=True)
@@ -119,13 +113,13 @@ class ToolFacts(Mapping[str, ToolFact]):
         for name in names:
             spec = registry.get(name)
             if spec is not None:
-                found.append(ToolFact(name, spec.read_only, spec.compensation, spec.irreversible))
+                found.append(ToolFact(name, **effect_of(spec)))
         return cls(found)
 
     @classmethod
     def from_bindings(cls, bindings: Iterable[ToolBinding]) -> ToolFacts:
         """The facts a loaded profile carries (``Profile.tools``)."""
-        return cls(ToolFact(b.name, b.read_only, b.compensation, b.irreversible) for b in bindings)
+        return cls(ToolFact(binding.name, **effect_of(binding)) for binding in bindings)
 
     @classmethod
     def named(cls, names: Iterable[str]) -> ToolFacts:
@@ -134,9 +128,9 @@ class ToolFacts(Mapping[str, ToolFact]):
 
     @classmethod
     def from_recorded(cls, rows: Iterable[tuple[str, bool, bool, bool]]) -> ToolFacts:
-        """What recorded runs show, from ``RunLedger.tool_evidence`` rows: (tool, ever deferred,
-        ever compensated, ever ran uncompensated in a rollback). Why each inference holds: see
-        the module docstring."""
+        """What recorded runs show, from ``ledger_evidence.tool_evidence`` rows: (tool, ever
+        deferred, ever compensated, ever ran uncompensated in a rollback). Why each inference
+        holds: see the module docstring."""
         found = []
         for tool, deferred, compensated, ran_in_rollback in rows:
             if deferred:
@@ -164,20 +158,15 @@ def profile_facts(profiles_dirs: Iterable[Path]) -> ToolFacts:
             for tool, rule in profile.rules.items():
                 known = found.get(tool)
                 if rule.effect is not None and (known is None or known.read_only is None):
-                    found[tool] = ToolFact(
-                        tool,
-                        read_only=rule.effect == "read_only",
-                        compensation=rule.compensation,
-                        irreversible=rule.effect == "irreversible",
-                    )
+                    found[tool] = ToolFact(tool, **effect_of_rule(rule))
     return ToolFacts(found.values())
 
 
 def recorded_facts(ledger: RunLedger, profiles_dirs: Iterable[Path]) -> ToolFacts:
     """What the profile files in ``profiles_dirs`` and the runs in ``ledger`` say about every
     tool either names, the files first."""
-    actions = {action for _, action in ledger.actions() if action not in NON_TOOL_ACTIONS}
-    runs = ToolFacts.from_recorded(ledger.tool_evidence(ROLLED_BACK))
+    actions = {action for _, action in recorded_actions(ledger) if action not in NON_TOOL_ACTIONS}
+    runs = ToolFacts.from_recorded(tool_evidence(ledger, ROLLED_BACK))
     return profile_facts(profiles_dirs).merged(runs).merged(ToolFacts.named(sorted(actions)))
 
 
