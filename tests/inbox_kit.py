@@ -74,12 +74,12 @@ class PageBrain:
 def page_settings(
     tmp_path_factory: pytest.TempPathFactory,
     model_server: ScriptedModelServer,
-    temporal_env: WorkflowEnvironment,
+    handrail_env: WorkflowEnvironment,
 ) -> Iterator[HandrailSettings]:
     model_server.brain = PageBrain()
     yield HandrailSettings(
         _env_file=None,
-        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_address=handrail_env.client.service_client.config.target_host,
         task_queue=f"test-page-{uuid.uuid4().hex[:10]}",
         data_dir=tmp_path_factory.mktemp("inbox") / "data",
         openai_base_url=model_server.base_url,
@@ -92,10 +92,10 @@ def page_settings(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def page_api(
-    temporal_env: WorkflowEnvironment, page_settings: HandrailSettings
+    handrail_env: WorkflowEnvironment, page_settings: HandrailSettings
 ) -> AsyncIterator[Api]:
     """One worker and one gateway for the whole module (a worker starts in about a second)."""
-    client = temporal_env.client
+    client = handrail_env.client
     create_store(page_settings.store_db_path)
     async with (
         running_worker(client, page_settings),

@@ -1,6 +1,8 @@
 """The session's secrets guard: nothing the test session produced may hold a configured secret.
 
-Registered from ``tests/conftest.py`` (``pytest_plugins``). For the whole session it watches
+Registered by the repository's root ``conftest.py`` (``pytest_plugins``), so that it guards
+every session, whichever of ``tests/`` and ``examples/`` it collects and in whichever order.
+For the whole session it watches
 every log record at INFO (the worker's level: ``handrail.cli.worker`` configures logging at
 INFO) and every span made through the process's global tracer provider (the one
 ``connect_temporal`` uses when given no telemetry of its own). At the end, before the session's
@@ -12,7 +14,8 @@ Temporal dev server stops, it scans:
   (state databases with their run ledger, journal and conversations; store databases; embedded
   engines' ``temporal.db``), everything else as bytes (logs, exports, reports);
 - the ``export`` JSONL of every state database there (what leaves as training data);
-- every request the session's scripted model server received (what a model provider sees).
+- every request each scripted model server a fixture made received (what a model provider
+  sees).
 
 A leak fails the session (an error at the last test's teardown) with one line per place —
 workflow and event, log record, span, file and table — and never the secret's value.
@@ -41,6 +44,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.testing.secrets import (
     SQLITE_MAGIC,
     Leak,
@@ -50,6 +54,9 @@ from handrail.testing.secrets import (
     scan_files,
     scan_server,
 )
+
+TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history
+TEST_TEMPORAL_API_KEY = "tmprl-test-" + "k9j8h7g6f5e4d3c2b1a0"  # nor this
 
 # Secrets that other test modules configure, read from the module when it ran in this session:
 # module → {attribute: label}. (Their values live beside the tests that use them.)
@@ -61,11 +68,9 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # a file this big is a benchmark's, not a te
 
 def session_secrets() -> dict[str, str]:
     """Label → value of every secret the session configures."""
-    from tests import conftest  # imported here: conftest registers this module
-
     secrets = {
-        "model key (tests.conftest.TEST_API_KEY)": conftest.TEST_API_KEY,
-        "Temporal API key (tests.conftest.TEST_TEMPORAL_API_KEY)": (conftest.TEST_TEMPORAL_API_KEY),
+        "model key (TEST_API_KEY)": TEST_API_KEY,
+        "Temporal API key (TEST_TEMPORAL_API_KEY)": TEST_TEMPORAL_API_KEY,
     }
     for module_name, attributes in MODULE_SECRETS.items():
         module = sys.modules.get(module_name)
@@ -98,6 +103,17 @@ class GuardReport:
 
 
 REPORT_KEY = pytest.StashKey[GuardReport]()
+MODEL_SERVERS_KEY = pytest.StashKey[list[ScriptedModelServer]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any:
+    """Keep every scripted model server a fixture makes, under any name and in any test root:
+    asking for one by name at the start would fail where the first test cannot see it."""
+    value = yield
+    if isinstance(value, ScriptedModelServer):
+        request.config.stash.setdefault(MODEL_SERVERS_KEY, []).append(value)
+    return value
 
 
 def _uses(session: pytest.Session, fixture: str) -> bool:
@@ -184,15 +200,12 @@ def secrets_guard(
         provider.add_span_processor(spans)
         trace.set_tracer_provider(provider)
 
-    # Asked for only when some test uses them, so that a run of unit tests starts no server.
-    # Asked for here, these fixtures are torn down after this one: the scan sees them alive.
-    session = request.session
+    # Asked for only when some test uses it, so that a run of unit tests starts no server.
+    # Asked for here, it is torn down after this fixture: the scan sees it alive. (The kit's
+    # fixture, which every test root sees: the first test may be anywhere.)
     env: WorkflowEnvironment | None = None
-    if _uses(session, "temporal_env"):
-        env = request.getfixturevalue("temporal_env")
-    model_server = (
-        request.getfixturevalue("model_server") if _uses(session, "model_server") else None
-    )
+    if _uses(request.session, "handrail_env"):
+        env = request.getfixturevalue("handrail_env")
 
     yield report
 
@@ -207,13 +220,17 @@ def secrets_guard(
         runs, found = _in_own_loop(_scan_dev_server(target, env.client.namespace, watched))
         report.runs = runs
         leaks += found
-    if model_server is not None:
-        requests = list(model_server.requests)
-        report.model_requests = len(requests)
-        leaks += find_secrets(
-            [(f"model request {n}", json.dumps(body)) for n, body in enumerate(requests, 1)],
-            watched,
-        )
+    # Their requests stay in memory after they stopped.
+    requests = [
+        body
+        for server in request.config.stash.get(MODEL_SERVERS_KEY, [])
+        for body in server.requests
+    ]
+    report.model_requests = len(requests)
+    leaks += find_secrets(
+        [(f"model request {n}", json.dumps(body)) for n, body in enumerate(requests, 1)],
+        watched,
+    )
     files = list(_files_under(tmp_path_factory.getbasetemp()))
     report.files, found = scan_files(files, watched)
     leaks += found

@@ -175,7 +175,7 @@ def _stored_payloads(events: Sequence[Any]) -> dict[str, list[Payload]]:
 
 
 async def test_the_plugin_composes_with_a_users_payload_codec(
-    temporal_env: WorkflowEnvironment, tmp_path: Path
+    handrail_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     folder = profile_folder(tmp_path, ["lookup_ticket"])
     goal = "What is ticket 7 about? (marker 5f1c)"
@@ -187,7 +187,7 @@ async def test_the_plugin_composes_with_a_users_payload_codec(
             ]
         )
     )
-    settings = settings_for_test(temporal_env.client, tmp_path / "data")
+    settings = settings_for_test(handrail_env.client, tmp_path / "data")
     plugin = HandrailPlugin(settings, tools=[lookup_ticket], model=model, profiles=[folder])
     client = await Client.connect(
         settings.temporal_address,

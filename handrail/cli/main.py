@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -156,11 +158,25 @@ async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int
 
 async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> int:
     handrail = await _connect(settings, args)
-    rows = await handrail.pending_reviews()
+    # A task whose worker is gone (a test's worker on a shared server, a stopped deployment)
+    # cannot show its proposal: counted per task queue and said once, not an error per task.
+    unanswered: Counter[str] = Counter()
+    rows = await handrail.pending_reviews(
+        on_no_worker=lambda _task_id, task_queue: unanswered.update([task_queue])
+    )
     if args.json:
         print(json.dumps([{"task_id": t, **p.model_dump(mode="json")} for t, p in rows], indent=2))
     else:
         print(format_pending(rows, datetime.now(UTC)))
+    if unanswered:
+        queues = ", ".join(f"{printable(queue)} ({n})" for queue, n in sorted(unanswered.items()))
+        # On stderr: --json's output stays one JSON document.
+        print(
+            f"not listed: {unanswered.total()} task(s) awaiting review on task queues no worker "
+            f"polls: {queues}; start their worker, or end them with `temporal workflow "
+            "terminate`",
+            file=sys.stderr,
+        )
     return 0
 
 

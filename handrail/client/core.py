@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, cast
 
@@ -197,11 +198,18 @@ class HandrailClient:
             raise TaskFailedError(f"task {task_id} failed: {message}") from error
 
     async def pending_reviews(
-        self, *, tier: str | None = None, tool: str | None = None, task_queue: str | None = None
+        self,
+        *,
+        tier: str | None = None,
+        tool: str | None = None,
+        task_queue: str | None = None,
+        on_no_worker: Callable[[str, str], None] | None = None,
     ) -> list[tuple[str, PendingReview]]:
         """Tasks waiting for a reviewer, oldest request first (a visibility query, then each
         task's trace for the details); only those at ``tier``, for ``tool``, on ``task_queue``
-        when given (default: every task queue of the namespace)."""
+        when given (default: every task queue of the namespace). A task no worker answers for
+        is left out, and ``on_no_worker(task_id, task_queue)`` told of it (default: a warning
+        logged per task)."""
         found: list[tuple[str, PendingReview]] = []
         query = f"{search_attributes.PENDING_QUERY} AND ExecutionStatus = 'Running'"
         for key, value in (
@@ -217,13 +225,16 @@ class HandrailClient:
         # a query timeout, and asked one by one, N such tasks cost N timeouts.
         gate = asyncio.Semaphore(_TRACES_AT_ONCE)
 
-        async def pending_of(task_id: str) -> None:
+        async def pending_of(task_id: str, queue: str) -> None:
             async with gate:
                 try:
                     trace = await self.get_trace(task_id)
                 except NoWorkerError as error:
                     # One task queue without a worker must not hide every other pending review.
-                    log.warning("cannot list a pending review: %s", error)
+                    if on_no_worker is None:
+                        log.warning("cannot list a pending review: %s", error)
+                    else:
+                        on_no_worker(task_id, queue)
                     return
             pending = trace.pending_review
             # The visibility store lags the task: the trace has the last word on the filters.
@@ -235,8 +246,8 @@ class HandrailClient:
                 return
             found.append((task_id, pending))
 
-        ids = [execution.id async for execution in self.temporal.list_workflows(query)]
-        await asyncio.gather(*(pending_of(task_id) for task_id in ids))
+        listed = [(run.id, run.task_queue) async for run in self.temporal.list_workflows(query)]
+        await asyncio.gather(*(pending_of(task_id, queue) for task_id, queue in listed))
         return sorted(found, key=lambda item: item[1].requested_at)
 
     async def review(

@@ -3,7 +3,8 @@ and the inbox's static files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
@@ -74,6 +75,17 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """What the app holds for its life (the state database's pool), closed at shutdown."""
+    try:
+        yield
+    finally:
+        gateway = app.state.gateway
+        assert isinstance(gateway, Gateway)
+        await gateway.aclose()
+
+
 def create_app(
     handrail: HandrailClient,
     *,
@@ -97,6 +109,7 @@ def create_app(
         # offline or behind a strict content policy. The schema itself is served.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.gateway = Gateway.build(handrail, tools=tools, task_queue=task_queue)
     install_error_handlers(app)

@@ -27,9 +27,10 @@ import hmac
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from fastapi import Request
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from handrail.errors import ConfigurationError
 from handrail.http.errors import ApiError
@@ -100,18 +101,17 @@ class TokenBook:
         return found
 
 
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer ...`` header, if there is one."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+BEARER: Final = HTTPBearer(
+    auto_error=False,  # our own 401s: the error body every route answers, and RFC 6750's hint
+    description="A reviewer's or a service's token (`starter.py token NAME` makes one).",
+)
+"""``Authorization: Bearer <token>`` read by FastAPI (and declared in the OpenAPI schema)."""
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
-def authenticate(book: TokenBook, token: str | None) -> Principal:
-    """The caller behind ``token``; 401 when there is none or it is unknown (RFC 6750)."""
-    if token is None:
+def authenticate(book: TokenBook, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The caller behind a bearer token; 401 when there is none or it is unknown (RFC 6750)."""
+    if credentials is None:
         raise ApiError(
             401,
             "Unauthenticated",
@@ -119,7 +119,7 @@ def authenticate(book: TokenBook, token: str | None) -> Principal:
             "makes one)",
             {"WWW-Authenticate": 'Bearer realm="handrail"'},
         )
-    principal = book.identify(token)
+    principal = book.identify(credentials.credentials)
     if principal is None:
         raise ApiError(
             401,

@@ -56,6 +56,7 @@ _HTTP_TYPES: Final = {
     404: "NotFound",
     405: "MethodNotAllowed",
     406: "NotAcceptable",
+    413: "TooLarge",
     415: "UnsupportedMediaType",
 }
 

@@ -5,6 +5,10 @@ Only flat objects of scalars get one input per field (the common case: ids, amou
 anything else (nested objects, arrays, unions) is edited as JSON text in its own field. The
 schema is not re-checked here: the workflow's update validator checks an edit against the
 same schema and the policy, and its refusal is shown to the reviewer.
+
+The posted forms themselves are FastAPI form models (``DecisionForm``, ``LoginForm``): every
+field text, as a browser sends it, so that a bad value is refused with the page that names it
+(a ``ReviewRequest`` is validated from them), not with FastAPI's own 422.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from handrail.names import FINAL_ANSWER_TOOL
 
@@ -25,6 +31,36 @@ FINAL_ANSWER_SCHEMA: Final[dict[str, Any]] = {
     "properties": {"answer": {"type": "string", "title": "Answer", "format": "textarea"}},
     "required": ["answer"],
 }
+
+
+class LoginForm(BaseModel):
+    """The inbox's login form."""
+
+    token: str = ""
+
+
+class DecisionForm(BaseModel):
+    """The inbox's decision form. The edit's fields (``arg.NAME``, ``arguments_json``) are
+    extra fields: which ones exist depends on the tool's schema (``form_fields``)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str | list[str]]
+
+    step: str = ""
+    verdict: str = ""
+    comment: str = ""
+    fingerprint: str = ""
+    answer: str = ""
+    back: str = ""
+
+    def values(self) -> dict[str, str]:
+        """Every field by name; of a name sent twice, the last value (as a query string's)."""
+        extra = {
+            name: value[-1] if isinstance(value, list) else value
+            for name, value in (self.model_extra or {}).items()
+        }
+        return {**extra, **self.model_dump(exclude=set(extra))}
+
 
 Kind = Literal["integer", "number", "text", "textarea", "checkbox", "select", "json"]
 _LONG_TEXT: Final = 200  # above this maxLength (or none), a string gets a textarea

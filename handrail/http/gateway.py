@@ -1,6 +1,7 @@
-"""What every route shares: the Handrail client, the token book, the tools' specs (given, or
-declared by the workers in the state database), and the few Temporal reads that decide between
-404, 409 and 503 before a client call would block."""
+"""What every route shares: the Handrail client, the token book, the state database (one
+engine for the app's life, closed by its lifespan), the tools' specs (given, or declared by the
+workers in that database), and the few Temporal reads that decide between 404, 409 and 503
+before a client call would block."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from handrail.client.core import STARTER_MEMO, HandrailClient
 from handrail.client.history import worker_polls
 from handrail.errors import UnknownTaskError
-from handrail.http.auth import Principal, TokenBook, authenticate, bearer_token
+from handrail.http.auth import Bearer, Principal, TokenBook, authenticate
 from handrail.http.errors import ApiError
 from handrail.settings import HandrailSettings
 from handrail.storage.declared_tools import DeclaredTool, DeclaredTools
+from handrail.storage.engine import StateDatabase
 from handrail.tools.spec import ToolSpec
 
 REVIEW_TIMEOUT_SECONDS: Final = 30.0
@@ -45,6 +47,9 @@ class Gateway:
 
     handrail: HandrailClient
     tokens: TokenBook
+    state: StateDatabase
+    """Handrail's state database (declared tools, used links): one pool for the app's life,
+    not one per request; it connects on first use and ``aclose`` closes it."""
     tools: dict[str, ToolSpec] = field(default_factory=dict)
     task_queue: str | None = None
     """Only tasks on this queue are visible (``None``: every queue of the namespace)."""
@@ -72,11 +77,16 @@ class Gateway:
             ),
             tools={spec.name: spec for spec in tools},
             task_queue=task_queue,
+            state=StateDatabase(settings.state_database_url),
         )
 
     @property
     def settings(self) -> HandrailSettings:
         return self.handrail.settings
+
+    async def aclose(self) -> None:
+        """Close the state database's connections (the app's lifespan does, at shutdown)."""
+        await self.state.aclose()
 
     async def describe(self, task_id: str) -> WorkflowExecutionDescription:
         """The task's workflow; ``UnknownTaskError`` (404) if there is none this gateway
@@ -129,7 +139,7 @@ class Gateway:
         keep = DECLARED_TOOLS_TTL if name in self.declared else UNKNOWN_TOOL_TTL
         if read_at is None or time.monotonic() - read_at > keep:
             if self.declared_tools is None:
-                self.declared_tools = DeclaredTools(self.settings.state_database_url)
+                self.declared_tools = DeclaredTools(self.state)
             state = self.declared_tools
             try:
                 self.declared = await asyncio.to_thread(state.all)
@@ -166,7 +176,7 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
-def api_caller(request: Request) -> Principal:
+def api_caller(request: Request, credentials: Bearer) -> Principal:
     """The API's caller, by ``Authorization: Bearer``. The inbox's cookie is not accepted
     here: an API that took cookies would need the inbox's CSRF checks on every route."""
-    return authenticate(gateway_of(request).tokens, bearer_token(request))
+    return authenticate(gateway_of(request).tokens, credentials)

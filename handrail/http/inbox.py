@@ -27,7 +27,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus
@@ -48,6 +48,8 @@ Shared = Annotated[Gateway, Depends(gateway_of)]
 
 COOKIE_MAX_AGE: Final = 8 * 3600  # a working day; then paste the token again
 MAX_FORM_BYTES: Final = 256 * 1024
+"""The largest form post read: 413 past it, counted by Starlette's limiter as the body
+arrives (which answers in plain text when the declared ``Content-Length`` is over)."""
 _VERDICT_WORDS: Final = {
     "approve": "approved",
     "edit": "edited and approved",
@@ -82,15 +84,19 @@ def same_origin(request: Request) -> None:
         raise ApiError(403, "CrossOrigin", "this form must be sent from the inbox's own pages")
 
 
-async def _form(request: Request) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+def urlencoded(request: Request) -> None:
+    """Refuse (415) any body but the urlencoded one the inbox's pages post: a multipart body
+    (files) has no business here. A dependency, so it runs before the form model's own
+    validation would answer."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise ApiError(415, "UnsupportedMediaType", "send the inbox's own form")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise ApiError(413, "TooLarge", "the form is too large")
-    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return dict(pairs)
+
+
+# The order of a form post's checks: its origin (403), then its kind (415). Its size (413) is
+# checked first of all, by FastAPI, as the body is read.
+FORM_POST: Final = [Depends(same_origin), Depends(urlencoded)]
+Posted = Annotated[forms.DecisionForm, Form()]
 
 
 @dataclass
@@ -225,17 +231,16 @@ async def task_page(
     return await _task_page(request, gateway, task_id, reviewer, fragment=fragment)
 
 
-def _verdict(form: dict[str, str]) -> ReviewRequest:
+def _verdict(form: forms.DecisionForm) -> ReviewRequest:
     """The posted form as the API's ``ReviewRequest``, arguments aside; 422 naming the field."""
-    verdict = form.get("verdict", "")
     body: dict[str, Any] = {
-        "step": form.get("step", ""),
-        "verdict": verdict,
-        "comment": form.get("comment", "").strip(),
-        "fingerprint": form.get("fingerprint") or None,
+        "step": form.step,
+        "verdict": form.verdict,
+        "comment": form.comment.strip(),
+        "fingerprint": form.fingerprint or None,
     }
-    if verdict == "answer":
-        body["answer"] = form.get("answer", "").strip() or None
+    if form.verdict == "answer":
+        body["answer"] = form.answer.strip() or None
     try:
         return ReviewRequest.model_validate(body)
     except ValidationError as error:
@@ -245,7 +250,7 @@ def _verdict(form: dict[str, str]) -> ReviewRequest:
 
 
 async def _edited(
-    gateway: Gateway, task_id: str, decision: ReviewRequest, form: dict[str, str]
+    gateway: Gateway, task_id: str, decision: ReviewRequest, form: forms.DecisionForm
 ) -> ReviewRequest:
     """``decision`` with the edit's arguments, read from the form's fields for the proposal
     pending now, re-read from the task's trace: the form's own copy of what was shown is never
@@ -265,7 +270,7 @@ async def _edited(
             "the proposal changed since this page was shown: review what it proposes now",
         )
     try:
-        arguments = forms.arguments_from_form(card.fields, form)
+        arguments = forms.arguments_from_form(card.fields, form.values())
     except ValueError as error:
         raise ApiError(422, "InvalidRequest", f"invalid decision: {error}") from None
     if arguments == card.pending.arguments:
@@ -275,13 +280,11 @@ async def _edited(
     )
 
 
-@router.post("/tasks/{task_id}/decide")
-async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Response:
-    same_origin(request)
+@router.post("/tasks/{task_id}/decide", dependencies=FORM_POST, max_body_size=MAX_FORM_BYTES)
+async def decide_form(request: Request, task_id: TaskId, gateway: Shared, form: Posted) -> Response:
     reviewer = _reviewer(request, gateway)
     if reviewer is None:
         return _login_redirect()
-    form = await _form(request)
     try:
         decision = _verdict(form)
         if decision.verdict == "edit":
@@ -292,7 +295,7 @@ async def decide_form(request: Request, task_id: TaskId, gateway: Shared) -> Res
         if error is None:
             raise
         return await _task_page(request, gateway, task_id, reviewer, error=error)
-    if form.get("back") == "list":
+    if form.back == "list":
         query = urllib.parse.urlencode({"decided": done.verdict, "task": task_id})
         return RedirectResponse(f"/inbox?{query}", status_code=303)
     return RedirectResponse(
@@ -308,10 +311,11 @@ async def login_page(request: Request, gateway: Shared) -> Response:
     return page("login.html", error="")
 
 
-@router.post("/login")
-async def login(request: Request, gateway: Shared) -> Response:
-    same_origin(request)
-    token = (await _form(request)).get("token", "").strip()
+@router.post("/login", dependencies=FORM_POST, max_body_size=MAX_FORM_BYTES)
+async def login(
+    request: Request, gateway: Shared, form: Annotated[forms.LoginForm, Form()]
+) -> Response:
+    token = form.token.strip()
     principal = gateway.tokens.identify(token) if token else None
     if principal is None or principal.kind != "reviewer":
         why = "That token is not a reviewer's token here." if token else "Paste your token."
@@ -329,9 +333,8 @@ async def login(request: Request, gateway: Shared) -> Response:
     return response
 
 
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    same_origin(request)
+@router.post("/logout", dependencies=[Depends(same_origin)])
+async def logout() -> Response:
     response = RedirectResponse("/inbox/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/inbox", httponly=True, samesite="strict")
     return response

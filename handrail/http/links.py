@@ -121,13 +121,10 @@ async def use_link(request: Request, token: Token, gateway: Shared) -> Response:
     try:
         # Not running, or no worker at all: say so now, before the link is consumed.
         await gateway.running_with_worker(claims.task_id)
-        used = UsedLinks(gateway.settings.state_database_url)
-        try:
-            receipt = await apply_link(
-                gateway.handrail, used, keys, token, timeout=gateway.review_timeout
-            )
-        finally:
-            await used.aclose()
+        used = UsedLinks(gateway.state)  # the app's pool: nothing to close here
+        receipt = await apply_link(
+            gateway.handrail, used, keys, token, timeout=gateway.review_timeout
+        )
     except LinkError as error:
         return _refused(error)
     except DecisionTimeoutError as error:

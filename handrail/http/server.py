@@ -26,7 +26,8 @@ def _config(app: FastAPI, *, access_log: bool) -> uvicorn.Config:
         # X-Forwarded-* are trusted from loopback only (uvicorn's default): a TLS proxy on
         # the same host, as docs/deploy.md describes.
         proxy_headers=True,
-        lifespan="off",
+        # The app's lifespan closes what it holds (the state database's pool) at shutdown.
+        lifespan="on",
     )
 
 
