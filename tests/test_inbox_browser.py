@@ -14,7 +14,7 @@ import asyncio
 import uuid
 from typing import Final
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from handrail.settings import HandrailSettings
 from tests.inbox_browser_kit import (
@@ -279,3 +279,34 @@ async def test_the_task_pages_own_buttons_then_a_review_link_then_logging_out(
     await expect(page).to_have_url(f"{page_api.url}/inbox/login")
     await page.goto(f"{page_api.url}/inbox")
     await expect(page).to_have_url(f"{page_api.url}/inbox/login")  # the cookie is gone
+
+
+async def test_an_amount_typed_before_the_script_loads_shows_in_the_diff(
+    page_api: Api, alice: Watched
+) -> None:
+    """On a slow line the reviewer may type before the page's script has run (or the browser
+    restores a value going back): the diff shows that change once the script runs, not only at
+    the next key. The script is held back until the amount is typed."""
+    task_id = (await page_api.start()).json()["task_id"]
+    await page_api.wait_pending(task_id)
+    page = alice.page
+    typed = asyncio.Event()
+
+    async def after_typing(route: Route) -> None:
+        await typed.wait()
+        await route.continue_()
+
+    await page.route("**/inbox/static/inbox.js", after_typing)
+    try:
+        await page.goto(f"{page_api.url}/inbox/tasks/{task_id}", wait_until="commit")
+        edit = page.locator("form.edit")
+        await edit.get_by_label("amount").fill("55.00")
+        typed.set()
+        await expect(edit.locator(".diff")).to_have_text('amount: "80.00" → "55.00"')
+        await edit.get_by_role("button", name="Approve with these arguments").click()
+        await expect(page.locator(".flash")).to_have_text("You edited and approved this step.")
+    finally:
+        await page.unroute("**/inbox/static/inbox.js")
+    done = await page_api.wait_done(task_id)
+    [reviewed] = [s for s in done["result"]["steps"] if s.get("review")]
+    assert reviewed["review"]["arguments"]["amount"] == "55.00"

@@ -78,4 +78,7 @@
     const form = event.target.closest("form.edit");
     if (form) renderDiff(form);
   });
+  // Values already in the form when this deferred script runs (typed before it loaded, or
+  // restored by the browser on going back) are a change too: show them now, not at the next key.
+  document.querySelectorAll("form.edit").forEach(renderDiff);
 })();
