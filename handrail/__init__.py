@@ -32,8 +32,7 @@ explicit re-export; tests/test_public_api.py fails when the two disagree.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from handrail.client.core import HandrailClient as HandrailClient
@@ -73,13 +72,6 @@ __all__ = list(_EXPORTS)
 # Hidden from type checkers: a module ``__getattr__`` would make every name, even one this
 # package does not export, type as ``Any`` instead of failing the check.
 if not TYPE_CHECKING:
+    from handrail._lazy import lazy_exports
 
-    def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module 'handrail' has no attribute {name!r}")
-        return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import handrail
+import handrail.testing
 
 ROOT = Path(__file__).resolve().parents[1]
 # The root, and the concept modules its docstring sends users to.
@@ -67,10 +68,11 @@ def _documentation(module: str, name: str) -> str:
     return _attribute_docstrings(module).get(name, "")
 
 
-def _typing_imports() -> dict[str, str]:
-    """What the ``if TYPE_CHECKING:`` block of ``handrail/__init__.py`` imports: name → module,
-    each as an explicit re-export (``import X as X``)."""
-    tree = ast.parse((ROOT / "handrail" / "__init__.py").read_text())
+def _typing_imports(package: str = "handrail") -> dict[str, str]:
+    """What the ``if TYPE_CHECKING:`` block of ``package``'s ``__init__.py`` imports: name →
+    module, each as an explicit re-export (``import X as X``)."""
+    init = ROOT.joinpath(*package.split("."), "__init__.py")
+    tree = ast.parse(init.read_text())
     block = next(
         node
         for node in tree.body
@@ -117,6 +119,8 @@ def test_type_checkers_see_the_same_table_as_the_runtime() -> None:
     # The TYPE_CHECKING block is the table's only copy: a name added to one and not the other
     # would be importable and untyped, or typed and missing at run time.
     assert _typing_imports() == handrail._EXPORTS
+    assert _typing_imports("handrail.testing") == handrail.testing._EXPORTS
+    assert handrail.testing.__all__ == list(handrail.testing._EXPORTS)
 
 
 def test_a_name_that_left_the_root_is_not_answered_for() -> None:

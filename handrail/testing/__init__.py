@@ -10,30 +10,32 @@
 - ``dev_server``, ``agent_worker``, ``settings_for_test``: a real Temporal dev server and a worker
   with your tools (``handrail.testing.kit``); ``handrail.testing.fixtures`` as pytest fixtures.
 
-Imported lazily: the store example's worker uses the scripted server without loading the rest.
+Imported lazily (``handrail._lazy``): a worker that uses the scripted server loads nothing else.
+``_EXPORTS`` is the one table; the ``TYPE_CHECKING`` block re-exports each name for type
+checkers, and tests/test_public_api.py fails when the two disagree.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from handrail.testing.calls import call
-    from handrail.testing.function_model import FunctionModel
-    from handrail.testing.kit import agent_worker, dev_server, settings_for_test
-    from handrail.testing.scripted_model import (
-        ErrorReply,
-        Fault,
-        FaultMix,
-        FaultSchedule,
-        Scenario,
-        ScriptedModelServer,
-        TextReply,
-        ToolCallReply,
-    )
+    from handrail.testing.calls import call as call
+    from handrail.testing.function_model import FunctionModel as FunctionModel
+    from handrail.testing.kit import agent_worker as agent_worker
+    from handrail.testing.kit import dev_server as dev_server
+    from handrail.testing.kit import settings_for_test as settings_for_test
+    from handrail.testing.scripted_model import ErrorReply as ErrorReply
+    from handrail.testing.scripted_model import Fault as Fault
+    from handrail.testing.scripted_model import FaultMix as FaultMix
+    from handrail.testing.scripted_model import FaultSchedule as FaultSchedule
+    from handrail.testing.scripted_model import Scenario as Scenario
+    from handrail.testing.scripted_model import ScriptedModelServer as ScriptedModelServer
+    from handrail.testing.scripted_model import TextReply as TextReply
+    from handrail.testing.scripted_model import ToolCallReply as ToolCallReply
 
-_EXPORTS = {
+_EXPORTS: Final[dict[str, str]] = {
+    "call": "handrail.testing.calls",
     "FunctionModel": "handrail.testing.function_model",
     "agent_worker": "handrail.testing.kit",
     "dev_server": "handrail.testing.kit",
@@ -46,27 +48,10 @@ _EXPORTS = {
     "ScriptedModelServer": "handrail.testing.scripted_model",
     "TextReply": "handrail.testing.scripted_model",
     "ToolCallReply": "handrail.testing.scripted_model",
-    "call": "handrail.testing.calls",
 }
-__all__ = [
-    "ErrorReply",
-    "Fault",
-    "FaultMix",
-    "FaultSchedule",
-    "FunctionModel",
-    "Scenario",
-    "ScriptedModelServer",
-    "TextReply",
-    "ToolCallReply",
-    "agent_worker",
-    "call",
-    "dev_server",
-    "settings_for_test",
-]
+__all__ = list(_EXPORTS)
 
+if not TYPE_CHECKING:
+    from handrail._lazy import lazy_exports
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'handrail.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
