@@ -1,1 +1,0 @@
-"""Profiles shipped with Handrail (TOML files)."""
