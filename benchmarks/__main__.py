@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Row, bench_env, table, write_json
-from handrail.process_exit import exit_now
+from handrail.cli.process_exit import exit_now
 
 # In the order they run; each module has ``async def run(bench: BenchEnv) -> list[Row]``.
 BENCHMARKS = (

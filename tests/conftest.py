@@ -16,10 +16,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail.client import HandrailClient
-from handrail.runtime import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.kit import dev_server, time_skipping_server
 from handrail.testing.postgres import (
     PostgresNotInstalledError,
@@ -27,7 +29,6 @@ from handrail.testing.postgres import (
     throwaway_postgres,
 )
 from handrail.testing.scripted_model import ScriptedModelServer
-from handrail.testing.store_clerk import StoreClerk
 
 TEST_API_KEY = "sk-test-" + "a1b2c3d4e5f6g7h8i9j0"  # must never show up in a history
 TEST_TEMPORAL_API_KEY = "tmprl-test-" + "k9j8h7g6f5e4d3c2b1a0"  # nor this
@@ -64,16 +65,20 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
 def settings(
     tmp_path: Path, model_server: ScriptedModelServer, temporal_address: str
 ) -> Iterator[HandrailSettings]:
-    """Settings for one test: its own task queue and data folder, the scripted model."""
+    """Settings for one test: its own task queue and data folder, the scripted model, and the
+    store example's profiles (most tests run the store's agent: its worker is the
+    ``worker`` fixture)."""
     model_server.brain = StoreClerk()
-    yield HandrailSettings(
-        _env_file=None,  # pydantic-settings: ignore any .env file in the working directory
-        temporal_address=temporal_address,
-        task_queue=f"test-{uuid.uuid4().hex[:10]}",
-        data_dir=tmp_path / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr(TEST_API_KEY),
-        embedded_server=False,
+    yield store_settings(
+        HandrailSettings(
+            _env_file=None,  # pydantic-settings: ignore any .env file in the working directory
+            temporal_address=temporal_address,
+            task_queue=f"test-{uuid.uuid4().hex[:10]}",
+            data_dir=tmp_path / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr(TEST_API_KEY),
+            embedded_server=False,
+        )
     )
     model_server.brain = StoreClerk()
 
@@ -90,7 +95,7 @@ def handrail(client: Client, settings: HandrailSettings) -> HandrailClient:
 
 @pytest_asyncio.fixture
 async def worker(client: Client, settings: HandrailSettings) -> AsyncIterator[Worker]:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     async with running_worker(client, settings) as running:
         yield running
 

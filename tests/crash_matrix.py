@@ -24,13 +24,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.database import create_store
 from handrail import search_attributes
+from handrail.cli.process_exit import exit_now
 from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
 from handrail.errors import TaskFailedError
-from handrail.process_exit import exit_now
+from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.worker_process import start_worker, stop_worker, worker_env
 

@@ -20,9 +20,11 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from handrail.runtime import running_worker
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Reply,
     ScriptedModelServer,
@@ -30,7 +32,6 @@ from handrail.testing.scripted_model import (
     messages_of,
     text_of,
 )
-from handrail.testing.store_clerk import StoreClerk
 from tests.conftest import TEST_API_KEY
 from tests.review_helpers import signed_link
 from tests.test_http_api import SERVICE_TOKEN, Api, bearer, serve_gateway
@@ -96,7 +97,7 @@ async def page_api(
 ) -> AsyncIterator[Api]:
     """One worker and one gateway for the whole module (a worker starts in about a second)."""
     client = temporal_env.client
-    create_store(page_settings.store_db_path)
+    create_store(store_db_path(page_settings))
     async with (
         running_worker(client, page_settings),
         serve_gateway(client, page_settings) as api,

@@ -19,13 +19,15 @@ from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail import search_attributes
+from handrail.cli.process_exit import exit_now
 from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary
-from handrail.process_exit import exit_now
-from handrail.runtime import running_worker
+from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Brain,
     Scenario,
@@ -33,7 +35,6 @@ from handrail.testing.scripted_model import (
     TextReply,
     ToolCallReply,
 )
-from handrail.testing.store_clerk import StoreClerk
 from tests.review_helpers import wait_for_pending
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -219,7 +220,7 @@ async def record(names: list[str]) -> dict[str, str]:
                 openai_api_key=SecretStr("recording"),
                 embedded_server=False,
             )
-            create_store(settings.store_db_path)
+            create_store(store_db_path(settings))
             handrail = HandrailClient(env.client, settings)
             async with running_worker(env.client, settings):
                 for name in names:

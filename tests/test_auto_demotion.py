@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail.client import HandrailClient
 from handrail.contracts import GateAction, ReviewVerdict, RunRecord
 from handrail.profile_catalog import AutonomyBar, ProfileCatalog
@@ -24,7 +25,7 @@ from handrail.reports.auto_demotion import AUTOMATIC, AutoDemotion
 from handrail.reports.autonomy import assess, assess_profile, read_log
 from handrail.reports.evidence import Agreement
 from handrail.reports.ledger import RunLedger
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
@@ -37,7 +38,7 @@ BAR = AutonomyBar()
 @pytest.fixture
 def profiles(tmp_path: Path) -> Path:
     directory = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(STORE_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
     return directory
 
 

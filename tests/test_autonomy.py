@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.activities.profiles import ProfileActivities
 from handrail.cli.stats import audit_log, register
 from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
@@ -27,10 +29,9 @@ from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.promotion import apply_change
 from handrail.reports.stats import compute_stats
 from handrail.reports.tool_facts import ToolFacts
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
 from tests.ledger_factory import (
     T0,
@@ -49,7 +50,7 @@ BAR = AutonomyBar()  # 20 reviews, promote at 0.95, demote below 0.80
 def profiles(tmp_path: Path) -> Path:
     """A writable copy of the packaged profiles."""
     directory = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(STORE_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
     return directory
 
 

@@ -21,6 +21,7 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.decision_parsing import logprob_confidence
 from handrail.activities.llm import LlmActivities
@@ -39,7 +40,6 @@ from handrail.reports.ledger import RunLedger
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import (
     ErrorReply,
     Reply,

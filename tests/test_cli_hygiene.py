@@ -16,16 +16,17 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from handrail.cli.demo import demo_settings
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.starter import demo_settings
+from examples.store.worker import running_worker
+from handrail.cli.trace_format import format_pending, format_trace
 from handrail.client import HandrailClient
 from handrail.contracts import Decision, PendingReview, StepRecord, ToolOutcome, Trace
-from handrail.devserver import is_listening
 from handrail.names import WORKFLOW_TYPE
-from handrail.runtime import running_worker
+from handrail.runtime.devserver import is_listening
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from handrail.trace_format import format_pending, format_trace
 from tests.test_starter_cli import ROOT, Run, _clean_env, _free_port, _starter, _worker_env
 
 _NASTY = "a\x00b\x1b[2Jc\x07d\ne"
@@ -116,7 +117,7 @@ async def test_review_refuses_args_and_text_its_verdict_ignores(
 async def test_trace_and_result_of_a_finished_task_need_no_worker(
     client: Client, settings: HandrailSettings, temporal_address: str, tmp_path: Path
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     async with running_worker(client, settings):
         handle = await handrail.start_task({"goal": "How much is the Headlamp?"})
@@ -240,7 +241,7 @@ async def test_result_and_pending_print_no_control_characters(
     model_server: ScriptedModelServer,
 ) -> None:
     model_server.brain = Scenario([ToolCallReply("final_answer", {"answer": _NASTY})])
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     async with running_worker(client, settings):
         handle = await handrail.start_task({"goal": _NASTY})
@@ -281,7 +282,7 @@ async def test_base_url_without_a_key_reaches_the_local_model(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyless = settings.model_copy(update={"openai_api_key": None})
     assert keyless.openai_base_url
-    create_store(keyless.store_db_path)
+    create_store(store_db_path(keyless))
     handrail = HandrailClient(client, keyless)
     async with running_worker(client, keyless):
         handle = await handrail.start_task({"goal": "How much is the Headlamp?"})

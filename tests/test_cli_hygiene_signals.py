@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev extra
 import pytest
 
-from handrail.devserver import is_listening
+from handrail.runtime.devserver import is_listening
 from tests.test_starter_cli import ROOT, _clean_env, _free_port
 
 _START_TIMEOUT = 60.0

@@ -17,7 +17,8 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest, ListNamespacesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from handrail.devserver import (
+from handrail.errors import ConfigurationError
+from handrail.runtime.devserver import (
     SEARCH_ATTRIBUTES,
     DevServer,
     embedded_server,
@@ -27,7 +28,6 @@ from handrail.devserver import (
     is_loopback,
     split_address,
 )
-from handrail.errors import ConfigurationError
 
 HOST = "127.0.0.1"
 

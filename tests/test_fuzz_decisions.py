@@ -21,12 +21,12 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import Decision
 from handrail.errors import ErrorType
 from handrail.model import ModelRequest
 from handrail.names import ESCALATE_TOOL, FINAL_ANSWER_TOOL
-from handrail.store.tools import STORE_TOOL_SPECS
 from tests.strategies import json_values
 
 TOOLS = {spec.name: spec for spec in STORE_TOOL_SPECS}

@@ -34,7 +34,7 @@ from handrail.client import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult, ToolBinding, ToolCall
 from handrail.plugin import HandrailPlugin
 from handrail.profile_catalog import ProfileCatalog
-from handrail.runtime import make_openai_client
+from handrail.runtime.worker import make_openai_client
 from handrail.settings import HandrailSettings
 from handrail.storage.journal import EffectJournal
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply

@@ -16,9 +16,9 @@ from temporalio.exceptions import ApplicationError
 
 from handrail.client import HandrailClient, parse_task
 from handrail.contracts import MAX_CONTEXT_BYTES, MAX_GOAL_CHARS, TaskResult
-from handrail.devserver import find_temporal_binary
 from handrail.errors import InvalidTaskError, TaskFailedError, UnknownProfileError
 from handrail.names import WORKFLOW_TYPE
+from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
 
 pytestmark = pytest.mark.usefixtures("worker")

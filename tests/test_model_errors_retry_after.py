@@ -20,13 +20,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.activities.conversation_store import ConversationStore
 from handrail.activities.llm import LlmActivities
 from handrail.activities.llm_errors import policy_backoff, retry_delay
 from handrail.activities.openai_model import OpenAIChatModel
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import Fault, Scenario, ScriptedModelServer
 from handrail.tools import ToolRegistry
 from handrail.workflows.options import DECIDE_RETRY

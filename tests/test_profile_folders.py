@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail import HandrailPlugin, HandrailSettings, ProfileCatalog, ToolContext, tool
-from handrail.settings import PACKAGED_PROFILES
 from handrail.testing import FunctionModel, Scenario, ToolCallReply
 
 
@@ -51,7 +51,7 @@ def test_your_folders_come_first_and_hide_no_bundled_profile(
     monkeypatch.delenv("HANDRAIL_PROFILES_DIR", raising=False)
     settings = HandrailSettings(_env_file=None)
 
-    assert settings.profile_folders == [first, second, PACKAGED_PROFILES]
+    assert settings.profile_folders == [first, second, STORE_PROFILES]
     catalog = ProfileCatalog(settings.profile_folders)
     assert {"desk", "billing", "store_actions", "store_support"} <= set(catalog.names())
     assert catalog.load("store_actions").name == "store_actions"  # the bundled one, still there

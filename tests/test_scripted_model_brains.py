@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from examples.store.clerk import StoreClerk
 from handrail.testing.scripted_model import Fault, Reply, Scenario, TextReply, ToolCallReply
-from handrail.testing.store_clerk import StoreClerk
 
 STORE_TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}

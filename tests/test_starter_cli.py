@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from handrail.devserver import is_listening
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from handrail.runtime.devserver import is_listening
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ async def test_pending_and_review_commands(
     tmp_path: Path,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario(
         [
             ToolCallReply(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from examples.store.clerk import StoreClerk
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail.cli.stats import register
 from handrail.client import HandrailClient
 from handrail.profile_catalog import ProfileCatalog
@@ -20,9 +22,8 @@ from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import StatsReport, compute_stats, percentile
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
-from handrail.testing.store_clerk import StoreClerk
 from tests.ledger_factory import (
     T0,
     answer_step,
@@ -177,7 +178,7 @@ def test_since_counts_only_later_tasks(ledger: RunLedger) -> None:
 
 
 def test_the_report_renders_as_table_json_and_html(ledger: RunLedger) -> None:
-    profile = ProfileCatalog(PACKAGED_PROFILES).load("store_actions")
+    profile = ProfileCatalog(STORE_PROFILES).load("store_actions")
     report = compute_stats(ledger, prices=PRICES, profile=profile)
     assert [a.advice for a in report.autonomy] == ["insufficient"] * len(profile.tools)
     assert report.recommendations == []

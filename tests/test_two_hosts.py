@@ -25,9 +25,9 @@ from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from examples.store.database import create_store
 from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Reply,
     Scenario,

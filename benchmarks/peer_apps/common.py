@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from examples.store.database import StoreDatabase
+from examples.store.tools import LookupPriceArgs, store_tools
 from handrail import ToolContext, ToolRefused
-from handrail.store.database import StoreDatabase
-from handrail.store.tools import LookupPriceArgs, store_tools
 from handrail.tools.declare import ToolFunction
 
 INSTRUCTIONS = "You are an online store's support agent. Use the tools to answer."

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import Connection, RowMapping, delete, text
 
+from examples.store.database import StoreDatabase, discounts, format_cents, refunds
 from handrail import (
     Compensation,
     PlainText,
@@ -30,7 +31,6 @@ from handrail import (
     compensation,
     tool,
 )
-from handrail.store.database import StoreDatabase, discounts, format_cents, refunds
 
 Credit = Literal["discounts", "refunds"]
 

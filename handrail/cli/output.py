@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from handrail.cli.trace_format import format_result, printable
 from handrail.contracts import TaskResult
 from handrail.settings import HandrailSettings
-from handrail.trace_format import format_result, printable
 
 
 def print_result(result: TaskResult, settings: HandrailSettings, goal: str | None = None) -> None:

@@ -30,9 +30,9 @@ from temporalio.worker import Worker
 
 from handrail import search_attributes
 from handrail.client import HandrailClient
-from handrail.devserver import find_temporal_binary, find_test_server_binary
 from handrail.model import ModelAdapter
 from handrail.plugin import HandrailPlugin
+from handrail.runtime.devserver import find_temporal_binary, find_test_server_binary
 from handrail.settings import HandrailSettings
 from handrail.tools.declare import Compensation, Tool
 from handrail.tools.spec import ToolSpec

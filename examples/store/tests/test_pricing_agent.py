@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from examples.store.settings import store_db_path
 from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 def _set_price(settings: HandrailSettings, sku: str, cents: int) -> None:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         db.execute("UPDATE products SET price_cents = ? WHERE sku = ?", (cents, sku))
 
 

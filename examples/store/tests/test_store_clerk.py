@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from examples.store.clerk import StoreClerk
 from handrail.testing.scripted_model import ToolCallReply
-from handrail.testing.store_clerk import StoreClerk
 
 ACTION_TOOLS = [
     {"type": "function", "function": {"name": name}}
