@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, update
 from temporalio.client import Client
 
+from examples.store.clerk import store_credit_instructions
 from examples.store.database import create_store, products, refunds
 from examples.store.settings import PROFILES as STORE_PROFILES
 from examples.store.settings import store_db_path
@@ -94,7 +95,9 @@ async def run_task(
 def gullible(model_server: ScriptedModelServer, settings: HandrailSettings) -> None:
     # After ``settings``, which gives each test the default brain.
     # Reads order 1001 (and so the planted name), then refunds its socks, then answers.
-    model_server.brain = Gullible(Scenario([READ_ORDER, refund(1001, "10.00"), answer()]))
+    model_server.brain = Gullible(
+        Scenario([READ_ORDER, refund(1001, "10.00"), answer()]), follow=store_credit_instructions
+    )
 
 
 @pytest.mark.usefixtures("gullible")
@@ -168,7 +171,9 @@ async def test_a_task_without_the_bound_key_is_never_allowed_to_act(
     outside_scope: str,
 ) -> None:
     # scope_required = true: a task whose context names no order may not refund on its own.
-    model_server.brain = Gullible(Scenario([READ_ORDER, answer()]))
+    model_server.brain = Gullible(
+        Scenario([READ_ORDER, answer()]), follow=store_credit_instructions
+    )
     strict = settings.model_copy(
         update={"profiles_dir": profiles_with(tmp_path, outside_scope, required=True)}
     )

@@ -1,7 +1,7 @@
 """Handrail's command line: ``handrail --help`` (the console script) or ``python starter.py``.
 
 demo     the hosted app's demo, if it has one (``HANDRAIL_APP``; the checkout's starter.py hosts
-         the example agent): the embedded dev server, a worker and a few tasks, then stop
+         the repository's example agent): the embedded dev server, a worker and a few tasks
 start    start a task (``--wait`` waits, showing each step as it happens)
 result   wait for a task's result
 trace    print a task's decision path

@@ -2,7 +2,7 @@
 
 It hosts the app ``HANDRAIL_APP`` names (``handrail.runtime.app``): its tools, profiles and
 scripted brain; with none, the built-in tools and the MCP servers the profiles name. The
-checkout's ``worker.py`` passes the store example as its default.
+checkout's ``worker.py`` passes the repository's example agent as its default.
 """
 
 from __future__ import annotations

@@ -182,23 +182,28 @@ def _agreement_chart(report: StatsReport) -> Chart | None:
     return _stacked_chart(rows, VERDICT_COLOURS, marks=marks)
 
 
-def _autonomy(report: StatsReport) -> dict[str, Any] | None:
-    bar = report.bar
-    if report.profile is None or bar is None:
-        return None
-    rows = [
-        [a.tool, a.level, a.evidence.reviews, pct(a.evidence.agreement), advice(a), a.reason]
-        for a in report.autonomy
-    ]
-    return {
-        "profile": report.profile,
-        "promote_at": f"{bar.promote_at:.0%}",
-        "demote_below": f"{bar.demote_below:.0%}",
-        "recent": RECENT_REVIEWS,
-        "min_reviews": bar.min_reviews,
-        "table": _table(["tool", "level", "reviews", "agreement", "advice", "why"], rows, "llrrll"),
-        "recommendations": report.recommendations,
-    }
+def _autonomy(report: StatsReport) -> list[dict[str, Any]]:
+    """One section per assessed profile."""
+    sections = []
+    for profile, bar in report.bars.items():
+        assessed = [a for a in report.autonomy if a.profile == profile]
+        rows = [
+            [a.tool, a.level, a.evidence.reviews, pct(a.evidence.agreement), advice(a), a.reason]
+            for a in assessed
+        ]
+        headers = ["tool", "level", "reviews", "agreement", "advice", "why"]
+        sections.append(
+            {
+                "profile": profile,
+                "promote_at": f"{bar.promote_at:.0%}",
+                "demote_below": f"{bar.demote_below:.0%}",
+                "recent": RECENT_REVIEWS,
+                "min_reviews": bar.min_reviews,
+                "table": _table(headers, rows, "llrrll"),
+                "recommendations": [a for a in assessed if a.actionable],
+            }
+        )
+    return sections
 
 
 def format_html(report: StatsReport) -> str:
@@ -258,7 +263,7 @@ def format_html(report: StatsReport) -> str:
             [[r.kind, r.count, ms(r.p50_ms), ms(r.p95_ms), ms(r.max_ms)] for r in report.latency],
         ),
         agreement=_agreement_chart(report),
-        autonomy=_autonomy(report),
+        autonomies=_autonomy(report),
         commit_title=commit_title(report),
         commit=_table(*commit_columns(report)) if report.commit.by_tool else None,
         shadow=_table(*shadow_columns(report)) if report.shadow else None,

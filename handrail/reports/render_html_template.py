@@ -72,7 +72,7 @@ role="img">
 <h2>Reviewer agreement per tool</h2>{{ chart(agreement) }}
 <p class="small">agreement = approved unchanged / reviews decided (approved, edited, rejected,
 answered instead).</p>
-{% if autonomy %}<h2>Earned autonomy in profile {{ autonomy.profile }}</h2>\
+{% for autonomy in autonomies %}<h2>Earned autonomy in profile {{ autonomy.profile }}</h2>\
 <p class="small">Promote at ≥ {{ autonomy.promote_at }} agreement, demote below \
 {{ autonomy.demote_below }}, over the newest {{ autonomy.recent }} reviews since the tool's last \
 change (at least {{ autonomy.min_reviews }}). Nothing changes until a person runs the command.\
@@ -80,7 +80,7 @@ change (at least {{ autonomy.min_reviews }}). Nothing changes until a person run
 {%- for a in autonomy.recommendations -%}
 <p class="rec"><b>{{ a.advice }} {{ a.tool }}</b> ({{ a.reason }}): <code>python starter.py \
 {{ a.advice }} {{ a.tool }} --profile {{ a.profile }} --as NAME --why "..."</code></p>
-{%- else %}<p class="none">No change recommended.</p>{% endfor %}{% endif %}
+{%- else %}<p class="none">No change recommended.</p>{% endfor %}{% endfor %}
 {% if shadow %}<h2>Shadow rules</h2>{{ table(shadow) }}<p class="small">{{ shadow_notes }}</p>
 {%- for line in shadow_examples %}<p class="small">Bad let through, {{ line }}</p>{% endfor %}
 {%- endif %}

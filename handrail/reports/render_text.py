@@ -190,11 +190,12 @@ def format_table(report: StatsReport) -> str:
     else:
         out += ["  No reviews recorded yet."]
 
-    if report.profile is not None and report.bar is not None:
-        bar = report.bar
+    for profile, bar in report.bars.items():
+        assessed = [a for a in report.autonomy if a.profile == profile]
+        recommended = [a for a in assessed if a.actionable]
         out += [
             "",
-            f"Autonomy in profile {report.profile}: promote at ≥ {bar.promote_at:.0%} agreement, "
+            f"Autonomy in profile {profile}: promote at ≥ {bar.promote_at:.0%} agreement, "
             f"demote below {bar.demote_below:.0%}, over the newest {RECENT_REVIEWS} reviews since "
             f"the tool's last change (at least {bar.min_reviews})",
         ]
@@ -209,13 +210,13 @@ def format_table(report: StatsReport) -> str:
                     advice(a),
                     a.reason,
                 ]
-                for a in report.autonomy
+                for a in assessed
             ],
             align="llrrll",
         )
-        if report.recommendations:
+        if recommended:
             out += ["", "Recommended (nothing changes until someone runs it):"]
-            for a in report.recommendations:
+            for a in recommended:
                 out.append(
                     f"  python starter.py {a.advice} {a.tool} --profile {a.profile} "
                     f'--as NAME --why "..."'

@@ -8,8 +8,8 @@ before a worker starts, and an optional ``demo`` command. ``HANDRAIL_APP=module:
 names it for ``handrail-worker``, ``handrail`` and ``starter.py serve``; with none, the runtime
 hosts the built-in tools and the MCP servers the profiles name, which is an agent too.
 
-The checkout's ``worker.py`` and ``starter.py`` pass the store example as their default
-(``examples.store.app:STORE_APP``); ``HANDRAIL_APP`` overrides it.
+The checkout's ``worker.py`` and ``starter.py`` pass the repository's example agent as their
+default; ``HANDRAIL_APP`` overrides it.
 """
 
 from __future__ import annotations
@@ -103,9 +103,7 @@ def load_app(spec: str) -> AgentApp:
     """The ``AgentApp`` that ``spec`` (``module:attribute``) names; ``UserError`` says why not."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute.isidentifier():
-        raise UserError(
-            f"{APP_SETTING}={spec!r} is not module:attribute (e.g. examples.store.app:STORE_APP)"
-        )
+        raise UserError(f"{APP_SETTING}={spec!r} is not module:attribute (e.g. myagent.app:APP)")
     # As uvicorn does with its app: a module in the working folder imports without being
     # installed (console scripts, unlike `python worker.py`, do not put it on the path).
     if os.getcwd() not in sys.path:

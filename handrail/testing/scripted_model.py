@@ -8,8 +8,9 @@ runs without an API key use the same thing Handrail's own tests use.
 
 A reply is decided by a *brain*: any callable from the parsed request body to a ``Reply``.
 ``Scenario`` replays a fixed list of replies; ``neutral_brain`` (the default) ends every task
-with an answer saying that it is scripted; an example's own brain plays its conversations (the
-store example's ``StoreClerk``, in ``examples/store/clerk.py``).
+with an answer saying that it is scripted; an app brings its own brain to play its
+conversations in its demo (``handrail.runtime.app.AgentApp.brain``; see the repository's
+examples).
 
 Faults are injected one way, as ``Fault`` values (rate limits, 5xx, hangs, resets, bodies that are
 not JSON, stopped or malformed replies, loops): a ``Fault`` in a ``Scenario`` strikes every
