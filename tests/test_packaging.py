@@ -47,7 +47,8 @@ def test_the_wheel_installs_only_the_handrail_package(tmp_path: Path) -> None:
     assert tops == {"handrail"}
     assert "handrail/workflows/agent.py" in names
     # No example, no store module, no bundled profile.
-    assert [n for n in names if "examples" in n or "store" in n.split("/")[-1].lower()] == []
+    example = re.compile(r"examples/|/store/|/store\.py$|/store_\w+\.(py|toml)$|/profiles/")
+    assert [n for n in names if example.search(n)] == []
     assert [n for n in names if n.endswith(".toml")] == []
     assert "handrail/activities/llm.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
