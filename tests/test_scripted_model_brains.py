@@ -65,7 +65,8 @@ def test_scenario_needs_a_reply() -> None:
 
 
 def test_the_default_brain_answers_any_goal_saying_it_is_scripted() -> None:
-    for request in (conversation(0), conversation(3), {"messages": []}):
+    requests: list[dict[str, Any]] = [conversation(0), conversation(3), {"messages": []}]
+    for request in requests:
         reply = neutral_brain(request)
         assert isinstance(reply, ToolCallReply)
         assert reply.name == "final_answer"

@@ -12,11 +12,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from examples.store.settings import store_db_path
+from examples.store.tests.helpers import TEST_API_KEY, history_text
 from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from tests.conftest import TEST_API_KEY
-from tests.history_tools import history_text
 
 pytestmark = pytest.mark.usefixtures("worker")
 

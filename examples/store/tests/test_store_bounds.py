@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from examples.store.database import snapshot
 from examples.store.settings import PROFILES as STORE_PROFILES
 from examples.store.settings import store_db_path
+from examples.store.tests.helpers import PROFILE, WHY, activity_attempts, answer
 from examples.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
 from handrail.activities.openai_model import OpenAIChatModel
 from handrail.activities.profiles import declared_binding
@@ -40,8 +41,6 @@ from handrail.settings import HandrailSettings
 from handrail.testing.kit import agent_worker
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import ToolContext, UndoContext, compensation, tool
-from tests.history_tools import activity_attempts
-from tests.review_helpers import PROFILE, WHY, answer
 
 HUGE = 10**40
 

@@ -19,6 +19,7 @@ from examples.store.database import (
     store_effects,
 )
 from examples.store.settings import StoreSettings, store_db_path
+from examples.store.tests.helpers import PROFILE, answer, refund
 from examples.store.tools import IssueRefundArgs, LookupPriceArgs, store_tools
 from examples.store.worker import running_worker
 from handrail import ToolContext, ToolRefused
@@ -27,7 +28,6 @@ from handrail.errors import ConfigurationError
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.tools.declare import ToolFunction
-from tests.review_helpers import PROFILE, answer, refund
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
