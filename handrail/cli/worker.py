@@ -57,11 +57,11 @@ async def serve(settings: HandrailSettings, app: AgentApp = BARE_APP) -> None:
                 log.info("registered search attributes %s", ", ".join(added))
             async with running_worker(client, effective, app=app, telemetry=telemetry):
                 log.info(
-                    "worker for %s on task queue %r at %s (namespace %s)",
-                    app.name,
+                    "worker on task queue %r at %s (namespace %s), hosting %s",
                     settings.task_queue,
                     settings.temporal_address,
                     settings.temporal_namespace,
+                    app.name,
                 )
                 await asyncio.Event().wait()  # until cancelled by a signal
     finally:
