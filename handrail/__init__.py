@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from handrail.names import TASK_ID_PREFIX, TRACE_QUERY, WORKFLOW_TYPE
     from handrail.plugin import HandrailPlugin
     from handrail.profile_catalog import ProfileCatalog
+    from handrail.runtime.app import AgentApp
     from handrail.settings import HandrailSettings
     from handrail.storage.engine import Database
+    from handrail.telemetry import Telemetry
     from handrail.text_types import PlainText, SingleLine
     from handrail.tools import (
         Compensation,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS: dict[str, str] = {
+    "AgentApp": "handrail.runtime.app",
     "AgentTask": "handrail.contracts",
     "Compensation": "handrail.tools",
     "ConfigurationError": "handrail.errors",
@@ -80,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "TRACE_QUERY": "handrail.names",
     "TaskFailedError": "handrail.errors",
     "TaskResult": "handrail.contracts",
+    "Telemetry": "handrail.telemetry",
     "Tool": "handrail.tools",
     "ToolContext": "handrail.tools",
     "ToolOutcome": "handrail.contracts",
@@ -110,6 +114,7 @@ __all__ = [
     "TASK_ID_PREFIX",
     "TRACE_QUERY",
     "WORKFLOW_TYPE",
+    "AgentApp",
     "AgentTask",
     "Compensation",
     "ConfigurationError",
@@ -134,6 +139,7 @@ __all__ = [
     "StepRecord",
     "TaskFailedError",
     "TaskResult",
+    "Telemetry",
     "Tool",
     "ToolContext",
     "ToolOutcome",

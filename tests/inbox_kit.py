@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.store.clerk import StoreClerk
 from examples.store.database import create_store
 from examples.store.settings import store_db_path
-from examples.store.worker import running_worker
+from examples.store.worker import running_worker, store_settings
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import (
     Reply,
@@ -78,15 +78,17 @@ def page_settings(
     temporal_env: WorkflowEnvironment,
 ) -> Iterator[HandrailSettings]:
     model_server.brain = PageBrain()
-    yield HandrailSettings(
-        _env_file=None,
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        task_queue=f"test-page-{uuid.uuid4().hex[:10]}",
-        data_dir=tmp_path_factory.mktemp("inbox") / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr(TEST_API_KEY),
-        embedded_server=False,
-        link_secret=SecretStr(LINK_SECRET),
+    yield store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=temporal_env.client.service_client.config.target_host,
+            task_queue=f"test-page-{uuid.uuid4().hex[:10]}",
+            data_dir=tmp_path_factory.mktemp("inbox") / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr(TEST_API_KEY),
+            embedded_server=False,
+            link_secret=SecretStr(LINK_SECRET),
+        )
     )
     model_server.brain = StoreClerk()
 

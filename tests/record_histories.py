@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.store.clerk import StoreClerk
 from examples.store.database import create_store
 from examples.store.settings import store_db_path
-from examples.store.worker import running_worker
+from examples.store.worker import running_worker, store_settings
 from handrail import search_attributes
 from handrail.cli.process_exit import exit_now
 from handrail.client import HandrailClient
@@ -211,14 +211,16 @@ async def record(names: list[str]) -> dict[str, str]:
             search_attributes=search_attributes.ALL,
         )
         try:
-            settings = HandrailSettings(
-                _env_file=None,
-                temporal_address=env.client.service_client.config.target_host,
-                task_queue=f"record-{uuid.uuid4().hex[:8]}",
-                data_dir=Path(scratch),
-                openai_base_url=model.base_url,
-                openai_api_key=SecretStr("recording"),
-                embedded_server=False,
+            settings = store_settings(
+                HandrailSettings(
+                    _env_file=None,
+                    temporal_address=env.client.service_client.config.target_host,
+                    task_queue=f"record-{uuid.uuid4().hex[:8]}",
+                    data_dir=Path(scratch),
+                    openai_base_url=model.base_url,
+                    openai_api_key=SecretStr("recording"),
+                    embedded_server=False,
+                )
             )
             create_store(store_db_path(settings))
             handrail = HandrailClient(env.client, settings)

@@ -30,7 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from examples.store.database import create_store, snapshot, store_effects
 from examples.store.settings import store_db_path
-from examples.store.worker import running_worker
+from examples.store.worker import running_worker, store_settings
 from handrail.client import HandrailClient
 from handrail.runtime.devserver import DevServer
 from handrail.settings import HandrailSettings
@@ -51,14 +51,16 @@ def _free_port() -> int:
 
 
 def _settings(address: str, model_server: ScriptedModelServer, data: Path) -> HandrailSettings:
-    return HandrailSettings(
-        _env_file=None,
-        temporal_address=address,
-        task_queue=f"engine-{uuid.uuid4().hex[:8]}",
-        data_dir=data,
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr("engine-faults"),
-        embedded_server=False,
+    return store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=address,
+            task_queue=f"engine-{uuid.uuid4().hex[:8]}",
+            data_dir=data,
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr("engine-faults"),
+            embedded_server=False,
+        )
     )
 
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.store.database import create_store, snapshot
 from examples.store.settings import store_db_path
-from examples.store.worker import running_worker
+from examples.store.worker import running_worker, store_settings
 from handrail.client import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.kit import settings_for_test
@@ -25,11 +25,13 @@ from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pen
 def skip_settings(
     tmp_path: Path, model_server: ScriptedModelServer, skipping_env: WorkflowEnvironment
 ) -> HandrailSettings:
-    settings = settings_for_test(
-        skipping_env.client,
-        tmp_path / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr("skipping"),
+    settings = store_settings(
+        settings_for_test(
+            skipping_env.client,
+            tmp_path / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr("skipping"),
+        )
     )
     create_store(store_db_path(settings))
     return settings

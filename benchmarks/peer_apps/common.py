@@ -1,6 +1,6 @@
 """What every peer shares: its workflow input, its instructions and the tool's work.
 
-The work is Handrail's ``lookup_price`` tool function itself (``handrail/store/tools.py``): the
+The work is Handrail's ``lookup_price`` tool function itself (``examples/store/tools.py``): the
 same queries over the store's SQLite file, answering the same fields. Only the wrapping differs:
 each peer runs it as its own kind of tool activity and hands the model the result as JSON text.
 

@@ -1,37 +1,27 @@
 """The store as an app of Handrail's ready runtime: ``HANDRAIL_APP=examples.store.app:STORE_APP``
 (the checkout's ``worker.py`` and ``starter.py`` host it by default).
 
-Each field is a small function that imports what it needs when it runs: every command of the
-CLI resolves the app, and ``starter.py trace X`` should not load a worker to print a trace.
+Each hook imports what it needs when it runs: every command of the CLI resolves the app, and
+``starter.py trace X`` should not load a worker to print a trace.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from examples.store.settings import DEFAULT_PROFILE, PROFILES
-from handrail.runtime.app import AgentApp
-from handrail.settings import HandrailSettings
+from handrail import AgentApp, HandrailSettings
 
 if TYPE_CHECKING:
-    from handrail.model import ModelAdapter
-    from handrail.plugin import HandrailPlugin
-    from handrail.telemetry import Telemetry
-    from handrail.testing.scripted_model import Brain
-    from handrail.tools.runner import FaultHook
+    from examples.store.clerk import StoreClerk
+    from handrail import HandrailPlugin, ModelAdapter
 
 
-def _plugin(
-    settings: HandrailSettings,
-    *,
-    model: ModelAdapter,
-    telemetry: Telemetry | None,
-    faults: FaultHook,
-) -> HandrailPlugin:
+def _plugin(settings: HandrailSettings, *, model: ModelAdapter, **options: Any) -> HandrailPlugin:
     from examples.store.worker import store_plugin
 
-    return store_plugin(settings, model=model, telemetry=telemetry, faults=faults)
+    return store_plugin(settings, model=model, **options)
 
 
 def _create_store(settings: HandrailSettings) -> None:
@@ -41,7 +31,7 @@ def _create_store(settings: HandrailSettings) -> None:
     create_store(StoreSettings().target(settings))
 
 
-def _clerk() -> Brain:
+def _clerk() -> StoreClerk:
     from examples.store.clerk import StoreClerk
 
     return StoreClerk()

@@ -21,21 +21,13 @@ from examples.store.clerk import StoreClerk
 from examples.store.database import StoreTarget, create_store, store_effects
 from examples.store.settings import StoreSettings
 from examples.store.worker import running_worker
+from handrail import HandrailClient, HandrailSettings, TaskResult, UserError
 from handrail.cli.output import print_result
 from handrail.cli.serve import DEFAULT_HOST, DEFAULT_PORT
 from handrail.cli.trace_format import format_pending
-from handrail.client import (
-    HandrailClient,
-    connect_temporal,
-    connection_error,
-    ensure_search_attributes,
-)
-from handrail.contracts import PendingReview, TaskResult
-from handrail.errors import UserError
 from handrail.runtime.devserver import is_listening, is_loopback, split_address
-from handrail.runtime.services import model_endpoint, temporal_service
+from handrail.runtime.services import connected, model_endpoint, temporal_service
 from handrail.search_attributes import PENDING_QUERY
-from handrail.settings import HandrailSettings
 
 DEMO_QUEUE_PREFIX: Final = "handrail-demo-"
 DEMO_TASKS: tuple[tuple[str, str], ...] = (
@@ -109,11 +101,7 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
         where = "started here" if server else "already running"
         print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")
         print(f"Task queue {settings.task_queue} (the demo's own)")
-        try:
-            client = await connect_temporal(effective, args.telemetry)
-        except RuntimeError as error:  # the SDK reports a failed connection so
-            raise connection_error(effective, error) from None
-        await ensure_search_attributes(client)
+        client, _ = await connected(effective, args.telemetry)
         async with running_worker(client, effective, store=store, telemetry=args.telemetry):
             handrail = HandrailClient(client, effective)
             handles = [
@@ -150,7 +138,7 @@ async def _demo_reviews(
         await handrail.start_task({"goal": goal, "profile": "store_actions"})
         for goal, _, _ in DEMO_REVIEWS
     ]
-    waiting: list[tuple[str, PendingReview]] = []
+    waiting = []
     for _ in range(200):  # the visibility store sees the pause a moment after it happens
         waiting = await handrail.pending_reviews(task_queue=settings.task_queue)
         if {h.id for h in handles} <= {task_id for task_id, _ in waiting}:

@@ -10,7 +10,7 @@ Run it from the checkout root with ``python worker.py`` (which hosts this app by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,32 +18,33 @@ from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from examples.store.app import STORE_APP
 from examples.store.database import StoreDatabase
-from examples.store.settings import DEFAULT_PROFILE, PROFILES, StoreSettings
+from examples.store.settings import StoreSettings
 from examples.store.tools import store_compensations, store_tools
-from handrail import HandrailPlugin, HandrailSettings, ModelAdapter, OpenAIChatModel
-from handrail.runtime.app import with_profiles
-from handrail.runtime.worker import make_openai_client
-from handrail.telemetry import Telemetry
-from handrail.tools.runner import FaultHook, no_faults
+from handrail import HandrailPlugin, HandrailSettings, ModelAdapter, OpenAIChatModel, Telemetry
+
+# The openai client refuses to start without a key; a local endpoint (Ollama, vLLM) ignores it.
+_NO_KEY = "no-key-configured"
 
 
 def store_settings(settings: HandrailSettings) -> HandrailSettings:
     """``settings`` with the store's profiles after the user's folders, and its default
     profile where the settings name none (what hosting the store app does)."""
-    return with_profiles(settings, (PROFILES,), DEFAULT_PROFILE)
+    return STORE_APP.settle(settings)
 
 
 def store_plugin(
     settings: HandrailSettings,
     *,
     model: ModelAdapter,
-    telemetry: Telemetry | None = None,
-    faults: FaultHook = no_faults,
     store: StoreSettings | None = None,
+    **plugin_options: Any,
 ) -> HandrailPlugin:
     """The store as a Handrail plugin: its tools over its database (``store``, default from
-    ``HANDRAIL_STORE_URL``), ``model``, and the settings' profile folders then the store's."""
+    ``HANDRAIL_STORE_URL``), ``model``, and the settings' profile folders then the store's.
+    ``plugin_options`` go to ``HandrailPlugin`` (``telemetry``, and ``faults``, the testing
+    seam the runtime passes)."""
     settings = store_settings(settings)
     database = StoreDatabase((store or StoreSettings()).target(settings))
     return HandrailPlugin(
@@ -51,26 +52,39 @@ def store_plugin(
         tools=store_tools(database),
         compensations=store_compensations(database),
         model=model,
-        telemetry=telemetry,
-        faults=faults,
         on_worker_stop=[database.aclose],
+        **plugin_options,
+    )
+
+
+def model_client(settings: HandrailSettings) -> AsyncOpenAI:
+    """The model endpoint the settings name. ``max_retries=0``: Temporal's retry policy is the
+    only retry loop."""
+    key = settings.openai_api_key
+    return AsyncOpenAI(
+        api_key=key.get_secret_value() if key else (_NO_KEY if settings.openai_base_url else None),
+        base_url=settings.openai_base_url or None,
+        max_retries=0,
+        timeout=settings.llm_timeout_seconds,
     )
 
 
 def build_worker(
     client: Client,
     settings: HandrailSettings,
-    model_client: AsyncOpenAI,
+    openai: AsyncOpenAI,
     *,
     store: StoreSettings | None = None,
-    faults: FaultHook = no_faults,
+    faults: Callable[..., None] | None = None,
     telemetry: Telemetry | None = None,
     **options: Any,
 ) -> Worker:
-    """A worker for the store on ``settings``' task queue; ``options`` go to ``Worker`` (the
-    settings' concurrency and cache options, overridden by these)."""
-    model = OpenAIChatModel(model_client, logprobs=settings.model_logprobs)
-    plugin = store_plugin(settings, model=model, telemetry=telemetry, faults=faults, store=store)
+    """A worker for the store on ``settings``' task queue, its model over ``openai``;
+    ``options`` go to ``Worker`` (the settings' concurrency and cache options, overridden by
+    these). ``faults``: Handrail's testing seam for tools (``handrail.tools.runner``)."""
+    model = OpenAIChatModel(openai, logprobs=settings.model_logprobs)
+    seams: dict[str, Any] = {"faults": faults} if faults is not None else {}
+    plugin = store_plugin(settings, model=model, store=store, telemetry=telemetry, **seams)
     options = {**settings.worker_options(), **options}
     return Worker(client, task_queue=settings.task_queue, plugins=[plugin], **options)
 
@@ -81,17 +95,17 @@ async def running_worker(
     settings: HandrailSettings,
     *,
     store: StoreSettings | None = None,
-    faults: FaultHook = no_faults,
+    faults: Callable[..., None] | None = None,
     telemetry: Telemetry | None = None,
     **options: Any,
 ) -> AsyncIterator[Worker]:
     """A started store worker for the duration of the block; its model client closed after."""
-    model_client = make_openai_client(settings)
+    openai = model_client(settings)
     try:
         async with build_worker(
             client,
             settings,
-            model_client,
+            openai,
             store=store,
             faults=faults,
             telemetry=telemetry,
@@ -99,4 +113,4 @@ async def running_worker(
         ) as worker:
             yield worker
     finally:
-        await model_client.close()
+        await openai.close()

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from handrail.cli.process_exit import StopSignal, exit_by_signal, exit_now, run_main
-from handrail.client import connect_temporal, connection_error, ensure_search_attributes
 from handrail.errors import UserError, describe_validation_error
 from handrail.runtime.app import BARE_APP, AgentApp, resolve_app
-from handrail.runtime.services import model_endpoint, temporal_service
+from handrail.runtime.services import connected, model_endpoint, temporal_service
 from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings, settings_help
 from handrail.telemetry import Telemetry
@@ -48,11 +47,7 @@ async def serve(settings: HandrailSettings, app: AgentApp = BARE_APP) -> None:
     brain = app.brain() if app.brain is not None else None
     try:
         async with temporal_service(settings), model_endpoint(settings, brain) as effective:
-            try:
-                client = await connect_temporal(effective, telemetry)
-            except RuntimeError as error:  # the SDK reports a failed connection so
-                raise connection_error(effective, error) from None
-            added = await ensure_search_attributes(client)
+            client, added = await connected(effective, telemetry)
             if added:
                 log.info("registered search attributes %s", ", ".join(added))
             async with running_worker(client, effective, app=app, telemetry=telemetry):

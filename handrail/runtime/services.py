@@ -1,5 +1,6 @@
-"""What a worker or the demo may start around itself: the embedded Temporal dev server and the
-scripted model endpoint, each only when the settings leave it to Handrail."""
+"""What a worker or an app's demo may start around itself: the embedded Temporal dev server and
+the scripted model endpoint, each only when the settings leave it to Handrail; and the client
+they connect with."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pydantic import SecretStr
+from temporalio.client import Client
 
+from handrail.connect import connect_temporal, connection_error, ensure_search_attributes
 from handrail.runtime.devserver import DevServer, embedded_server, split_address
 from handrail.settings import HandrailSettings
+from handrail.telemetry import Telemetry
 from handrail.testing.scripted_model import Brain, ScriptedModelServer
 
 # Only ever sent to the local scripted server; a real key comes from settings.
@@ -49,3 +53,16 @@ async def temporal_service(settings: HandrailSettings) -> AsyncIterator[DevServe
         enabled=settings.embedded_server,
     ) as server:
         yield server
+
+
+async def connected(
+    settings: HandrailSettings, telemetry: Telemetry | None = None
+) -> tuple[Client, list[str]]:
+    """A client of the configured Temporal service, with Handrail's search attributes
+    registered in its namespace (the names this call added). An unreachable service is a
+    ``UserError`` naming the address (and why TLS is on, if it is)."""
+    try:
+        client = await connect_temporal(settings, telemetry)
+    except RuntimeError as error:  # the SDK reports a failed connection so
+        raise connection_error(settings, error) from None
+    return client, await ensure_search_attributes(client)
