@@ -4,6 +4,7 @@ client, resolved by the worker for any other caller), or is refused, saying so."
 
 from __future__ import annotations
 
+import argparse
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from handrail.cli.main import build_parser
 from handrail.client import HandrailClient
 from handrail.errors import InvalidTaskError, TaskFailedError, UserError
 from handrail.names import WORKFLOW_TYPE
@@ -112,3 +114,13 @@ async def test_a_task_naming_no_profile_with_no_default_is_refused(
             )
             with pytest.raises(TaskFailedError, match="names no profile"):
                 await handrail.get_result(foreign.id)
+
+
+def test_the_demo_command_is_there_when_the_app_has_a_demo() -> None:
+    async def demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
+        return 0
+
+    with_demo = build_parser(AgentApp(name="shop", demo=demo))
+    assert with_demo.parse_args(["demo", "--serve"]).handler is demo
+    with pytest.raises(SystemExit):  # argparse: an invalid choice, exit 2
+        build_parser(BARE_APP).parse_args(["demo"])

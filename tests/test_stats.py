@@ -14,8 +14,10 @@ import pytest
 
 from examples.store.clerk import StoreClerk
 from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.worker import store_settings
 from handrail.cli.stats import register
 from handrail.client import HandrailClient
+from handrail.errors import UserError
 from handrail.profile_catalog import ProfileCatalog
 from handrail.reports.ledger import RunLedger, ledger_url
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
@@ -288,3 +290,35 @@ async def test_stats_from_a_ledger_filled_by_real_runs(
     refund_advice = next(a for a in report.autonomy if a.tool == "issue_refund")
     assert (refund_advice.advice, refund_advice.evidence.reviews) == ("insufficient", 1)
     assert {r.task_id for r in ledger.records()} == {h.id for h in handles} | {reviewed.id}
+
+
+async def test_stats_assesses_every_profile_the_ledger_holds_unless_told_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = store_settings(HandrailSettings(_env_file=None, data_dir=tmp_path / "data"))
+    _known(RunLedger(ledger_url(settings)))  # runs of store_support and store_actions
+
+    args = _parser().parse_args(["stats"])
+    assert await args.handler(settings, args) == 0
+    shown = capsys.readouterr().out
+    assert "Autonomy in profile store_actions" in shown
+    assert "Autonomy in profile store_support" in shown
+    html = (settings.data_dir / "stats.html").read_text()
+    assert "Earned autonomy in profile store_actions" in html
+    assert "Earned autonomy in profile store_support" in html
+
+    args = _parser().parse_args(["stats", "--json", "--profile", "store_support"])
+    assert await args.handler(settings, args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"] == "store_support"
+    assert {a["profile"] for a in report["autonomy"]} == {"store_support"}
+
+
+async def test_promote_names_the_profiles_when_the_tool_is_in_several(tmp_path: Path) -> None:
+    settings = store_settings(HandrailSettings(_env_file=None, data_dir=tmp_path / "data"))
+    args = _parser().parse_args(["promote", "get_order", "--as", "carol", "--why", "x"])
+    with pytest.raises(UserError, match="in several profiles \\(store_actions, store_support\\)"):
+        await args.handler(settings, args)
+    args = _parser().parse_args(["promote", "fly_away", "--as", "carol", "--why", "x"])
+    with pytest.raises(UserError, match="no profile enables 'fly_away'"):
+        await args.handler(settings, args)
