@@ -1,8 +1,9 @@
 # Handrail worker image. Built by docker-compose.yml (`docker compose build worker`).
 #
 # Two stages: the first builds Handrail's wheel from the sources it needs (the package, with the
-# workflows/ and activities/ folders its symlinks point at); the second installs that wheel and
-# the entry points, and nothing else from the checkout.
+# workflows/ and activities/ folders its symlinks point at); the second installs that wheel, the
+# entry points and the app they host (the store example: the wheel holds no example), and
+# nothing else from the checkout.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -27,8 +28,12 @@ COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 
 # The entry points: thin wrappers over the installed package (handrail.cli.worker and
-# handrail.cli.main), the same as the handrail-worker and handrail console scripts.
+# handrail.cli.main), the same as the handrail-worker and handrail console scripts; and the app
+# they host, importable from /app as examples.store (HANDRAIL_APP in docker-compose.yml names it;
+# worker.py hosts it by default). Your own agent's image copies its package here instead.
 COPY worker.py starter.py ./
+COPY examples/__init__.py ./examples/
+COPY examples/store ./examples/store
 
 # Run as an unprivileged user. /data is created here, owned by that user, so a fresh named volume
 # mounted on it inherits the ownership.

@@ -78,8 +78,12 @@ class ProfileActivities:
         *,
         continue_after_events: int | None = None,
         levels: AutonomyLevels | None = None,
+        default_profile: str | None = None,
     ) -> None:
-        """``levels``: the state database's autonomy levels to overlay (none: the files')."""
+        """``levels``: the state database's autonomy levels to overlay (none: the files').
+        ``default_profile``: the profile of a task that names none (a caller other than
+        ``HandrailClient``, which fills it in, may leave ``profile`` empty)."""
+        self._default_profile = default_profile
         self._continue_after_events = continue_after_events
         self._levels = levels
         self._catalog = catalog
@@ -90,7 +94,7 @@ class ProfileActivities:
     async def load_profile(self, request: LoadProfileRequest) -> Profile:
         # A missing or broken profile will not fix itself on retry: fail the task at once.
         try:
-            file = self._catalog.load(request.name)
+            file = self._catalog.load(self._name(request.name))
         except UnknownProfileError as error:
             raise ApplicationError(
                 str(error), type=ErrorType.UNKNOWN_PROFILE, non_retryable=True
@@ -121,6 +125,16 @@ class ProfileActivities:
             mcp_servers=file.mcp_servers,
             continue_after_events=self._continue_after_events,
         )
+
+    def _name(self, requested: str) -> str:
+        if requested:
+            return requested
+        if self._default_profile is None:
+            raise UnknownProfileError(
+                "the task names no profile and this worker has no default "
+                "(HANDRAIL_DEFAULT_PROFILE); known: " + (", ".join(self._catalog.names()) or "none")
+            )
+        return self._default_profile
 
     def _declared(self, file: ProfileFile) -> list[ToolBinding]:
         registry = self._lookup.registry

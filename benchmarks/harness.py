@@ -26,14 +26,16 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail import search_attributes
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.reports.measures import percentile as stats_percentile
 from handrail.runtime.devserver import find_temporal_binary
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 
@@ -91,7 +93,7 @@ class BenchEnv:
             profiles_dir=self.profiles,
             **changes,
         )
-        create_store(settings.store_db_path)
+        create_store(store_db_path(settings))
         return settings
 
 
@@ -99,7 +101,7 @@ def _bench_profiles(target: Path) -> None:
     """The packaged profiles with budgets lifted, so long benchmark tasks are not cut short
     (everything else, rules and tiers included, as shipped)."""
     target.mkdir(parents=True, exist_ok=True)
-    for source in PACKAGED_PROFILES.glob("*.toml"):
+    for source in STORE_PROFILES.glob("*.toml"):
         text = re.sub(r"(?m)^max_steps = \d+$", "max_steps = 5000", source.read_text())
         text = re.sub(r"(?m)^(max_tokens|max_duration_seconds) = .*$", "", text)
         (target / source.name).write_text(text)

@@ -15,6 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row, run_lookups
+from examples.store.settings import store_db_path
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 
 
@@ -36,7 +37,7 @@ async def _floor(bench: BenchEnv, steps: int) -> tuple[int, int, float]:
     bench.model.route(marker, Scenario([ToolCallReply("lookup_price", {"product": "Headlamp"})]))
     try:
         async with floor_worker(
-            bench.client, settings.task_queue, FloorActivities(model, settings.store_db_path)
+            bench.client, settings.task_queue, FloorActivities(model, store_db_path(settings))
         ):
             started = time.monotonic()
             handle = await bench.client.start_workflow(

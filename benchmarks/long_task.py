@@ -26,6 +26,7 @@ from temporalio.client import Client
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row, run_lookups
+from examples.store.settings import store_db_path
 from handrail.testing.postgres import fresh_database, libpq_url, throwaway_postgres
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 
@@ -92,7 +93,7 @@ async def _floor(bench: BenchEnv, steps: int, threshold: int) -> Chain:
     task = FloorTask(marker=marker, steps=steps, continue_after_events=threshold)
     try:
         async with floor_worker(
-            bench.client, settings.task_queue, FloorActivities(model, settings.store_db_path)
+            bench.client, settings.task_queue, FloorActivities(model, store_db_path(settings))
         ):
             started = time.monotonic()
             handle = await bench.client.start_workflow(

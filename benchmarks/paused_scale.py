@@ -50,6 +50,7 @@ from benchmarks.floor_review import (
 )
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.review_latency import APPROVE, REFUND, REPLIES, bounded_gather, room_for_refunds
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.testing.scripted_model import Scenario
 
@@ -195,7 +196,7 @@ async def _scale(
 
 async def _handrail(bench: BenchEnv, count: int) -> Measured:
     settings = bench.settings("paused")
-    room_for_refunds(settings.store_db_path, count + 10)
+    room_for_refunds(store_db_path(settings), count + 10)
     marker = f"pscale-{uuid.uuid4().hex[:8]}"
     bench.model.route(marker, Scenario(REPLIES))
     handrail = HandrailClient(bench.client, settings)
@@ -236,7 +237,7 @@ async def _handrail(bench: BenchEnv, count: int) -> Measured:
                 )
     finally:
         bench.model.unroute(marker)
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         refunds = db.execute("SELECT COUNT(DISTINCT task_id) FROM refunds").fetchone()[0]
     measured.lost = max(measured.lost, count - refunds)
     return measured
@@ -249,7 +250,7 @@ async def _floor(bench: BenchEnv, count: int) -> Measured:
     env = _worker_env(bench) | {
         "FLOOR_ADDRESS": bench.address,
         "FLOOR_TASK_QUEUE": settings.task_queue,
-        "FLOOR_STORE": str(settings.store_db_path),
+        "FLOOR_STORE": str(store_db_path(settings)),
         "FLOOR_MODEL_URL": bench.model.base_url,
     }
 
@@ -282,7 +283,7 @@ async def _floor(bench: BenchEnv, count: int) -> Measured:
                 )
     finally:
         bench.model.unroute(marker)
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         writes = db.execute("SELECT COUNT(DISTINCT marker) FROM floor_effects").fetchone()[0]
     measured.lost = max(measured.lost, count - writes)
     return measured

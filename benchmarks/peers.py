@@ -57,6 +57,7 @@ from temporalio.worker import Worker
 
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.history_growth import handrail_task
+from examples.store.settings import store_db_path
 from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
 
 NOT_INSTALLED = "not installed: pip install -e '.[bench]'"
@@ -120,7 +121,7 @@ async def _pydantic_ai(bench: BenchEnv) -> AsyncIterator[PeerApp]:
             client,
             settings.task_queue,
             app.WORKFLOW,
-            str(settings.store_db_path),
+            str(store_db_path(settings)),
             # pydantic-ai names tool activities agent__<agent>__toolset__<id>__call_tool.
             lambda name: name.endswith("__call_tool"),
         )
@@ -142,7 +143,7 @@ async def _openai_agents(bench: BenchEnv) -> AsyncIterator[PeerApp]:
         model_provider=OpenAIProvider(openai_client=model, use_responses=False),
     )
     client = await Client.connect(bench.address, namespace=bench.client.namespace, plugins=[plugin])
-    tool = app.PriceTool(str(settings.store_db_path))
+    tool = app.PriceTool(str(store_db_path(settings)))
     try:
         async with Worker(
             client,
@@ -154,7 +155,7 @@ async def _openai_agents(bench: BenchEnv) -> AsyncIterator[PeerApp]:
                 client,
                 settings.task_queue,
                 app.WORKFLOW,
-                str(settings.store_db_path),
+                str(store_db_path(settings)),
                 lambda name: name == app.TOOL_ACTIVITY,
             )
     finally:

@@ -57,8 +57,9 @@ from benchmarks.floor_review import (
     FloorReviewWorkflow,
 )
 from benchmarks.harness import BenchEnv, Row, percentile
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
 
@@ -248,13 +249,13 @@ async def run(bench: BenchEnv) -> list[Row]:
     reviews = int(os.environ.get("BENCH_REVIEWS", QUICK_REVIEWS if bench.quick else FULL_REVIEWS))
     settings = bench.settings("review")
     floor_settings = bench.settings("review-floor")
-    room_for_refunds(settings.store_db_path, 2 * reviews + 10)
+    room_for_refunds(store_db_path(settings), 2 * reviews + 10)
     tag = uuid.uuid4().hex[:8]
     marker, floor_marker = f"rlat-{tag}", f"rlatf-{tag}"
     bench.model.route(marker, Scenario(REPLIES))
     bench.model.route(floor_marker, Scenario([REFUND]))
     model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
-    floor_activities = FloorActivities(model, floor_settings.store_db_path)
+    floor_activities = FloorActivities(model, store_db_path(floor_settings))
     stopwatch = Stopwatch()
     kinds = _Kinds(bench.client, HandrailClient(bench.client, settings), floor_settings.task_queue)
     plan: list[tuple[str, Callable[[str], Awaitable[str]], Review, Finish]] = [

@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
-from handrail.settings import PACKAGED_PROFILES
 from handrail.storage.ledger import RunLedger
 from tests.ledger_factory import synthetic
 
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
 
-    profile = ProfileCatalog(PACKAGED_PROFILES).load("store_actions")
+    profile = ProfileCatalog(STORE_PROFILES).load("store_actions")
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "ledger.db"
         ledger = RunLedger(path)

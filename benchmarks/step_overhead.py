@@ -19,8 +19,9 @@ from openai import AsyncOpenAI
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import WHY, BenchEnv, Row
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.testing.scripted_model import Reply, Scenario, ToolCallReply
 
 CONCURRENT = 20
@@ -71,7 +72,7 @@ async def _handrail(bench: BenchEnv, steps: int, write: bool, tasks: int, at_onc
 async def _floor(bench: BenchEnv, steps: int, write: bool, tasks: int, at_once: int) -> float:
     settings = bench.settings("floor")
     model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
-    activities = FloorActivities(model, settings.store_db_path)
+    activities = FloorActivities(model, store_db_path(settings))
     bench.model.route("floor-", Scenario(_replies(1, write)[:1]))
 
     async def one(index: int) -> None:

@@ -27,10 +27,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row
+from examples.store.clerk import StoreClerk
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.testing.scripted_model import Scenario, ToolCallReply
-from handrail.testing.store_clerk import StoreClerk
 
 QUESTION = "How much is the Headlamp?"
 WORKER_COUNTS = (1, 2, 4)
@@ -85,7 +86,7 @@ async def _floor(bench: BenchEnv, tasks: int, workers: int) -> float:
         ),
     )
     model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
-    activities = FloorActivities(model, settings.store_db_path)
+    activities = FloorActivities(model, store_db_path(settings))
 
     async def one(index: int) -> None:
         workflow_id = f"{marker}-{index}"

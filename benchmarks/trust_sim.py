@@ -55,15 +55,16 @@ from benchmarks.trust_world import (
     profile_text,
     review,
 )
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.tools import STORE_TOOL_SPECS
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.ledger import RunLedger
-from handrail.store.database import create_store
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.kit import time_skipping_server
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.tools import ToolRegistry
@@ -223,7 +224,7 @@ async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
                 openai_api_key=SecretStr("x"),
                 embedded_server=False,
             )
-            create_store(settings.store_db_path)
+            create_store(store_db_path(settings))
             handrail = HandrailClient(env.client, settings)
             catalog = ProfileCatalog(settings.profile_folders)
             ledger = RunLedger(settings.state_database_url)
@@ -242,7 +243,7 @@ async def simulate(run: Run, workdir: Path, *, progress: bool = True) -> Run:
                             reviews, minutes, escalated,
                         )
                     )  # fmt: skip
-                    _reset_store(settings.store_db_path)
+                    _reset_store(store_db_path(settings))
                     _worker_changes(run, task + 1, log, levels)
                     if (task + 1) % run.check_every == 0:
                         now = await env.get_current_time()

@@ -20,6 +20,8 @@ Everything else public is imported from its concept package, never from here:
 - ``handrail.client.core``: ``connect_temporal``, ``parse_task``; ``handrail.client.connection``:
   ``ensure_search_attributes``; ``handrail.profiles.catalog``: ``ProfileCatalog``;
   ``handrail.storage.engine``: ``Database``;
+- ``handrail.runtime.app``: ``AgentApp``, what the ready runtime hosts (``HANDRAIL_APP``);
+- ``handrail.telemetry.core``: ``Telemetry``, spans and metrics a worker and a client share;
 - ``handrail.testing``: the testing kit.
 
 Names are imported lazily (PEP 562): the workflow sandbox imports this package as the parent of

@@ -179,7 +179,7 @@ class HandrailPlugin(SimplePlugin):
         on_worker_stop: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         """``profiles``: the profile folders, searched in order (default: the settings'
-        folders, then the bundled ones). ``extra_activities``: activities the tools' specs
+        folders). ``extra_activities``: activities the tools' specs
         point at that are not declared tools (an MCP server's call activity). ``faults`` is a
         testing seam (``handrail.tools.runner``). ``on_worker_stop``: what your tools hold
         open (a database pool, an HTTP client), closed when a worker built with this stops."""
@@ -213,6 +213,7 @@ class HandrailPlugin(SimplePlugin):
             settings.model,
             continue_after_events=settings.continue_as_new_after_events,
             levels=AutonomyLevels(self.state),  # promote/demote's levels: one truth for all hosts
+            default_profile=settings.default_profile,
         )
         # Signed notices and single-click links when their settings are there (webhook secret,
         # link secret and public URL): built in the activity, so no key enters history.

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PACKAGED_PROFILES = Path(__file__).parent / "profiles"
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -63,12 +62,27 @@ class HandrailSettings(BaseSettings):
         default="", description="Temporal Web UI base URL; empty means http://<host>:<ui_port>."
     )
 
+    # --- The agent ----------------------------------------------------------------------
+    app: str | None = Field(
+        default=None,
+        description="The agent the worker, the CLI and the gateway host, as module:attribute "
+        "naming an AgentApp (handrail.runtime.app), e.g. myagent.app:APP; unset: the "
+        "built-in tools and the profiles' MCP servers only (a checkout's worker.py and "
+        "starter.py pass their example as the default).",
+    )
+    default_profile: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The profile of a task that names none; unset: the app's, if it has one "
+        "(else such a task is refused).",
+    )
+
     # --- Data -----------------------------------------------------------------------------
     data_dir: Path = Path("data")
     profiles_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Your profile folders (a JSON list, or paths joined by the OS path "
-        "separator, ':' on Linux), searched before the bundled ones; a name in an earlier folder "
+        "separator, ':' on Linux), searched before the app's; a name in an earlier folder "
         "shadows a later one, and the worker says so at start.",
     )
     profiles_dir: Path | None = Field(
@@ -82,12 +96,6 @@ class HandrailSettings(BaseSettings):
         "audit) as a SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB; unset: "
         "sqlite+aiosqlite:///<data_dir>/handrail.db. Secret: it may hold a password.",
-    )
-    store_url: SecretStr | None = Field(
-        default=None,
-        description="The store example's own database (products, orders, refunds, outbox) as "
-        "a SQLAlchemy URL, sqlite or postgresql like state_url; unset: <data_dir>/store.db. "
-        "Secret: it may hold a password.",
     )
 
     # --- Worker ---------------------------------------------------------------------------
@@ -271,27 +279,14 @@ class HandrailSettings(BaseSettings):
 
     @property
     def profile_folders(self) -> list[Path]:
-        """Where profiles are looked up, in order: yours, then the bundled ones."""
-        mine = ([self.profiles_dir] if self.profiles_dir else []) + list(self.profiles_dirs)
-        return [*mine, *(p for p in [PACKAGED_PROFILES] if p not in mine)]
+        """Where profiles are looked up, in order (an app adds its own folders after yours:
+        ``handrail.runtime.app``). Handrail bundles no profiles."""
+        return ([self.profiles_dir] if self.profiles_dir else []) + list(self.profiles_dirs)
 
     @property
     def uses_scripted_model(self) -> bool:
         """No key and no endpoint: run against the bundled scripted model server."""
         return self.openai_api_key is None and not self.openai_base_url
-
-    @property
-    def store_db_path(self) -> Path:
-        """The store example's default SQLite file (when ``store_url`` is unset)."""
-        return self.data_dir / "store.db"
-
-    @property
-    def store_target(self) -> Path | str:
-        """Where the store example's database is: ``store_url`` (a secret: show it only
-        redacted), else the SQLite file."""
-        if self.store_url is not None:
-            return self.store_url.get_secret_value()
-        return self.store_db_path
 
     @property
     def state_db_path(self) -> Path:
@@ -336,8 +331,6 @@ def settings_help() -> str:
             names = f"HANDRAIL_{name.upper()}"
         default = field.default
         shown = "unset" if default is None or default == "" else str(default)
-        if isinstance(default, Path) and default.is_absolute():
-            shown = "bundled"  # a path inside the installed package: long and not the point
         lines.append(f"  {names} (default: {shown})")
         if field.description:
             lines.append(f"      {field.description}")

@@ -22,10 +22,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.kit import settings_for_test
 from handrail.testing.postgres import (
     PostgresNotInstalledError,
@@ -33,7 +35,6 @@ from handrail.testing.postgres import (
     throwaway_postgres,
 )
 from handrail.testing.scripted_model import ScriptedModelServer
-from handrail.testing.store_clerk import StoreClerk
 from tests.secrets_guard import TEST_API_KEY, TEST_TEMPORAL_API_KEY
 
 __all__ = ["TEST_API_KEY", "TEST_TEMPORAL_API_KEY"]  # imported from here by the tests
@@ -65,13 +66,17 @@ def temporal_address(client: Client) -> str:
 def settings(
     tmp_path: Path, model_server: ScriptedModelServer, client: Client
 ) -> Iterator[HandrailSettings]:
-    """Settings for one test: its own task queue and data folder, the scripted model."""
+    """Settings for one test: its own task queue and data folder, the scripted model, and the
+    store example's profiles (most tests run the store's agent: its worker is the
+    ``worker`` fixture)."""
     model_server.brain = StoreClerk()
-    yield settings_for_test(
-        client,
-        tmp_path / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr(TEST_API_KEY),
+    yield store_settings(
+        settings_for_test(
+            client,
+            tmp_path / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr(TEST_API_KEY),
+        )
     )
     model_server.brain = StoreClerk()
 
@@ -83,7 +88,7 @@ def handrail(client: Client, settings: HandrailSettings) -> HandrailClient:
 
 @pytest_asyncio.fixture
 async def worker(client: Client, settings: HandrailSettings) -> AsyncIterator[Worker]:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     async with running_worker(client, settings) as running:
         yield running
 

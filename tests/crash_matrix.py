@@ -24,13 +24,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.database import create_store
+from examples.store.worker import store_settings
 from handrail import search_attributes
 from handrail.cli.process_exit import exit_now
 from handrail.client.core import HandrailClient
 from handrail.errors import TaskFailedError
 from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.worker_process import start_worker, stop_worker, worker_env
 
@@ -101,12 +102,14 @@ async def run_case(
     create_store(data / "store.db")
     marker = f"crash-run-{uuid.uuid4().hex[:8]}"
     model.route(marker, Scenario(COMMIT if case.scenario == "commit" else ROLLBACK))
-    settings = HandrailSettings(
-        _env_file=None,
-        temporal_address=address,
-        task_queue=marker,
-        data_dir=data,
-        openai_base_url=model.base_url,
+    settings = store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=address,
+            task_queue=marker,
+            data_dir=data,
+            openai_base_url=model.base_url,
+        )
     )
     env = worker_env(settings, "crash-matrix")
     handrail = HandrailClient(client, settings)

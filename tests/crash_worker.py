@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
+from examples.store.worker import running_worker
 from handrail.client.core import connect_temporal
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.tools.runner import FaultHook, FaultPoint, no_faults
 

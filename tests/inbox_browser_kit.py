@@ -22,6 +22,7 @@ from playwright.async_api import (
     expect,
 )
 
+from examples.store.settings import store_db_path
 from handrail.settings import HandrailSettings
 from tests.inbox_kit import artifacts
 from tests.test_http_api import TOKENS, Api
@@ -125,7 +126,7 @@ async def screenshot(page: Page, name: str) -> None:
 
 
 def store_rows(settings: HandrailSettings, table: str, task_id: str) -> list[tuple[int, str]]:
-    with sqlite3.connect(settings.store_db_path) as store:
+    with sqlite3.connect(store_db_path(settings)) as store:
         rows = store.execute(
             f"SELECT amount_cents, reason FROM {table} WHERE task_id = ?",
             (task_id,),

@@ -20,9 +20,11 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from handrail.runtime.worker import running_worker
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Reply,
     ScriptedModelServer,
@@ -30,7 +32,6 @@ from handrail.testing.scripted_model import (
     messages_of,
     text_of,
 )
-from handrail.testing.store_clerk import StoreClerk
 from tests.conftest import TEST_API_KEY
 from tests.review_helpers import signed_link
 from tests.test_http_api import SERVICE_TOKEN, Api, bearer, serve_gateway
@@ -77,15 +78,17 @@ def page_settings(
     handrail_env: WorkflowEnvironment,
 ) -> Iterator[HandrailSettings]:
     model_server.brain = PageBrain()
-    yield HandrailSettings(
-        _env_file=None,
-        temporal_address=handrail_env.client.service_client.config.target_host,
-        task_queue=f"test-page-{uuid.uuid4().hex[:10]}",
-        data_dir=tmp_path_factory.mktemp("inbox") / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr(TEST_API_KEY),
-        embedded_server=False,
-        link_secret=SecretStr(LINK_SECRET),
+    yield store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=handrail_env.client.service_client.config.target_host,
+            task_queue=f"test-page-{uuid.uuid4().hex[:10]}",
+            data_dir=tmp_path_factory.mktemp("inbox") / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr(TEST_API_KEY),
+            embedded_server=False,
+            link_secret=SecretStr(LINK_SECRET),
+        )
     )
     model_server.brain = StoreClerk()
 
@@ -96,7 +99,7 @@ async def page_api(
 ) -> AsyncIterator[Api]:
     """One worker and one gateway for the whole module (a worker starts in about a second)."""
     client = handrail_env.client
-    create_store(page_settings.store_db_path)
+    create_store(store_db_path(page_settings))
     async with (
         running_worker(client, page_settings),
         serve_gateway(client, page_settings) as api,

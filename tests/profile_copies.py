@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from handrail.settings import PACKAGED_PROFILES
+from examples.store.settings import PROFILES as STORE_PROFILES
 
 REFUND_SHARED_LIMIT: Final = (
     'shared_limit = 200\nshared_limit_per = "order_id"\nshared_limit_window = "P1D"\n'
@@ -20,7 +20,7 @@ def store_profiles(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
     """The bundled profiles under ``tmp_path``, each ``(old, new)`` replaced once in
     ``store_actions.toml`` (``old`` must be there)."""
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     path = profiles / "store_actions.toml"
     text = path.read_text()
     for old, new in replacements:

@@ -19,13 +19,15 @@ from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail import search_attributes
 from handrail.cli.process_exit import exit_now
 from handrail.client.core import HandrailClient
 from handrail.runtime.devserver import find_temporal_binary
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Brain,
     Scenario,
@@ -33,7 +35,6 @@ from handrail.testing.scripted_model import (
     TextReply,
     ToolCallReply,
 )
-from handrail.testing.store_clerk import StoreClerk
 from tests.review_helpers import wait_for_pending
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -210,16 +211,18 @@ async def record(names: list[str]) -> dict[str, str]:
             search_attributes=search_attributes.ALL,
         )
         try:
-            settings = HandrailSettings(
-                _env_file=None,
-                temporal_address=env.client.service_client.config.target_host,
-                task_queue=f"record-{uuid.uuid4().hex[:8]}",
-                data_dir=Path(scratch),
-                openai_base_url=model.base_url,
-                openai_api_key=SecretStr("recording"),
-                embedded_server=False,
+            settings = store_settings(
+                HandrailSettings(
+                    _env_file=None,
+                    temporal_address=env.client.service_client.config.target_host,
+                    task_queue=f"record-{uuid.uuid4().hex[:8]}",
+                    data_dir=Path(scratch),
+                    openai_base_url=model.base_url,
+                    openai_api_key=SecretStr("recording"),
+                    embedded_server=False,
+                )
             )
-            create_store(settings.store_db_path)
+            create_store(store_db_path(settings))
             handrail = HandrailClient(env.client, settings)
             async with running_worker(env.client, settings):
                 for name in names:

@@ -28,10 +28,10 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
+from examples.store.database import discounts, outbox, refunds, store_database
 from handrail.profiles.catalog import ProfileFile
 from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import effect_journal
-from handrail.store.database import discounts, outbox, refunds, store_database
 from handrail.testing.secrets import Leak, find_secrets, scan_files
 
 CREDIT_TABLES = {"issue_refund": refunds, "apply_discount": discounts}

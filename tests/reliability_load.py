@@ -39,6 +39,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import (
+    StoreDatabase,
+    create_store,
+    order_items,
+    orders,
+    store_database,
+)
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.tools import store_compensations, store_tools
+from examples.store.worker import store_settings
 from handrail import HandrailPlugin, OpenAIChatModel, ToolContext, search_attributes
 from handrail.cli.process_exit import exit_now
 from handrail.client.core import HandrailClient
@@ -46,15 +58,7 @@ from handrail.errors import HandrailError
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.runtime.devserver import find_temporal_binary
 from handrail.runtime.worker import make_openai_client
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import (
-    StoreDatabase,
-    create_store,
-    order_items,
-    orders,
-    store_database,
-)
-from handrail.store.tools import store_compensations, store_tools
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import (
     FAULT_KINDS,
     Fault,
@@ -63,7 +67,6 @@ from handrail.testing.scripted_model import (
     ScriptedModelServer,
 )
 from handrail.testing.secrets import SecretLogHandler
-from handrail.testing.store_clerk import StoreClerk
 from handrail.tools import Tool
 from handrail.tools.runner import FaultPoint
 from tests.reliability_audit import Audit, audit
@@ -175,7 +178,7 @@ def careless(tools: Sequence[Tool]) -> list[Tool]:
 
 def loosened_profiles(folder: Path) -> Path:
     """``--unsafe review``: the bundled profiles with review and deny limits switched off."""
-    shutil.copytree(PACKAGED_PROFILES, folder)
+    shutil.copytree(STORE_PROFILES, folder)
     profile = folder / f"{PROFILE}.toml"
     text = profile.read_text()
     for key in ("review_above", "deny_above", "task_limit"):
@@ -236,7 +239,7 @@ async def load_worker(
     client: Client, settings: HandrailSettings, faults: ToolFaults, unsafe: str | None
 ) -> AsyncIterator[Worker]:
     model_client = make_openai_client(settings)
-    database = StoreDatabase(settings.store_target)
+    database = StoreDatabase(store_db_path(settings))
     tools = store_tools(database)
     plugin = HandrailPlugin(
         settings,
@@ -265,17 +268,19 @@ async def run_load(
     """Run ``tasks`` tasks with faults on ``client``'s server and audit what they left."""
     key = f"sk-load-{uuid.uuid4().hex}"
     queue = f"load-{uuid.uuid4().hex[:8]}"
-    settings = HandrailSettings(
-        _env_file=None,
-        task_queue=queue,
-        data_dir=scratch,
-        openai_api_key=key,
-        openai_base_url=model.base_url,
-        llm_timeout_seconds=2.0,
-        profiles_dir=loosened_profiles(scratch / "profiles") if unsafe == "review" else None,
+    settings = store_settings(
+        HandrailSettings(
+            _env_file=None,
+            task_queue=queue,
+            data_dir=scratch,
+            openai_api_key=key,
+            openai_base_url=model.base_url,
+            llm_timeout_seconds=2.0,
+            profiles_dir=loosened_profiles(scratch / "profiles") if unsafe == "review" else None,
+        )
     )
-    create_store(settings.store_target)
-    seed_orders(settings.store_target, tasks)
+    create_store(store_db_path(settings))
+    seed_orders(store_db_path(settings), tasks)
     rng = random.Random(seed)
     marker = "(ticket #"  # every load goal carries one
     schedule = FaultSchedule(StoreClerk(), mix=FaultMix(seed, MODEL_FAULTS))
@@ -308,12 +313,12 @@ async def run_load(
         f" ({dict(reviewer.errors) or 'no'} reviewer errors)",
         flush=True,
     )
-    policy = ProfileCatalog([PACKAGED_PROFILES]).load(PROFILE)  # the policy of record
+    policy = ProfileCatalog([STORE_PROFILES]).load(PROFILE)  # the policy of record
     return await audit(
         client,
         ids,
         state_url=settings.state_database_url,
-        store_url=settings.store_target,
+        store_url=store_db_path(settings),
         policy=policy,
         secrets=secrets,
         data_dir=scratch,

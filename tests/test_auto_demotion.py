@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail.client.core import HandrailClient
 from handrail.contracts import GateAction, ReviewVerdict, RunRecord
 from handrail.profiles.catalog import AutonomyBar, ProfileCatalog
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.ledger import RunLedger
@@ -37,7 +38,7 @@ BAR = AutonomyBar()
 @pytest.fixture
 def profiles(tmp_path: Path) -> Path:
     directory = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(STORE_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
     return directory
 
 

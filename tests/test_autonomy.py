@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.activities.profiles import ProfileActivities
 from handrail.cli.stats import audit_log, register
 from handrail.contracts import LoadProfileRequest, Profile, ReviewVerdict
@@ -22,11 +24,10 @@ from handrail.errors import InvalidProfileError, UserError
 from handrail.policy.gate import gate
 from handrail.profiles.catalog import AutonomyBar, ProfileCatalog
 from handrail.reports.stats import compute_stats
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.ledger import RunLedger, ledger_url
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.tools import ToolRegistry
 from handrail.trust.autonomy import AutonomyLimitError, assess, assess_profile, read_log
 from handrail.trust.evidence import Agreement, Trouble, binomial_tail, trouble_demotes
@@ -49,7 +50,7 @@ BAR = AutonomyBar()  # 20 reviews, promote at 0.95, demote below 0.80
 def profiles(tmp_path: Path) -> Path:
     """A writable copy of the packaged profiles."""
     directory = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(STORE_PROFILES, directory, ignore=shutil.ignore_patterns("*.py"))
     return directory
 
 

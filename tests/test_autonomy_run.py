@@ -8,10 +8,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.trust.promotion import apply_change
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
@@ -21,9 +23,9 @@ async def test_a_demotion_changes_the_gate_in_the_next_run(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     local = settings.model_copy(update={"profiles_dir": profiles})
-    create_store(local.store_db_path)
+    create_store(store_db_path(local))
     handrail = HandrailClient(client, local)
 
     async with running_worker(client, local):

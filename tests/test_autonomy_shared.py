@@ -18,20 +18,22 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import Autonomy
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_levels import AutonomyLevels
 from handrail.storage.autonomy_log import AutonomyLog
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.trust.autonomy import Direction, read_log
 from handrail.trust.promotion import apply_change
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
-CATALOG = ProfileCatalog(PACKAGED_PROFILES)
+CATALOG = ProfileCatalog(STORE_PROFILES)
 
 
 def _host(settings: HandrailSettings, state_url: str, name: str) -> HandrailSettings:
@@ -39,7 +41,7 @@ def _host(settings: HandrailSettings, state_url: str, name: str) -> HandrailSett
     host = settings.model_copy(
         update={"data_dir": settings.data_dir / name, "state_url": SecretStr(state_url)}
     )
-    create_store(host.store_db_path)
+    create_store(store_db_path(host))
     return host
 
 

@@ -21,6 +21,7 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.activities.llm import LlmActivities
 from handrail.contracts import (
     DecideRequest,
@@ -38,7 +39,6 @@ from handrail.reports.render_text import format_json, format_table
 from handrail.reports.stats import compute_stats
 from handrail.storage.conversations import ConversationStore
 from handrail.storage.ledger import RunLedger
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import (
     ErrorReply,
     Reply,

@@ -9,22 +9,18 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from temporalio import workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from handrail.cli.demo import demo_settings
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.cli.trace_format import format_pending, format_trace
 from handrail.client.core import HandrailClient
 from handrail.contracts import Decision, PendingReview, StepRecord, ToolOutcome, Trace
-from handrail.names import WORKFLOW_TYPE
 from handrail.runtime.devserver import is_listening
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.test_starter_cli import ROOT, Run, _clean_env, _free_port, _starter, _worker_env
 
@@ -116,7 +112,7 @@ async def test_review_refuses_args_and_text_its_verdict_ignores(
 async def test_trace_and_result_of_a_finished_task_need_no_worker(
     client: Client, settings: HandrailSettings, temporal_address: str, tmp_path: Path
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     async with running_worker(client, settings):
         handle = await handrail.start_task({"goal": "How much is the Headlamp?"})
@@ -158,43 +154,6 @@ async def test_trace_and_result_of_a_task_no_worker_polls_say_so_in_one_line(
         assert "no task 'no-such-task'" in unknown.stderr
     finally:
         await handle.terminate("test over")
-
-
-def test_demo_settings_use_a_task_queue_of_their_own() -> None:
-    base = HandrailSettings(_env_file=None)
-    first, second = demo_settings(base), demo_settings(base)
-    assert first.task_queue.startswith("handrail-demo-")
-    assert first.task_queue != second.task_queue
-    assert base.task_queue not in (first.task_queue, second.task_queue)
-
-
-# Workflow ids the decoy below ran: it stands for another checkout's worker (other code, a real
-# model) polling the queue the settings name. Unsandboxed, so that it can record them here.
-_DECOY_TOOK: list[str] = []
-
-
-@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
-class _DecoyAgent:
-    @workflow.run
-    async def run(self, task: dict[str, Any]) -> dict[str, Any]:
-        _DECOY_TOOK.append(workflow.info().workflow_id)
-        return {"status": "answered", "answer": "not the demo's worker"}
-
-
-async def test_the_demo_runs_no_task_on_another_workers_queue(
-    client: Client, temporal_address: str, tmp_path: Path
-) -> None:
-    """A dev server already runs on the address and another worker polls the configured task
-    queue: every demo task still runs on the demo's own worker, against its own store."""
-    shared = f"test-{uuid.uuid4().hex[:10]}"
-    env = _clean_env(HANDRAIL_TEMPORAL_ADDRESS=temporal_address, HANDRAIL_TASK_QUEUE=shared)
-    _DECOY_TOOK.clear()
-    async with Worker(client, task_queue=shared, workflows=[_DecoyAgent]):
-        run = await _starter("demo", env=env, cwd=tmp_path)
-    assert _DECOY_TOOK == []
-    assert run.returncode == 0, run.stderr
-    assert "(already running)" in run.stdout
-    assert "refunds: ['order 1001: 10.00 EUR', 'order 1003: 80.00 USD']" in run.stdout
 
 
 def _nasty_trace() -> Trace:
@@ -240,7 +199,7 @@ async def test_result_and_pending_print_no_control_characters(
     model_server: ScriptedModelServer,
 ) -> None:
     model_server.brain = Scenario([ToolCallReply("final_answer", {"answer": _NASTY})])
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     async with running_worker(client, settings):
         handle = await handrail.start_task({"goal": _NASTY})
@@ -281,7 +240,7 @@ async def test_base_url_without_a_key_reaches_the_local_model(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyless = settings.model_copy(update={"openai_api_key": None})
     assert keyless.openai_base_url
-    create_store(keyless.store_db_path)
+    create_store(store_db_path(keyless))
     handrail = HandrailClient(client, keyless)
     async with running_worker(client, keyless):
         handle = await handrail.start_task({"goal": "How much is the Headlamp?"})

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail import search_attributes as sa
 from handrail.cli.trace_format import format_result
@@ -26,10 +30,8 @@ from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.ledger import RunLedger
-from handrail.store.database import create_store, snapshot
 from handrail.testing import FunctionModel, Scenario, agent_worker
 from handrail.testing.scripted_model import Reply, ScriptedModelServer, ToolCallReply
 from handrail.tools import Compensation, Tool
@@ -41,7 +43,7 @@ DRAFT = "Refunded 10.00 and emailed you."
 async def _run_store_task(
     client: Client, settings: HandrailSettings, server: ScriptedModelServer, replies: list[Reply]
 ) -> tuple[str, HandrailClient]:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     server.brain = Scenario(replies)
     handrail = HandrailClient(client, settings)
     async with running_worker(client, settings):
@@ -53,8 +55,8 @@ async def _run_store_task(
 async def test_a_refused_email_at_the_commit_point_fails_the_commit_and_rolls_back(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    create_store(settings.store_db_path)
-    before = snapshot(settings.store_db_path)
+    create_store(store_db_path(settings))
+    before = snapshot(store_db_path(settings))
     # The refund runs at once; both emails wait for the commit point; the first is refused
     # there (no such order), so the second must never go out.
     replies: list[Reply] = [refund(1001, "10.00"), email(9999), email(1001), answer(DRAFT)]
@@ -85,7 +87,7 @@ async def test_a_refused_email_at_the_commit_point_fails_the_commit_and_rolls_ba
     assert trace.steps[2].outcome is None
     assert trace.steps[2].note == "send_email never ran: the commit stopped at send_email (step 2)"
     assert [(c.tool, c.status) for c in trace.compensations] == [("issue_refund", "undone")]
-    assert snapshot(settings.store_db_path) == before  # no refund kept, no email sent
+    assert snapshot(store_db_path(settings)) == before  # no refund kept, no email sent
     assert attributes.get(sa.STATUS) == "commit_failed"
 
     ledger = RunLedger(settings.state_db_path)
@@ -113,7 +115,7 @@ async def test_a_profile_may_keep_the_earlier_effects(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     path = profiles / "store_actions.toml"
     path.write_text(path.read_text() + '\n[commit]\non_failure = "keep"\n')
     keeping = settings.model_copy(update={"profiles_dir": profiles})
@@ -129,7 +131,7 @@ async def test_a_profile_may_keep_the_earlier_effects(
         'not delivered; kept 1 earlier effect(s) (the profile\'s [commit] on_failure = "keep")'
     )
     assert trace.compensations == []
-    assert len(snapshot(keeping.store_db_path)["refunds"]) == 1  # kept, and said so
+    assert len(snapshot(store_db_path(keeping))["refunds"]) == 1  # kept, and said so
 
 
 # --- a new user's own tools: a snapshot that is gone by the time the commit runs ------------

@@ -6,7 +6,7 @@ with its schema set up by a one-shot admin-tools job before the server starts (n
 deprecated auto-setup image), the namespace and Handrail's search attributes registered before
 the workers start, two worker replicas on Handrail's PostgreSQL state database, the collector and
 the trace viewer, pinned images, dependencies that exist, no literal secrets, and a Dockerfile
-that installs the package and what ``worker.py`` needs.
+that installs the package and what ``worker.py`` needs (the store example it hosts).
 
 Each check returns the problems it finds; the real files must have none, and every check is also
 run on a broken copy (``BREAKAGES``) to show that it can fail.
@@ -455,6 +455,8 @@ def worker_problems(compose: Compose) -> list[str]:
         ):
             problems.append(f"{name}: the store example shares Handrail's state database")
 
+        problems.extend(app_problems(name, env))
+
         words = command_words(service)
         if not words:
             problems.append(f"{name} relies on the image's CMD; give the command here")
@@ -477,6 +479,18 @@ def worker_problems(compose: Compose) -> list[str]:
         ).endswith(":9464"):
             problems.append(f"{name}'s healthcheck reads metrics the worker does not serve")
     return problems
+
+
+def app_problems(name: str, env: dict[str, str | None]) -> list[str]:
+    """The worker names the app it hosts (``HANDRAIL_APP=module:attribute``), and the module
+    is in the repository (the Dockerfile copies examples/: ``dockerfile_problems``)."""
+    app = resolve(env.get("HANDRAIL_APP") or "")
+    module, _, attribute = app.partition(":")
+    if not module or not attribute:
+        return [f"{name}: HANDRAIL_APP is not module:attribute ({app!r})"]
+    if not (REPO / (module.replace(".", "/") + ".py")).is_file():
+        return [f"{name}: HANDRAIL_APP names {module}, which is not in the repository"]
+    return []
 
 
 SHARED_DATABASES = ("HANDRAIL_STATE_URL", "HANDRAIL_STORE_URL")
@@ -621,6 +635,8 @@ def dockerfile_problems(text: str) -> list[str]:
     final_copies = " ".join(args for keyword, args in final if keyword == "COPY")
     if not whole_context and "worker.py" not in final_copies:
         problems.append("the final stage does not copy worker.py")
+    if not whole_context and "examples/store" not in final_copies:
+        problems.append("the final stage does not copy examples/store (the app worker.py hosts)")
 
     users = [args for keyword, args in final if keyword == "USER"]
     if not users or users[-1].split(":")[0] in {"root", "0"}:
@@ -954,6 +970,14 @@ BREAKAGES = [
         handrail_database_problems,
         "no job creates",
     ),
+    broken("no app", "worker.environment.HANDRAIL_APP", None, WORKERS, "not module:attribute"),
+    broken(
+        "an app not in the repository",
+        "worker.environment.HANDRAIL_APP",
+        "shop.app:APP",
+        WORKERS,
+        "not in the repository",
+    ),
     broken(
         "worker runs the demo",
         "worker.command",
@@ -1027,6 +1051,7 @@ DOCKERFILE_BREAKAGES = [
     ("pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .", "true", "no RUN builds"),
     ("COPY workflows ./workflows", "", "does not copy workflows"),
     ("COPY worker.py starter.py ./", "COPY starter.py ./", "does not copy worker.py"),
+    ("COPY examples/store ./examples/store", "", "does not copy examples/store"),
     ('CMD ["python", "worker.py"]', "CMD python worker.py", "exec form"),
     ("USER handrail:handrail", "USER root", "runs as root"),
     (

@@ -15,11 +15,13 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import RECENT_STEPS_KEPT, TaskResult
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.workflows.agent import AgentWorkflow
 from tests.review_helpers import PROFILE, WHY, answer, email, refund, wait_for_pending
@@ -35,14 +37,14 @@ async def handrail(
 ) -> AsyncIterator[HandrailClient]:
     # The actions profile with room for long tasks (its own budgets would end them first).
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     actions = profiles / "store_actions.toml"
     text = actions.read_text().replace("max_steps = 8", "max_steps = 200")
     actions.write_text(text.replace("max_tokens = 40000", "max_tokens = 10000000"))
     long = settings.model_copy(
         update={"continue_as_new_after_events": EVERY, "profiles_dir": profiles}
     )
-    create_store(long.store_db_path)
+    create_store(store_db_path(long))
     async with running_worker(client, long):
         yield HandrailClient(client, long)
 
@@ -63,7 +65,7 @@ async def _runs(client: Client, task_id: str) -> list[str]:
 
 
 def _refund_cents(settings: HandrailSettings) -> list[int]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return [row[0] for row in db.execute("SELECT amount_cents FROM refunds ORDER BY id")]
 
 
@@ -103,7 +105,7 @@ async def test_a_deferred_email_and_a_review_cross_the_boundary(
 
     assert result.status == "answered"
     assert _refund_cents(handrail.settings) == [8000]
-    with sqlite3.connect(handrail.settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(handrail.settings)) as db:
         assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)
         keys = db.execute(
             "SELECT idempotency_key FROM refunds UNION ALL SELECT idempotency_key FROM outbox"

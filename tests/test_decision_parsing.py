@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.model.decision_parsing import parse_completion, read_confidence
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}
 

@@ -117,7 +117,7 @@ async def _stats_process(
         "register(parser.add_subparsers())\n"
         "args = parser.parse_args(sys.argv[1:])\n"
         "code = asyncio.run(args.handler(HandrailSettings(_env_file=None), args))\n"
-        "store = sorted(m for m in sys.modules if m.startswith('handrail.store'))\n"
+        "store = sorted(m for m in sys.modules if m.startswith('examples'))\n"
         "print(json.dumps(store), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )

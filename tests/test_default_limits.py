@@ -13,10 +13,12 @@ from decimal import Decimal
 
 import pytest
 
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund
 
@@ -24,7 +26,7 @@ TASKS = 6
 
 
 def test_the_bundled_profile_caps_each_order_per_day_across_tasks() -> None:
-    rules = ProfileCatalog([PACKAGED_PROFILES]).load(PROFILE).rules
+    rules = ProfileCatalog([STORE_PROFILES]).load(PROFILE).rules
     for tool, limit in (("issue_refund", Decimal(200)), ("apply_discount", Decimal(50))):
         rule = rules[tool]
         assert (rule.shared_limit, rule.shared_limit_per) == (limit, "order_id"), tool
@@ -37,7 +39,7 @@ def test_the_bundled_profile_caps_each_order_per_day_across_tasks() -> None:
 
 
 def _credits(settings: HandrailSettings, table: str) -> list[int]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         rows = db.execute(f"SELECT amount_cents FROM {table} WHERE order_id = 1003").fetchall()
     return [cents for (cents,) in rows]
 

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import ErrorType, InvalidProfileError, ReviewRefusedError
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
@@ -40,7 +41,7 @@ def _profiles(tmp_path: Path, extra_rule_lines: str) -> Path:
 
 
 def _refunds(settings: HandrailSettings) -> list[tuple[int, int]]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return db.execute("SELECT order_id, amount_cents FROM refunds ORDER BY id").fetchall()
 
 
@@ -114,7 +115,7 @@ async def test_a_rule_may_let_reviewers_edit_outside_the_scope(
     allowing = settings.model_copy(
         update={"profiles_dir": _profiles(tmp_path, 'edits_outside_scope = "allow"\n')}
     )
-    create_store(allowing.store_db_path)
+    create_store(store_db_path(allowing))
     handrail = HandrailClient(client, allowing)
     async with running_worker(client, allowing):
         task_id = await _paused(handrail, model_server, SCOPED)
@@ -135,7 +136,7 @@ async def test_an_edit_above_the_whole_shared_limit_is_refused_at_once(
     tmp_path: Path,
 ) -> None:
     limited = settings.model_copy(update={"profiles_dir": _profiles(tmp_path, SHARED)})
-    create_store(limited.store_db_path)
+    create_store(store_db_path(limited))
     handrail = HandrailClient(client, limited)
     # 150.00: within deny_above (500) and the task's limit (200), above the shared 100.
     over = {"order_id": 1003, "amount": "150.00", "reason": "all of it"}
@@ -167,7 +168,7 @@ async def test_an_edit_past_what_the_shared_limit_has_left_is_refused_when_it_ru
     edit is held exactly as the model's own proposal of the same amount is (refused when the
     action runs, the reason in its outcome, nothing committed past the limit)."""
     limited = settings.model_copy(update={"profiles_dir": _profiles(tmp_path, SHARED)})
-    create_store(limited.store_db_path)
+    create_store(store_db_path(limited))
     handrail = HandrailClient(client, limited)
     async with running_worker(client, limited):
         model_server.brain = Scenario([refund(1003, "45.00"), answer("Refunded")])

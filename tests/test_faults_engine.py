@@ -28,11 +28,12 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from examples.store.database import create_store, snapshot, store_effects
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail.client.core import HandrailClient
 from handrail.runtime.devserver import DevServer
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, snapshot, store_effects
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
 from tests.worker_process import worker_env, worker_process
@@ -50,14 +51,16 @@ def _free_port() -> int:
 
 
 def _settings(address: str, model_server: ScriptedModelServer, data: Path) -> HandrailSettings:
-    return HandrailSettings(
-        _env_file=None,
-        temporal_address=address,
-        task_queue=f"engine-{uuid.uuid4().hex[:8]}",
-        data_dir=data,
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr("engine-faults"),
-        embedded_server=False,
+    return store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=address,
+            task_queue=f"engine-{uuid.uuid4().hex[:8]}",
+            data_dir=data,
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr("engine-faults"),
+            embedded_server=False,
+        )
     )
 
 
@@ -99,7 +102,7 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
         await server.start()
         client = await Client.connect(server.address, data_converter=pydantic_data_converter)
         settings = _settings(server.address, model_server, tmp_path / "data")
-        create_store(settings.store_db_path)
+        create_store(store_db_path(settings))
         handrail = HandrailClient(client, settings)
         async with running_worker(client, settings):
             paused = [
@@ -141,7 +144,7 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
     assert [r.status for r in results] == ["answered"] * (PAUSED + RUNNING), results
     assert all(len(found) == 1 for found in runs.values()), runs  # each task ran once
     for result in results[:PAUSED]:
-        assert store_effects(settings.store_db_path, [result.task_id]) == {
+        assert store_effects(store_db_path(settings), [result.task_id]) == {
             "discounts": [],
             "refunds": ["order 1003: 60.00 USD"],
             "outbox": [],
@@ -150,7 +153,7 @@ async def test_a_killed_temporal_server_restarted_on_its_database_loses_and_doub
         assert review is not None
         assert review.reviewer == "alice"
     for result in results[PAUSED:]:
-        assert store_effects(settings.store_db_path, [result.task_id]) == {
+        assert store_effects(store_db_path(settings), [result.task_id]) == {
             "discounts": ["order 1002: 5.00 EUR"],
             "refunds": [],
             "outbox": [],
@@ -172,7 +175,7 @@ def _doomed_worker(settings: HandrailSettings, *kill: str) -> AbstractAsyncConte
 async def test_a_worker_killed_while_its_task_waits_for_review(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     handrail = HandrailClient(client, settings)
     async with _doomed_worker(settings) as doomed:
@@ -188,7 +191,7 @@ async def test_a_worker_killed_while_its_task_waits_for_review(
         result = await asyncio.wait_for(handrail.get_result(handle.id), timeout=60)
 
     assert result.status == "answered", result
-    assert store_effects(settings.store_db_path, [handle.id])["refunds"] == [
+    assert store_effects(store_db_path(settings), [handle.id])["refunds"] == [
         "order 1003: 80.00 USD"
     ]
     review = result.steps[0].review
@@ -202,21 +205,21 @@ async def test_a_worker_killed_mid_rollback_of_a_rejected_task(
     # A refund runs on its own (10.00 is under review_above), then a discount waits for a
     # reviewer, who rejects it: the task rolls back, and the worker dies in void_refund, after
     # the refund's row is gone and the journal says so, before Temporal hears of it.
-    create_store(settings.store_db_path)
-    before = snapshot(settings.store_db_path)
+    create_store(store_db_path(settings))
+    before = snapshot(store_db_path(settings))
     model_server.brain = Scenario([refund(1001, "10.00"), discount(1003, "30.00"), answer()])
     handrail = HandrailClient(client, settings)
     async with _doomed_worker(settings, "after_commit", "void_refund", "0") as doomed:
         handle = await handrail.start_task({"goal": "Make it right", "profile": PROFILE})
         pending = await wait_for_pending(handrail, handle.id)
         assert pending.tool == "apply_discount"
-        assert len(snapshot(settings.store_db_path)["refunds"]) == 1
+        assert len(snapshot(store_db_path(settings))["refunds"]) == 1
         # The review update returns once the verdict is recorded; the rollback runs after it.
         await handrail.review(
             handle.id, {"reviewer": "alice", "step": pending.step, "verdict": "reject"}
         )
         assert await asyncio.wait_for(doomed.wait(), timeout=30) == -signal.SIGKILL
-    assert snapshot(settings.store_db_path)["refunds"] == []  # undone before the kill
+    assert snapshot(store_db_path(settings))["refunds"] == []  # undone before the kill
 
     async with running_worker(client, settings):  # retried after its start-to-close (10 s)
         result = await asyncio.wait_for(handrail.get_result(handle.id), timeout=60)
@@ -225,7 +228,7 @@ async def test_a_worker_killed_mid_rollback_of_a_rejected_task(
     assert [(c.tool, c.status) for c in result.compensations] == [
         ("issue_refund", "already_undone")
     ]
-    assert snapshot(settings.store_db_path) == before
+    assert snapshot(store_db_path(settings)) == before
     with sqlite3.connect(settings.state_db_path) as state:
         rows = state.execute("SELECT tool, compensated_at IS NOT NULL FROM effect_journal")
         assert rows.fetchall() == [("issue_refund", 1)]

@@ -14,12 +14,13 @@ import uuid
 import pytest
 from temporalio.client import Client
 
+from examples.store.database import create_store, store_effects
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.model.decision_parsing import CONTENT_FILTERED, CUT_OFF
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, store_effects
 from handrail.testing.scripted_model import (
     Fault,
     FaultSchedule,
@@ -38,7 +39,7 @@ ONE_REFUND = {**NOTHING, "refunds": ["order 1001: 5.00 EUR"]}
 
 
 async def _run(handrail: HandrailClient, goal: str, profile: str = PROFILE) -> TaskResult:
-    create_store(handrail.settings.store_db_path)
+    create_store(store_db_path(handrail.settings))
     handle = await handrail.start_task({"goal": goal, "profile": profile})
     return await handrail.get_result(handle.id)
 
@@ -50,7 +51,7 @@ def _effects(settings: HandrailSettings, result: TaskResult) -> dict[str, list[s
         if step.outcome is not None and step.decision.tool in ACTIONS:
             assert step.gate is not None
             assert step.gate.action == "auto", step
-    return store_effects(settings.store_db_path, [result.task_id])
+    return store_effects(store_db_path(settings), [result.task_id])
 
 
 def _told(server: ScriptedModelServer, goal: str) -> list[str]:
@@ -118,7 +119,7 @@ async def test_a_hang_past_the_client_timeout_is_retried(
     impatient = settings.model_copy(update={"llm_timeout_seconds": 1.0})
     scenario = Scenario([refund(1001, "5.00"), answer("Refunded 5.00 EUR.")])
     model_server.brain = FaultSchedule(scenario, at={2: Fault("hang", seconds=20)})
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
 
     async with running_worker(client, impatient):
         result = await _run(handrail, _goal("Refund 5 on order 1001"))
@@ -203,7 +204,7 @@ async def test_a_plain_text_reply_after_an_action_waits_for_a_reviewer(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
     model_server.brain = Scenario([refund(1001, "5.00"), Fault("plain_text")])
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handle = await handrail.start_task(
         {"goal": _goal("Refund 5 on order 1001"), "profile": PROFILE}
     )

@@ -36,12 +36,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.outage import STATE_DATABASE_UNAVAILABLE
-from handrail.store.database import create_store
 from handrail.testing.postgres import PostgresCluster, PostgresNotInstalledError, throwaway_cluster
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer
 from handrail.tools.runner import FaultHook, FaultPoint
@@ -144,7 +145,7 @@ async def _run_through_outage(
     settings = settings.model_copy(
         update={"profiles_dir": _profiles_with(tmp_path, RULE), "state_url": SecretStr(outage.url)}
     )
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     begun = threading.Event()
     faults = _outage_at_effect(ids["action"], outage, begun)
@@ -200,7 +201,7 @@ def _assert_nothing_lost_or_doubled(
 ) -> None:
     kind_of = {task: kind for kind, task in ids.items()}
     tasks = list(ids.values())
-    store_url = f"sqlite:///{settings.store_db_path}"
+    store_url = f"sqlite:///{store_db_path(settings)}"
     refunds = rows(
         store_url, "SELECT task_id, amount_cents FROM refunds WHERE task_id IN ({ids})", tasks
     )

@@ -18,11 +18,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.outage import STATE_DATABASE_UNAVAILABLE, outage_reason
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.workflows import options
 from tests.review_helpers import PROFILE, answer
@@ -74,7 +75,7 @@ async def test_a_ledger_record_that_fails_for_good_does_not_fail_the_task(
 ) -> None:
     marker = f"ledger-gone-{uuid.uuid4().hex[:8]}"
     model_server.route(marker, Scenario([answer("Nothing to refund")]))
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     try:
         async with running_worker(client, settings, interceptors=[_LedgerGoneForGood()]):

@@ -33,6 +33,9 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from examples.store.database import StoreDatabase, create_store, snapshot
+from examples.store.settings import store_db_path
+from examples.store.tools import store_compensations, store_tools
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.errors import ErrorType
@@ -42,8 +45,6 @@ from handrail.profiles.catalog import ProfileCatalog
 from handrail.runtime.worker import make_openai_client
 from handrail.settings import HandrailSettings
 from handrail.storage.sqlite import BUSY_TIMEOUT_MS
-from handrail.store.database import StoreDatabase, create_store, snapshot
-from handrail.store.tools import store_compensations, store_tools
 from handrail.testing.kit import settings_for_test
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import Compensation, Tool, ToolContext, UndoContext, compensation, tool
@@ -251,7 +252,7 @@ def _rig(settings: HandrailSettings, tmp_path: Path) -> Rig:
     profiles = tmp_path / "profiles"
     profiles.mkdir(exist_ok=True)
     (profiles / f"{PROFILE_NAME}.toml").write_text(PROFILE)
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return Rig(settings, profiles, Misbehaviour(effects=tmp_path / "effects.db"))
 
 
@@ -260,7 +261,7 @@ async def _worker(
     client: Client, rig: Rig, *, faults: FaultHook = no_faults
 ) -> AsyncIterator[None]:
     """A worker with the store's tools and the misbehaving ones, as a user's project builds it."""
-    store = StoreDatabase(rig.settings.store_db_path)
+    store = StoreDatabase(store_db_path(rig.settings))
     tools, compensations = misbehaving_tools(rig.faults)
     model_client = make_openai_client(rig.settings)
     plugin = HandrailPlugin(
@@ -337,7 +338,7 @@ async def _run_under_lock(
     ) as goal:
         handrail = rig.handrail(client)
         async with _worker(client, rig):
-            with _store_locked(rig.settings.store_db_path):
+            with _store_locked(store_db_path(rig.settings)):
                 handle = await handrail.start_task({"goal": goal, "profile": PROFILE_NAME})
                 deadline = asyncio.get_running_loop().time() + 60
                 while await _pending_attempt(handle, "apply_discount") < until_attempt:
@@ -362,7 +363,7 @@ async def test_a_short_database_lock_is_absorbed_by_the_busy_wait(
     assert outcome.ok
     assert outcome.attempt == 1  # no retry: the busy wait absorbed the lock
     assert outcome.latency_ms >= 1000  # it did wait for the lock (held 1 s after it started)
-    assert len(snapshot(rig.settings.store_db_path)["discounts"]) == 1
+    assert len(snapshot(store_db_path(rig.settings))["discounts"]) == 1
     assert _journal(rig.settings) == [("apply_discount", False)]
 
 
@@ -381,7 +382,7 @@ async def test_a_database_lock_longer_than_the_action_timeout_is_retried_and_tak
     assert outcome.ok
     assert outcome.attempt >= 2
     await asyncio.sleep(0.5)  # the abandoned attempt's thread finishes its (no-op) write
-    discounts = snapshot(rig.settings.store_db_path)["discounts"]
+    discounts = snapshot(store_db_path(rig.settings))["discounts"]
     assert len(discounts) == 1, discounts  # once, though two attempts wrote
     assert _journal(rig.settings) == [("apply_discount", False)]
 
@@ -452,7 +453,7 @@ async def test_a_tool_that_outlives_its_task_undoes_its_late_effect(
     assert compensated_first  # the attempt was still asleep when the rollback ended
     assert rig.faults.finished == {"slow_export": 1}  # it woke and wrote ...
     assert rig.faults.rows() == []  # ... and its effect was undone at once
-    assert snapshot(rig.settings.store_db_path)["discounts"] == []
+    assert snapshot(store_db_path(rig.settings))["discounts"] == []
 
 
 async def test_a_tool_cancelled_mid_effect_undoes_its_late_effect(
@@ -514,7 +515,7 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     rig = _rig(settings, tmp_path)
-    before = snapshot(rig.settings.store_db_path)
+    before = snapshot(store_db_path(rig.settings))
     fault = FailCompensation("void_refund", times=2)
     escalate = ToolCallReply("escalate", {"reason": "a manager must decide", **WHY})
     with model_server.routed(
@@ -533,7 +534,7 @@ async def test_a_compensation_that_fails_twice_then_succeeds_completes_the_rollb
     ]
     assert fault.fired == 2
     assert attempts == [3]  # retried by Temporal, third time lucky
-    assert snapshot(rig.settings.store_db_path) == before
+    assert snapshot(store_db_path(rig.settings)) == before
     assert _journal(rig.settings) == [("apply_discount", True), ("issue_refund", True)]
 
 
@@ -579,7 +580,7 @@ async def test_a_tool_that_always_times_out_fails_the_task_and_rolls_back(
 ) -> None:
     rig = skipping_rig
     rig.faults.slow_seconds = math.inf  # every attempt hangs
-    before = snapshot(rig.settings.store_db_path)
+    before = snapshot(store_db_path(rig.settings))
     message, _handle = await _fails_for_good(
         skipping_env, rig, model_server, [discount(1001, "5.00"), _export()]
     )
@@ -590,7 +591,7 @@ async def test_a_tool_that_always_times_out_fails_the_task_and_rolls_back(
     # "Timeout" (it does not say which timeout, nor how long it was).
     assert "slow_export failed: Timeout" in message, message
     assert "rolled back 2 step(s)" in message, message
-    assert snapshot(rig.settings.store_db_path) == before  # the discount was revoked
+    assert snapshot(store_db_path(rig.settings)) == before  # the discount was revoked
     assert rig.faults.rows() == []
     # slow_export's compensation found nothing to undo and left a tombstone against a late
     # attempt (the test server's heartbeat cancelled each timed-out attempt; on the dev server
@@ -602,7 +603,7 @@ async def test_a_tool_that_always_raises_fails_the_task_and_rolls_back(
     skipping_env: WorkflowEnvironment, skipping_rig: Rig, model_server: ScriptedModelServer
 ) -> None:
     rig = skipping_rig
-    before = snapshot(rig.settings.store_db_path)
+    before = snapshot(store_db_path(rig.settings))
     message, _handle = await _fails_for_good(
         skipping_env, rig, model_server, [discount(1001, "5.00"), _sync()]
     )
@@ -611,7 +612,7 @@ async def test_a_tool_that_always_raises_fails_the_task_and_rolls_back(
     last = options.ACTION_RETRY.maximum_attempts
     assert f"flaky_sync failed: partner API went away (attempt {last})" in message, message
     assert "rolled back 2 step(s)" in message, message
-    assert snapshot(rig.settings.store_db_path) == before
+    assert snapshot(store_db_path(rig.settings)) == before
     assert rig.faults.rows() == []  # it never took effect
     assert sorted(_journal(rig.settings)) == [("apply_discount", True), ("flaky_sync", True)]
 
@@ -633,7 +634,7 @@ async def test_a_compensation_that_never_succeeds_needs_manual_recovery_after_it
     assert re.search(rf"\(key {handle.id}/[0-9a-f-]{{36}}/1\)", message), message
     failure = await _failure_type(handle)
     assert failure == ErrorType.NEEDS_MANUAL_RECOVERY
-    tables = snapshot(rig.settings.store_db_path)
+    tables = snapshot(store_db_path(rig.settings))
     assert len(tables["refunds"]) == 1  # left for a person, and named
     assert tables["discounts"] == []  # the rest of the rollback still ran
 

@@ -7,11 +7,12 @@ import sqlite3
 
 import pytest
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import Decision, FinalAnswerRule, Profile
 from handrail.policy.gate import gate_final_answer
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Reply,
     Scenario,
@@ -25,14 +26,14 @@ CLAIM = "All refunded, 1000 EUR is on its way."
 
 
 def _refund_cents(settings: HandrailSettings) -> list[int]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return [row[0] for row in db.execute("SELECT amount_cents FROM refunds")]
 
 
 async def _start(
     handrail: HandrailClient, server: ScriptedModelServer, replies: list[Reply], profile: str
 ) -> str:
-    create_store(handrail.settings.store_db_path)
+    create_store(store_db_path(handrail.settings))
     server.brain = Scenario(replies)
     return (await handrail.start_task({"goal": "Sort out my orders", "profile": profile})).id
 

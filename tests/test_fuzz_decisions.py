@@ -21,12 +21,12 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.contracts import Decision
 from handrail.errors import ErrorType
 from handrail.model.adapter import ModelRequest
 from handrail.model.openai_chat import OpenAIChatModel
 from handrail.names import ESCALATE_TOOL, FINAL_ANSWER_TOOL
-from handrail.store.tools import STORE_TOOL_SPECS
 from tests.strategies import json_values
 
 TOOLS = {spec.name: spec for spec in STORE_TOOL_SPECS}

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.contracts import Decision, FinalAnswerRule, Profile, ToolBinding, ToolRule
 from handrail.policy.gate import gate, gate_final_answer
-from handrail.store.tools import STORE_TOOL_SPECS
 from tests.strategies import json_values
 
 FUZZ = settings(max_examples=200, deadline=None)

@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.client.core import HandrailClient
 from handrail.contracts import (
     PendingReview,
@@ -31,8 +34,6 @@ from handrail.contracts import (
 from handrail.errors import ReviewRefusedError
 from handrail.names import FINAL_ANSWER_TOOL
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.workflows.review_desk import ReviewDesk
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
@@ -240,7 +241,7 @@ def test_no_decision_counts_when_nothing_is_pending(raw: dict[str, Any]) -> None
 async def test_an_edit_cannot_carry_the_task_past_its_task_limit(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     # store_actions: refunds above 50 are reviewed, above 500 refused, 200 per task at most.
     model_server.brain = Scenario([refund(1003, "50.00"), refund(1003, "60.00"), answer()])
     handle = await handrail.start_task({"goal": "Resolve order 1003", "profile": PROFILE})

@@ -11,10 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.history_tools import history_bytes
 
@@ -36,7 +38,7 @@ def _long_task_scenario(tool_steps: int) -> Scenario:
 @pytest.fixture
 def long_settings(settings: HandrailSettings, tmp_path: Path) -> HandrailSettings:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     text = (profiles / "store_support.toml").read_text().replace("max_steps = 6", "max_steps = 80")
     (profiles / "store_support.toml").write_text(text)
     return settings.model_copy(update={"profiles_dir": profiles})
@@ -56,7 +58,7 @@ async def _history_size(
 async def test_bytes_per_step_do_not_grow_with_step_count(
     client: Client, long_settings: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    create_store(long_settings.store_db_path)
+    create_store(store_db_path(long_settings))
     handrail = HandrailClient(client, long_settings)
     sizes: dict[int, int] = {}
     async with running_worker(client, long_settings):
@@ -79,7 +81,7 @@ async def test_small_workflow_cache_replays_to_the_same_result(
 ) -> None:
     """With no workflow cache every step replays the whole history: a nondeterministic
     workflow would fail here instead of finishing."""
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, settings)
     model_server.brain = _long_task_scenario(4)
     options: dict[str, Any] = {"max_cached_workflows": 0}

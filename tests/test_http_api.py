@@ -14,11 +14,12 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server, token_hash
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
-from handrail.store.tools import STORE_TOOL_SPECS
 
 REFUND_GOAL = "Please refund 80.00 USD on order 1003 for the broken stove."
 # alice and bob review tier "support", carol "managers" (store_actions.toml); dave is a known
@@ -93,7 +94,7 @@ async def serve_gateway(
     """The gateway on a free loopback port, scoped to the test's task queue (the `worker`
     fixture's), with an HTTP client for it; ``review_timeout``: seconds a decision may wait
     for the task before the answer is 504 (the gateway's default: 30)."""
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     handrail = HandrailClient(client, gateway_settings(settings))
     app = create_app(handrail, tools=STORE_TOOL_SPECS, task_queue=settings.task_queue)
     if review_timeout is not None:

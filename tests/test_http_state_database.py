@@ -16,11 +16,12 @@ from pydantic import SecretStr
 from sqlalchemy import make_url
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server
 from handrail.http.auth import COOKIE_NAME
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from tests.review_helpers import signed_link
 from tests.test_http_api import TOKENS, Api, gateway_settings
 
@@ -55,7 +56,7 @@ async def replicas(
 ) -> AsyncIterator[tuple[Api, Api]]:
     """Two gateways over one Temporal: the first with its real PostgreSQL state database, the
     second with the same settings but the database unreachable (its port closed)."""
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     reachable = gateway_settings(settings).model_copy(
         update={"link_secret": SecretStr(SECRET), "state_url": SecretStr(postgres_url)}
     )

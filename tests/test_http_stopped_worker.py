@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail.runtime.worker import running_worker
+from examples.store.worker import running_worker
 from handrail.settings import HandrailSettings
 from tests.review_helpers import signed_link
 from tests.test_http_api import TOKENS, Api, bearer, error_of, serve_gateway

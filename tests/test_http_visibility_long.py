@@ -9,8 +9,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.worker import running_worker
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer
 from tests.test_http_api import SERVICE_TOKENS, bearer, serve_gateway
@@ -24,7 +25,7 @@ async def test_the_starter_survives_continue_as_new(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     actions = profiles / "store_actions.toml"
     text = actions.read_text().replace("max_steps = 8", "max_steps = 40")
     actions.write_text(text.replace("max_tokens = 40000", "max_tokens = 10000000"))

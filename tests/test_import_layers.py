@@ -124,11 +124,6 @@ def test_the_graph_sees_the_package() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one circle left: testing/_server -> store_clerk -> scripted_model (the store "
-    "example leaves the library in the next step)",
-)
 def test_no_import_circles() -> None:
     assert _circles(_graph()) == []
 

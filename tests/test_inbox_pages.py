@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 import pytest_asyncio
 
+from examples.store.settings import store_db_path
 from handrail.http.auth import COOKIE_NAME
 from handrail.settings import HandrailSettings
 from tests.inbox_kit import (
@@ -155,7 +156,7 @@ async def test_the_edit_form_posted_as_a_browser_posts_it_runs_the_edit(
     posted = await alice.post(f"/inbox/tasks/{task_id}/decide", data=body)
     assert posted.status_code == 303, posted.text
     assert (await page_api.wait_done(task_id))["status"] == "answered"
-    with sqlite3.connect(page_settings.store_db_path) as store:
+    with sqlite3.connect(store_db_path(page_settings)) as store:
         rows = store.execute(
             "SELECT amount_cents FROM refunds WHERE task_id = ?", (task_id,)
         ).fetchall()

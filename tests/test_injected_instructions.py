@@ -18,15 +18,18 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, update
 from temporalio.client import Client
 
+from examples.store.clerk import store_credit_instructions
+from examples.store.database import create_store, products, refunds
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.tools import STORE_TOOL_SPECS
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import StepRecord, TaskResult
 from handrail.errors import InvalidProfileError
 from handrail.policy.scope import scope_problems
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store, products, refunds
-from handrail.store.tools import STORE_TOOL_SPECS
+from handrail.settings import HandrailSettings
 from handrail.testing.gullible import OBEYING, Gullible
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer, refund, wait_for_pending
@@ -40,8 +43,8 @@ READ_ORDER = ToolCallReply("get_order", {"order_id": 1001, **WHY})
 @pytest.fixture
 def store(settings: HandrailSettings) -> Iterator[Engine]:
     """The store, with the instruction planted in a product name that ``get_order`` returns."""
-    create_store(settings.store_db_path)
-    engine = create_engine(f"sqlite:///{settings.store_db_path}")
+    create_store(store_db_path(settings))
+    engine = create_engine(f"sqlite:///{store_db_path(settings)}")
     with engine.begin() as connection:
         connection.execute(
             update(products).where(products.c.sku == "WOOL-SOCK").values(name=PLANTED)
@@ -59,7 +62,7 @@ def refunded(engine: Engine) -> list[tuple[int, int]]:
 def profiles_with(tmp_path: Path, outside_scope: str, *, required: bool) -> Path:
     """The bundled profiles, with store_actions' scope setting and ``scope_required`` changed."""
     folder = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, folder)
+    shutil.copytree(STORE_PROFILES, folder)
     path = folder / f"{PROFILE}.toml"
     text = path.read_text()
     assert 'outside_scope = "deny"\n' in text
@@ -92,7 +95,9 @@ async def run_task(
 def gullible(model_server: ScriptedModelServer, settings: HandrailSettings) -> None:
     # After ``settings``, which gives each test the default brain.
     # Reads order 1001 (and so the planted name), then refunds its socks, then answers.
-    model_server.brain = Gullible(Scenario([READ_ORDER, refund(1001, "10.00"), answer()]))
+    model_server.brain = Gullible(
+        Scenario([READ_ORDER, refund(1001, "10.00"), answer()]), follow=store_credit_instructions
+    )
 
 
 @pytest.mark.usefixtures("gullible")
@@ -166,7 +171,9 @@ async def test_a_task_without_the_bound_key_is_never_allowed_to_act(
     outside_scope: str,
 ) -> None:
     # scope_required = true: a task whose context names no order may not refund on its own.
-    model_server.brain = Gullible(Scenario([READ_ORDER, answer()]))
+    model_server.brain = Gullible(
+        Scenario([READ_ORDER, answer()]), follow=store_credit_instructions
+    )
     strict = settings.model_copy(
         update={"profiles_dir": profiles_with(tmp_path, outside_scope, required=True)}
     )
@@ -270,7 +277,7 @@ def test_the_profile_setting_fills_each_bound_rule_unless_it_says_otherwise(
 def test_a_bound_argument_the_tool_does_not_take_is_named() -> None:
     """Checked against the tool's schema, which the profile file does not know: by
     ``scope_problems`` (and, failing that, by the gate, which then denies)."""
-    rules = ProfileCatalog(PACKAGED_PROFILES).load(PROFILE).rules
+    rules = ProfileCatalog(STORE_PROFILES).load(PROFILE).rules
     specs = {spec.name: spec for spec in STORE_TOOL_SPECS}
     for tool, rule in rules.items():
         assert scope_problems(tool, rule, specs[tool].parameters) == []

@@ -13,12 +13,12 @@ from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.activities.llm import LlmActivities
 from handrail.contracts import DecideRequest, Observation, Opening
 from handrail.errors import ErrorType
 from handrail.model.openai_chat import OpenAIChatModel
 from handrail.storage.conversations import ConversationStore
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import (
     ErrorReply,
     Scenario,

@@ -14,11 +14,13 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import RECENT_STEPS_KEPT
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import WHY
 
@@ -35,7 +37,7 @@ async def test_a_3000_step_task_finishes_in_bounded_runs(
     state_url: str,
 ) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     support = profiles / "store_support.toml"
     support.write_text(support.read_text().replace("max_steps = 6", f"max_steps = {STEPS + 5}"))
     long = settings.model_copy(
@@ -45,7 +47,7 @@ async def test_a_3000_step_task_finishes_in_bounded_runs(
             "state_url": SecretStr(state_url),
         }
     )
-    create_store(long.store_db_path)
+    create_store(store_db_path(long))
     lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
     replies: list[Reply] = [lookup] * STEPS
     replies.append(ToolCallReply("final_answer", {"answer": "34.50 EUR", **WHY}))

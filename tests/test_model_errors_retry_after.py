@@ -22,13 +22,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.activities.llm import LlmActivities
 from handrail.contracts import DecideRequest, Opening
 from handrail.errors import ErrorType
 from handrail.model.errors import retry_delay
 from handrail.model.openai_chat import OpenAIChatModel
 from handrail.storage.conversations import ConversationStore
-from handrail.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
 from handrail.testing.scripted_model import Fault, Scenario, ScriptedModelServer
 from handrail.tools import ToolRegistry
 from handrail.workflows.options import DECIDE_RETRY

@@ -1,11 +1,13 @@
 """Installing Handrail puts one package into site-packages: ``handrail``. The repository keeps
 ``workflows/``, ``activities/``, ``worker.py`` and ``starter.py`` at its top level, but a wheel
 must not install modules under those generic names, where they would collide with a user's
-project laid out like samples-python."""
+project laid out like samples-python. Nor does it install an example: the store agent and its
+profiles stay in the checkout's ``examples/``, and the library names no store."""
 
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,10 @@ def test_the_wheel_installs_only_the_handrail_package(tmp_path: Path) -> None:
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert tops == {"handrail"}
     assert "handrail/workflows/agent.py" in names
+    # No example, no store module, no bundled profile.
+    example = re.compile(r"examples/|/store/|/store\.py$|/store_\w+\.(py|toml)$|\.toml$")
+    assert [n for n in names if example.search(n)] == []
+    assert [n for n in names if n.endswith(".toml")] == []
     assert "handrail/activities/llm.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -93,7 +99,7 @@ def test_workflow_code_imports_no_client_telemetry_sdk_or_model_client() -> None
         *("sqlalchemy", "httpx"),
         # What starts processes: the dev server and its reaper (the stdlib's subprocess comes
         # with asyncio, before this probe starts counting).
-        *("handrail.runtime.devserver", "handrail.cli.process_exit", "subprocess"),
+        *("handrail.runtime.worker", "handrail.cli", "subprocess"),
     )
     assert [m for m in loaded if m.startswith(heavy)] == []
     assert "handrail.workflows.agent" in loaded
@@ -151,3 +157,18 @@ def test_no_import_cycle_among_handrail_modules() -> None:
 
     cycles = [c for c in map(cycle_from, sorted(graph)) if c]
     assert cycles == []
+
+
+STORE_WORDS = re.compile(r"store_support|store_actions|StoreClerk|store_url|store_db")
+
+
+def test_the_library_names_no_example() -> None:
+    # The store is an example built on the public API: the package knows none of its names.
+    found = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in (ROOT / "handrail").rglob("*")
+        if path.is_file() and path.suffix in {".py", ".toml", ".html", ".md"}
+        for line in path.read_text().splitlines()
+        if STORE_WORDS.search(line)
+    ]
+    assert found == []

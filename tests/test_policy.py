@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples.store.tools import STORE_TOOL_SPECS
 from handrail.activities.profiles import declared_binding
 from handrail.contracts import Decision, Profile, ToolBinding, ToolRule
 from handrail.policy.gate import (
@@ -19,7 +20,6 @@ from handrail.policy.gate import (
     when_to_run,
 )
 from handrail.policy.scope import scope_problems
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.tools.spec import ToolSpec
 from tests.strategies import json_values
 
@@ -181,7 +181,7 @@ def test_invalid_arguments_are_never_auto(
     allowed = profile(binding(ISSUE_REFUND, autonomy=level, review_sample=0.0))
     verdict = gate(allowed, "issue_refund", args, confidence, sample_key=key)
     try:
-        from handrail.store.tools import IssueRefundArgs
+        from examples.store.tools import IssueRefundArgs
 
         IssueRefundArgs.model_validate(args)
         valid = True
@@ -216,7 +216,7 @@ def test_money_the_tool_would_refuse_is_never_auto(amount: object) -> None:
 @settings(max_examples=300, deadline=None)
 @given(amount=st.text(max_size=12) | st.floats() | st.integers())
 def test_the_policy_and_the_tool_agree_on_money(amount: object) -> None:
-    from handrail.store.tools import IssueRefundArgs
+    from examples.store.tools import IssueRefundArgs
 
     args = refund() | {"amount": amount}
     verdict = gate(SUPERVISED, "issue_refund", args, 0.99)

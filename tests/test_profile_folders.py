@@ -1,6 +1,6 @@
-"""Profiles from several folders: yours first, then the bundled ones. Pointing Handrail at your
-own folder hides no bundled profile, and a name defined twice is taken from the first folder
-with a warning at worker start, never silently."""
+"""Profiles from several folders: yours first, then the hosted app's (Handrail bundles none).
+Pointing Handrail at your own folder hides no profile of the app, and a name defined twice is
+taken from the first folder with a warning at worker start, never silently."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from handrail import HandrailPlugin, HandrailSettings, ToolContext, tool
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.settings import PACKAGED_PROFILES
+from handrail.runtime.app import AgentApp
 from handrail.testing import FunctionModel, Scenario, ToolCallReply
 
 
@@ -38,11 +38,13 @@ def write_profile(folder: Path, name: str, prompt: str) -> Path:
 
 
 @pytest.mark.parametrize("joined", ["pathsep", "json"])
-def test_your_folders_come_first_and_hide_no_bundled_profile(
+def test_your_folders_come_first_and_hide_no_profile_of_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, joined: str
 ) -> None:
     first = write_profile(tmp_path / "mine", "desk", "You run the IT desk.")
     second = write_profile(tmp_path / "team", "billing", "You answer billing questions.")
+    apps = write_profile(tmp_path / "app", "support", "You answer support questions.")
+    app = AgentApp(name="support desk", profiles=(apps,), default_profile="support")
     value = (
         os.pathsep.join([str(first), str(second)])
         if joined == "pathsep"
@@ -50,13 +52,19 @@ def test_your_folders_come_first_and_hide_no_bundled_profile(
     )
     monkeypatch.setenv("HANDRAIL_PROFILES_DIRS", value)
     monkeypatch.delenv("HANDRAIL_PROFILES_DIR", raising=False)
-    settings = HandrailSettings(_env_file=None)
+    mine = HandrailSettings(_env_file=None)
+    assert mine.profile_folders == [first, second]  # nothing bundled
+    settings = app.settle(mine)
 
-    assert settings.profile_folders == [first, second, PACKAGED_PROFILES]
+    assert settings.profile_folders == [first, second, apps]
+    assert app.settle(settings) == settings  # settling twice adds nothing
+    assert settings.default_profile == "support"
     catalog = ProfileCatalog(settings.profile_folders)
-    assert {"desk", "billing", "store_actions", "store_support"} <= set(catalog.names())
-    assert catalog.load("store_actions").name == "store_actions"  # the bundled one, still there
+    assert set(catalog.names()) == {"desk", "billing", "support"}
+    assert catalog.load("support").name == "support"  # the app's, still there
     assert catalog.shadowed() == {}
+    # A default profile of your own wins over the app's.
+    assert app.settle(mine.model_copy(update={"default_profile": "desk"})).default_profile == "desk"
 
 
 def test_a_name_in_two_folders_is_taken_from_the_first_and_the_worker_says_so(

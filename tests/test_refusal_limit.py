@@ -8,9 +8,10 @@ import sqlite3
 
 import pytest
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, refund
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 async def test_refusals_in_a_row_escalate_with_the_reason(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario(
         [
             refund(1001, "5.00"),  # takes effect, then is rolled back
@@ -41,14 +42,14 @@ async def test_refusals_in_a_row_escalate_with_the_reason(
     assert trace.error.startswith("3 refused steps in a row (max_consecutive_refusals = 3)")
     assert "denied by policy: issue_refund of 900.00 is above the limit of 500" in trace.error
     assert [c.status for c in result.compensations] == ["undone"]
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         assert db.execute("SELECT COUNT(*) FROM refunds").fetchone() == (0,)
 
 
 async def test_a_good_step_resets_the_count(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     bad = ToolCallReply("drop_tables", {"now": True, **WHY})
     lookup = ToolCallReply("get_order", {"order_id": 1001, **WHY})
     done = ToolCallReply("final_answer", {"answer": "Order 1001 is fine.", **WHY})

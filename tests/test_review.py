@@ -15,13 +15,14 @@ from typing import Any, ClassVar
 import pytest
 from temporalio.client import Client
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.errors import InvalidReviewError, ReviewRefusedError
 from handrail.runtime.devserver import find_temporal_binary
-from handrail.runtime.worker import running_worker
 from handrail.search_attributes import AWAITING_REVIEW, REVIEW_TIER, REVIEW_TOOL
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 @pytest.fixture(autouse=True)
 def _store(settings: HandrailSettings) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
 
 
 async def _start(
@@ -42,7 +43,7 @@ async def _start(
 
 
 def _refunds(settings: HandrailSettings) -> list[tuple[int, int]]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return db.execute("SELECT order_id, amount_cents FROM refunds").fetchall()
 
 
@@ -129,12 +130,12 @@ async def test_an_edit_runs_with_the_reviewers_arguments(
 async def test_a_rejection_rolls_back_what_was_done(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    before = snapshot(settings.store_db_path)
+    before = snapshot(store_db_path(settings))
     task_id = await _start(
         handrail, model_server, discount(1003, "5.00"), refund(1003, "80.00"), answer()
     )
     await wait_for_pending(handrail, task_id)
-    assert len(snapshot(settings.store_db_path)["discounts"]) == 1  # the discount ran on its own
+    assert len(snapshot(store_db_path(settings))["discounts"]) == 1  # the discount ran on its own
     await handrail.review(
         task_id, {"reviewer": "alice", "step": 2, "verdict": "reject", "comment": "too much"}
     )
@@ -142,7 +143,7 @@ async def test_a_rejection_rolls_back_what_was_done(
     assert result.status == "rejected"
     # The refund never ran (its undo is pushed only when it is about to run); the discount did.
     assert [(c.tool, c.status) for c in result.compensations] == [("apply_discount", "undone")]
-    assert snapshot(settings.store_db_path) == before
+    assert snapshot(store_db_path(settings)) == before
     review = result.steps[1].review
     assert review is not None
     assert (review.verdict, review.comment) == ("reject", "too much")

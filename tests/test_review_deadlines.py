@@ -11,10 +11,11 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker, store_settings
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, snapshot
 from handrail.testing.kit import settings_for_test
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
@@ -24,13 +25,15 @@ from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pen
 def skip_settings(
     tmp_path: Path, model_server: ScriptedModelServer, skipping_env: WorkflowEnvironment
 ) -> HandrailSettings:
-    settings = settings_for_test(
-        skipping_env.client,
-        tmp_path / "data",
-        openai_base_url=model_server.base_url,
-        openai_api_key=SecretStr("skipping"),
+    settings = store_settings(
+        settings_for_test(
+            skipping_env.client,
+            tmp_path / "data",
+            openai_base_url=model_server.base_url,
+            openai_api_key=SecretStr("skipping"),
+        )
     )
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return settings
 
 
@@ -39,7 +42,7 @@ async def test_an_unanswered_review_escalates_then_fails_safe_after_two_days(
     skip_settings: HandrailSettings,
     model_server: ScriptedModelServer,
 ) -> None:
-    before = snapshot(skip_settings.store_db_path)
+    before = snapshot(store_db_path(skip_settings))
     model_server.brain = Scenario([discount(1003, "5.00"), refund(1003, "80.00"), answer()])
     handrail = HandrailClient(skipping_env.client, skip_settings)
     started = time.monotonic()
@@ -56,7 +59,7 @@ async def test_an_unanswered_review_escalates_then_fails_safe_after_two_days(
     assert refund_step.review is None
     assert refund_step.outcome is None  # the refund never ran
     assert [(c.tool, c.status) for c in result.compensations] == [("apply_discount", "undone")]
-    assert snapshot(skip_settings.store_db_path) == before
+    assert snapshot(store_db_path(skip_settings)) == before
     assert elapsed < 30, f"a 25-hour wait took {elapsed:.1f} s of real time"
 
 

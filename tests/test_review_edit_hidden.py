@@ -8,11 +8,13 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.policy.redaction import REDACTED
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import create_store, snapshot
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, email, wait_for_pending
 
@@ -21,7 +23,7 @@ async def test_an_edit_keeps_the_hidden_body_it_did_not_change(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles)
+    shutil.copytree(STORE_PROFILES, profiles)
     actions = profiles / f"{PROFILE}.toml"  # emails reviewed, so that one can be edited
     actions.write_text(
         actions.read_text().replace(
@@ -30,7 +32,7 @@ async def test_an_edit_keeps_the_hidden_body_it_did_not_change(
         )
     )
     reviewed = settings.model_copy(update={"profiles_dir": profiles})
-    create_store(reviewed.store_db_path)
+    create_store(store_db_path(reviewed))
     model_server.brain = Scenario([email(1001), answer("Emailed")])
     handrail = HandrailClient(client, reviewed)
     async with running_worker(client, reviewed):
@@ -47,7 +49,7 @@ async def test_an_edit_keeps_the_hidden_body_it_did_not_change(
         result = await handrail.get_result(handle.id)
 
     assert result.status == "answered"
-    (row,) = snapshot(reviewed.store_db_path)["outbox"]
+    (row,) = snapshot(store_db_path(reviewed))["outbox"]
     assert "About your refund" in row  # the reviewer's subject
     assert "Refunded." in row  # the model's body, not the placeholder
     assert REDACTED not in row

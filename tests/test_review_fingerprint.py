@@ -13,13 +13,14 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, PendingReview, Trace
 from handrail.errors import ErrorType, ReviewRefusedError
 from handrail.names import WORKFLOW_TYPE
 from handrail.review.fingerprint import proposal_fingerprint
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
@@ -65,7 +66,7 @@ def test_every_covered_field_changes_the_fingerprint(change: dict[str, Any]) -> 
 
 
 async def _paused_refund(handrail: HandrailClient, server: ScriptedModelServer) -> str:
-    create_store(handrail.settings.store_db_path)
+    create_store(store_db_path(handrail.settings))
     server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     handle = await handrail.start_task({"goal": "Resolve order 1003", "profile": PROFILE})
     await wait_for_pending(handrail, handle.id)
@@ -175,7 +176,7 @@ async def test_the_same_proposal_in_a_new_run_of_the_task_id_is_another_proposal
     settings: HandrailSettings,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     workflow_id = f"order-1003-{uuid.uuid4().hex[:6]}"
     model_server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     first = await _pending_of_a_fresh_run(client, handrail, settings, workflow_id)

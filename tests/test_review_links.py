@@ -19,6 +19,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient, ReviewInput
 from handrail.contracts import AgentTask, PendingReview, ReviewReceipt
 from handrail.errors import ConfigurationError, ErrorType, ReviewRefusedError
@@ -38,10 +41,8 @@ from handrail.review.links import (
     verify_link,
 )
 from handrail.review.used_links import UsedLinks
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.history_tools import history_text
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
@@ -238,7 +239,7 @@ async def test_the_notice_link_approves_a_pending_refund_once(
     state: StateDatabase,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(link_settings.store_db_path)
+    create_store(store_db_path(link_settings))
     with Webhook([200]) as hook:
         # The worker's notifier is the one the settings describe (links, signature).
         configured = link_settings.model_copy(update={"review_webhook_url": hook.url})
@@ -276,7 +277,7 @@ async def test_expired_tampered_and_unauthorised_links_decide_nothing(
     state: StateDatabase,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(link_settings.store_db_path)
+    create_store(store_db_path(link_settings))
     async with running_worker(handrail.temporal, link_settings):
         task_id, pending = await _pause_refund(handrail, model_server)
         expired = _link(task_id, pending, expires_at=datetime.now(UTC) - timedelta(seconds=1))
@@ -302,7 +303,7 @@ async def test_a_link_for_a_proposal_that_changed_is_refused_by_the_workflow(
     state: StateDatabase,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(link_settings.store_db_path)
+    create_store(store_db_path(link_settings))
     task_id = f"order-1003-{uuid.uuid4().hex[:6]}"
     async with running_worker(handrail.temporal, link_settings):
         _, first = await _pause_refund(handrail, model_server, task_id)
@@ -372,7 +373,7 @@ async def test_the_gateway_refuses_a_link_whose_proposal_changed(
     link_settings: HandrailSettings,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(link_settings.store_db_path)
+    create_store(store_db_path(link_settings))
     task_id = f"order-1003-{uuid.uuid4().hex[:6]}"
     origin = {"Origin": gateway}
     async with (

@@ -9,11 +9,12 @@ import json
 
 import pytest
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import ErrorType, ReviewRefusedError
 from handrail.runtime.devserver import find_temporal_binary
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, refund, wait_for_pending
 
@@ -27,7 +28,7 @@ async def _reject(handrail: HandrailClient, task_id: str) -> None:
 
 
 async def _paused_refund(handrail: HandrailClient, server: ScriptedModelServer) -> str:
-    create_store(handrail.settings.store_db_path)
+    create_store(store_db_path(handrail.settings))
     server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     handle = await handrail.start_task({"goal": "Resolve order 1003", "profile": PROFILE})
     await wait_for_pending(handrail, handle.id)

@@ -15,12 +15,13 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import Trace
 from handrail.errors import TaskFailedError
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools.runner import FaultPoint
 from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
@@ -52,7 +53,7 @@ class FailAt:
 
 @pytest.fixture
 def store(settings: HandrailSettings) -> HandrailSettings:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return settings
 
 
@@ -97,7 +98,7 @@ async def test_failure_at_step_k_leaves_the_database_exactly_as_before(
     fail_step: int,
     point: FaultPoint,
 ) -> None:
-    before = snapshot(store.store_db_path)
+    before = snapshot(store_db_path(store))
     fault = FailAt(point, ACTION_NAMES[fail_step], fail_step)
     task_id, error = await _run(
         client, store, model_server, [*THREE_ACTIONS, answer()], faults=fault
@@ -107,7 +108,7 @@ async def test_failure_at_step_k_leaves_the_database_exactly_as_before(
     assert error is not None
     assert f"{ACTION_NAMES[fail_step]} failed: injected fault at {point}" in str(error)
     assert f"rolled back {fail_step + 1} step(s)" in str(error)
-    assert snapshot(store.store_db_path) == before  # every row of every store table
+    assert snapshot(store_db_path(store)) == before  # every row of every store table
 
     trace = await _trace(client, store, task_id)
     assert trace.status == "failed"
@@ -122,7 +123,7 @@ async def test_failure_at_step_k_leaves_the_database_exactly_as_before(
 async def test_cancelling_a_running_task_compensates_what_was_done(
     client: Client, store: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    before = snapshot(store.store_db_path)
+    before = snapshot(store_db_path(store))
 
     def slow_third_decision(_: dict[str, Any]) -> Reply:
         time.sleep(3)  # holds the third decide open so the test can cancel mid-task
@@ -139,14 +140,14 @@ async def test_cancelling_a_running_task_compensates_what_was_done(
             if sum(1 for s in trace.steps if s.outcome is not None) == 2:
                 break
             await asyncio.sleep(0.05)
-        assert len(snapshot(store.store_db_path)["refunds"]) == 1  # the effects happened
+        assert len(snapshot(store_db_path(store))["refunds"]) == 1  # the effects happened
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         assert isinstance(failure.value.cause, CancelledError)
         trace = await handrail.get_trace(handle.id)
 
-    assert snapshot(store.store_db_path) == before
+    assert snapshot(store_db_path(store)) == before
     assert trace.status == "cancelled"
     assert [(c.tool, c.status) for c in trace.compensations] == [
         ("issue_refund", "undone"),
@@ -164,7 +165,7 @@ async def test_a_lost_completion_takes_effect_once(
     )
     assert error is None
     assert fault.fired == 1
-    with sqlite3.connect(store.store_db_path) as db:
+    with sqlite3.connect(store_db_path(store)) as db:
         rows = db.execute("SELECT task_id, amount_cents FROM refunds").fetchall()
     with sqlite3.connect(store.state_db_path) as state:  # Handrail's effect journal
         journal = state.execute("SELECT COUNT(*) FROM effect_journal").fetchone()[0]
@@ -187,7 +188,7 @@ async def test_an_irreversible_email_waits_for_the_commit(
     email_step = trace.steps[0]
     assert email_step.outcome is not None  # ran, at the commit point
     assert email_step.outcome.ok
-    with sqlite3.connect(store.store_db_path) as db:
+    with sqlite3.connect(store_db_path(store)) as db:
         refund_id = db.execute("SELECT id FROM refunds").fetchone()[0]
         outbox = db.execute("SELECT to_address, subject FROM outbox").fetchall()
     with sqlite3.connect(store.state_db_path) as state:
@@ -201,13 +202,13 @@ async def test_an_irreversible_email_waits_for_the_commit(
 async def test_an_email_never_goes_out_for_a_task_that_rolls_back(
     client: Client, store: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    before = snapshot(store.store_db_path)
+    before = snapshot(store_db_path(store))
     fault = FailAt("before_commit", "issue_refund", 1)
     task_id, error = await _run(
         client, store, model_server, [email(1001), refund(1001, "10.00"), answer()], faults=fault
     )
     assert error is not None
-    assert snapshot(store.store_db_path) == before  # the outbox is empty
+    assert snapshot(store_db_path(store)) == before  # the outbox is empty
     trace = await _trace(client, store, task_id)
     assert trace.steps[0].note == "send_email never ran: the task rolled back"
 
@@ -233,7 +234,7 @@ async def test_a_compensation_that_fails_is_reported_for_manual_recovery(
         ("issue_refund", "failed"),
         ("apply_discount", "undone"),
     ]
-    tables = snapshot(store.store_db_path)
+    tables = snapshot(store_db_path(store))
     assert len(tables["refunds"]) == 1  # left for a person, and said so
     assert tables["discounts"] == []
 
@@ -242,7 +243,7 @@ async def test_a_compensation_that_fails_is_reported_for_manual_recovery(
 async def test_escalation_and_exhausted_budget_roll_back(
     client: Client, store: HandrailSettings, model_server: ScriptedModelServer, ending: str
 ) -> None:
-    before = snapshot(store.store_db_path)
+    before = snapshot(store_db_path(store))
     lookup = ToolCallReply("lookup_price", {"product": "Headlamp", **WHY})
     last = (
         ToolCallReply("escalate", {"reason": "needs a manager", **WHY})
@@ -256,7 +257,7 @@ async def test_escalation_and_exhausted_budget_roll_back(
     trace = await _trace(client, store, task_id)
     assert trace.status == ("escalated" if ending == "escalate" else "budget_exhausted")
     assert [c.status for c in trace.compensations] == ["undone", "undone"]
-    assert snapshot(store.store_db_path) == before
+    assert snapshot(store_db_path(store)) == before
 
 
 async def test_refusal_by_the_store_is_an_answer_not_an_effect(
@@ -280,4 +281,4 @@ async def test_refusal_by_the_store_is_an_answer_not_an_effect(
     assert outcome is not None
     assert not outcome.ok
     assert outcome.error == "999.00 EUR exceeds the 104.49 EUR still open on order 1001"
-    assert snapshot(store.store_db_path)["refunds"] == []
+    assert snapshot(store_db_path(store))["refunds"] == []

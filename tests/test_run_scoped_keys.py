@@ -9,11 +9,12 @@ import uuid
 
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.contracts import AgentTask, TaskResult
 from handrail.names import WORKFLOW_TYPE
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer, refund
 
@@ -41,7 +42,7 @@ async def _run_under(
 async def test_a_reused_workflow_id_neither_inherits_nor_undoes_earlier_effects(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     workflow_id = f"order-1001-{uuid.uuid4().hex[:6]}"
     escalate = ToolCallReply("escalate", {"reason": "a manager, please", **WHY})
     async with running_worker(client, settings):
@@ -56,7 +57,7 @@ async def test_a_reused_workflow_id_neither_inherits_nor_undoes_earlier_effects(
         )
 
     assert (first.status, second.status, third.status) == ("answered", "answered", "escalated")
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         refunds = db.execute("SELECT amount_cents, idempotency_key FROM refunds").fetchall()
     # The second run acted itself (it did not receive the first run's result without acting),
     # and the third run's rollback undid its own refund only, never the committed ones.

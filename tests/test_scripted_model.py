@@ -16,6 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from handrail.testing.scripted_model import (
+    SCRIPTED_ANSWER,
     ErrorReply,
     Reply,
     Scenario,
@@ -259,26 +260,12 @@ async def test_scenario_over_http_follows_the_conversation(
     assert retried.choices[0].message.content == "first"
 
 
-async def test_store_clerk_is_the_default_brain_over_http(client: AsyncOpenAI) -> None:
-    question = await ask(client, [USER], tools=STORE_TOOLS, tool_choice="required")
-    assert tool_call(question)[0] == "lookup_price"
+async def test_the_default_brain_answers_saying_it_is_scripted(client: AsyncOpenAI) -> None:
+    completion = await ask(client, [USER], tools=STORE_TOOLS, tool_choice="required")
 
-    call = question.choices[0].message.tool_calls[0]
-    price = {"sku": "TRAIL-RUN", "name": "Trail Runner Shoes", "price": "89.99", "currency": "EUR"}
-    answer = await ask(
-        client,
-        [
-            USER,
-            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-            {"role": "tool", "tool_call_id": call.id, "content": json.dumps(price)},
-        ],
-        tools=STORE_TOOLS,
-        tool_choice="required",
-    )
-
-    name, arguments = tool_call(answer)
+    name, arguments = tool_call(completion)
     assert name == "final_answer"
-    assert arguments["answer"] == "The price of the Trail Runner Shoes is 89.99 EUR."
+    assert arguments["answer"] == SCRIPTED_ANSWER
 
 
 # --- Routing ------------------------------------------------------------------------------------

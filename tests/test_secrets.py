@@ -26,12 +26,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient, connect_temporal
 from handrail.reports.export import export_jsonl
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
-from handrail.store.database import create_store
 from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.testing.secrets import (
@@ -236,7 +237,7 @@ async def test_the_configured_keys_go_out_and_leak_nowhere(
             "temporal_tls": False,
         }
     )
-    create_store(keyed.store_db_path)
+    create_store(store_db_path(keyed))
     model_server.brain = Scenario(
         [
             ToolCallReply("lookup_price", {"product": "Headlamp", **WHY}),

@@ -14,6 +14,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from examples.store.database import create_store
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.errors import InvalidProfileError
@@ -21,10 +25,8 @@ from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_table
 from handrail.reports.stats import compute_stats
-from handrail.runtime.worker import running_worker
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.workflows.agent import AgentWorkflow
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
@@ -40,7 +42,7 @@ review_above = 5               # a stricter threshold than the enforced 20
 
 def _profiles(tmp_path: Path, extra: str) -> Path:
     folder = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, folder)
+    shutil.copytree(STORE_PROFILES, folder)
     path = folder / f"{PROFILE}.toml"
     path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
     return folder
@@ -59,7 +61,7 @@ async def test_both_verdicts_recorded_and_reported(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer, tmp_path: Path
 ) -> None:
     local = settings.model_copy(update={"profiles_dir": _profiles(tmp_path, SHADOWS)})
-    create_store(local.store_db_path)
+    create_store(store_db_path(local))
     handrail = HandrailClient(client, local)
     async with running_worker(client, local):
         # Above review_above (50): the enforced rule asks a person, the shadow would not.

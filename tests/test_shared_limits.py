@@ -17,18 +17,19 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import Connection, func, select
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.tools import STORE_TOOL_SPECS
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
 from handrail.contracts import SharedLimit, ToolRule, Trace
 from handrail.errors import InvalidProfileError
 from handrail.plugin import profile_problems
 from handrail.profiles.catalog import ProfileCatalog
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.engine import StateDatabase
 from handrail.storage.limits import SharedLimits, describe_window
 from handrail.storage.schema import limit_reservations
-from handrail.store.database import create_store
-from handrail.store.tools import STORE_TOOL_SPECS
 from handrail.testing.scripted_model import Reply, Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools.registry import ToolRegistry
 from tests.profile_copies import REFUND_SHARED_LIMIT, store_profiles
@@ -222,7 +223,7 @@ async def _count(limits: SharedLimits, tool: str) -> int:
 @pytest.fixture
 def limited(settings: HandrailSettings, state_url: str, tmp_path: Path) -> HandrailSettings:
     """The store agent with a shared limit of 100 per order per day, on each state backend."""
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return settings.model_copy(
         update={"profiles_dir": _profiles_with(tmp_path, RULE), "state_url": SecretStr(state_url)}
     )
@@ -252,7 +253,7 @@ async def _tasks(
 
 
 def _refunded(settings: HandrailSettings) -> list[tuple[str, int]]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return db.execute(
             "SELECT task_id, amount_cents FROM refunds WHERE order_id = 1003"
         ).fetchall()

@@ -6,16 +6,15 @@ import asyncio
 import os
 import re
 import socket
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from handrail.runtime.devserver import is_listening
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,42 +64,6 @@ def _clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-async def test_demo_answers_from_the_database_and_leaves_nothing_running(tmp_path: Path) -> None:
-    port, ui_port = _free_port(), _free_port()
-    env = _clean_env(HANDRAIL_TEMPORAL_ADDRESS=f"127.0.0.1:{port}", HANDRAIL_UI_PORT=str(ui_port))
-    run = await _starter("demo", env=env, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    out = run.stdout
-    assert "using Handrail's scripted model" in out
-    assert "(started here)" in out
-    assert re.search(r"Task queue handrail-demo-[0-9a-f]{8} \(the demo's own\)", out)
-    # Prices as the seeded database has them, each with its trace and UI link.
-    with sqlite3.connect(tmp_path / "data" / "store.db") as db:
-        prices = dict(db.execute("SELECT name, price_cents FROM products").fetchall())
-    for name in ("Trail Runner Shoes", "Camping Stove", "Rain Jacket"):
-        assert f"{prices[name] / 100:.2f}" in out
-        assert f'lookup_price {{"product": "{name}"}}' in out
-    assert "Order 1002 is processing" in out
-    assert out.count(f"UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-") == 8
-    assert out.count("answered · 2 step(s)") == 5  # four questions and the approved refund
-    # One task commits a refund and, at the commit point, its email; one is rolled back.
-    assert "→ at commit: send_email to the customer of order 1001: About your order 1001" in out
-    assert "escalated · 3 step(s)" in out
-    assert "↶ void_refund for step 2 (issue_refund) → undone" in out
-    assert "↶ revoke_discount for step 1 (apply_discount) → undone" in out
-    # Two refunds above the threshold pause, are listed, and are approved / rejected.
-    assert "Paused for review" in out
-    assert out.count("issue_refund of 80.00 is above 50") >= 2  # the table and the trace
-    assert "review: approve by alice (support, via update" in out
-    assert "review: reject by bob (support, via update" in out
-    assert "rejected · 2 step(s)" in out
-    assert "?query=AwaitingReview%20%3D%20true" in out
-    assert "discounts: none" in out
-    assert "refunds: ['order 1001: 10.00 EUR', 'order 1003: 80.00 USD']" in out
-    assert not is_listening("127.0.0.1", port)
-    assert not is_listening("127.0.0.1", ui_port)
-
-
 @pytest.mark.usefixtures("worker")
 async def test_start_wait_trace_and_result(
     settings: HandrailSettings, temporal_address: str, tmp_path: Path
@@ -133,7 +96,7 @@ async def test_pending_and_review_commands(
     tmp_path: Path,
     model_server: ScriptedModelServer,
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario(
         [
             ToolCallReply(

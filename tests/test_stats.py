@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from examples.store.clerk import StoreClerk
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.worker import store_settings
 from handrail.cli.stats import register
 from handrail.client.core import HandrailClient
+from handrail.errors import UserError
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.reports.measures import percentile, percentiles
 from handrail.reports.prices import DEFAULT_PRICES, Price, price_of
@@ -22,10 +26,9 @@ from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
 from handrail.reports.sections import build_view
 from handrail.reports.stats import StatsReport, compute_stats
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
+from handrail.settings import HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
-from handrail.testing.store_clerk import StoreClerk
 from tests.ledger_factory import (
     T0,
     answer_step,
@@ -183,7 +186,7 @@ def test_since_counts_only_later_tasks(ledger: RunLedger) -> None:
 
 
 def test_the_report_renders_as_table_json_and_html(ledger: RunLedger) -> None:
-    profile = ProfileCatalog(PACKAGED_PROFILES).load("store_actions")
+    profile = ProfileCatalog(STORE_PROFILES).load("store_actions")
     report = compute_stats(ledger, prices=PRICES, profile=profile)
     assert [a.advice for a in report.autonomy] == ["insufficient"] * len(profile.tools)
     assert report.recommendations == []
@@ -205,7 +208,7 @@ def test_the_report_renders_as_table_json_and_html(ledger: RunLedger) -> None:
 
 
 def test_the_terminal_and_the_page_show_one_view(ledger: RunLedger) -> None:
-    profile = ProfileCatalog(PACKAGED_PROFILES).load("store_actions")
+    profile = ProfileCatalog(STORE_PROFILES).load("store_actions")
     report = compute_stats(ledger, prices=PRICES, profile=profile)
     view = build_view(report)
     assert [s.key for s in view.sections] == [
@@ -330,3 +333,35 @@ async def test_stats_from_a_ledger_filled_by_real_runs(
     refund_advice = next(a for a in report.autonomy if a.tool == "issue_refund")
     assert (refund_advice.advice, refund_advice.evidence.reviews) == ("insufficient", 1)
     assert {r.task_id for r in ledger.records()} == {h.id for h in handles} | {reviewed.id}
+
+
+async def test_stats_assesses_every_profile_the_ledger_holds_unless_told_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = store_settings(HandrailSettings(_env_file=None, data_dir=tmp_path / "data"))
+    _known(RunLedger(ledger_url(settings)))  # runs of store_support and store_actions
+
+    args = _parser().parse_args(["stats"])
+    assert await args.handler(settings, args) == 0
+    shown = capsys.readouterr().out
+    assert "Autonomy in profile store_actions" in shown
+    assert "Autonomy in profile store_support" in shown
+    html = (settings.data_dir / "stats.html").read_text()
+    assert "Earned autonomy in profile store_actions" in html
+    assert "Earned autonomy in profile store_support" in html
+
+    args = _parser().parse_args(["stats", "--json", "--profile", "store_support"])
+    assert await args.handler(settings, args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"] == "store_support"
+    assert {a["profile"] for a in report["autonomy"]} == {"store_support"}
+
+
+async def test_promote_names_the_profiles_when_the_tool_is_in_several(tmp_path: Path) -> None:
+    settings = store_settings(HandrailSettings(_env_file=None, data_dir=tmp_path / "data"))
+    args = _parser().parse_args(["promote", "get_order", "--as", "carol", "--why", "x"])
+    with pytest.raises(UserError, match="in several profiles \\(store_actions, store_support\\)"):
+        await args.handler(settings, args)
+    args = _parser().parse_args(["promote", "fly_away", "--as", "carol", "--why", "x"])
+    with pytest.raises(UserError, match="no profile enables 'fly_away'"):
+        await args.handler(settings, args)

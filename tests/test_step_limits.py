@@ -11,12 +11,13 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail import ToolContext, UndoContext, compensation, tool
 from handrail.errors import TaskFailedError
 from handrail.names import MAX_STEP_PAYLOAD_BYTES, OMITTED_STEPS_NOTE
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing import FunctionModel, Scenario, ToolCallReply, agent_worker
 from handrail.testing.scripted_model import ScriptedModelServer
 from handrail.tools import Tool
@@ -111,7 +112,7 @@ async def test_a_worker_without_the_conversation_fails_the_task_naming_it(
     first_host = settings
     second_host = settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"})
     for host in (first_host, second_host):
-        create_store(host.store_db_path)
+        create_store(store_db_path(host))
     model_server.brain = Scenario([refund(1003, "80.00"), answer("Refunded")])
     async with running_worker(client, first_host):
         from handrail.client.core import HandrailClient
@@ -130,7 +131,7 @@ async def test_a_worker_without_the_conversation_fails_the_task_naming_it(
     assert "is incomplete in Handrail's state store" in failure
     assert f"{handle.id}/" in failure  # names the task's conversation
     assert "at step 2" in failure
-    with sqlite3.connect(second_host.store_db_path) as db:  # the refund ran on the second host
+    with sqlite3.connect(store_db_path(second_host)) as db:  # the refund ran on the second host
         assert db.execute("SELECT COUNT(*) FROM refunds").fetchone() == (0,)  # and was undone
 
 
@@ -138,7 +139,7 @@ async def test_the_model_sees_a_window_of_the_newest_steps(
     client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
 ) -> None:
     narrow = settings.model_copy(update={"context_steps": 2})
-    create_store(narrow.store_db_path)
+    create_store(store_db_path(narrow))
     lookup = ToolCallReply("get_order", {"order_id": 1001, **WHY})
     model_server.brain = Scenario([lookup] * 4 + [answer("Order 1001 is shipped.")])
     async with running_worker(client, narrow):

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import Continuation, RunRecord, TaskResult
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from tests.review_helpers import PROFILE, answer, discount, refund, wait_for_pending
 
@@ -109,7 +110,7 @@ def test_a_continuation_and_a_ledger_record_written_before_read_numbered_from_on
 async def test_the_number_a_trace_shows_is_the_number_a_review_takes(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario([discount(1003, "5.00"), refund(1003, "80.00"), answer()])
     handle = await handrail.start_task({"goal": "Resolve order 1003", "profile": PROFILE})
     pending = await wait_for_pending(handrail, handle.id)

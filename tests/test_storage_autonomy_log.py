@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from handrail.settings import PACKAGED_PROFILES
+from examples.store.settings import PROFILES as STORE_PROFILES
 from handrail.storage.autonomy_log import AuditEntryError, AutonomyLog
 from handrail.storage.engine import StateDatabase
 from handrail.storage.schema import autonomy_changes
@@ -66,7 +66,7 @@ def test_entries_are_written_and_read_back_in_order(state_url: str) -> None:
 
 def test_a_change_is_recorded_and_read_as_a_change(state_url: str, tmp_path: Path) -> None:
     profiles = tmp_path / "profiles"
-    shutil.copytree(PACKAGED_PROFILES, profiles, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(STORE_PROFILES, profiles, ignore=shutil.ignore_patterns("*.py"))
     log = AutonomyLog(state_url)
     change = apply_change(
         profiles, "store_actions", "issue_refund", "demote", "carol", "audit", log=log, now=T0

@@ -9,10 +9,11 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
+from examples.store.database import create_store, snapshot
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, snapshot
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, refund
 
@@ -24,8 +25,8 @@ async def test_a_refund_rolled_back_is_journaled_in_postgres(
     postgres_url: str,
 ) -> None:
     on_postgres = settings.model_copy(update={"state_url": SecretStr(postgres_url)})
-    create_store(on_postgres.store_db_path)
-    before = snapshot(on_postgres.store_db_path)
+    create_store(store_db_path(on_postgres))
+    before = snapshot(store_db_path(on_postgres))
     model_server.brain = Scenario(
         [refund(1001, "10.00"), ToolCallReply("escalate", {"reason": "a manager", **WHY})]
     )
@@ -37,7 +38,7 @@ async def test_a_refund_rolled_back_is_journaled_in_postgres(
 
     assert trace.status == "escalated"
     assert [(c.tool, c.status) for c in trace.compensations] == [("issue_refund", "undone")]
-    assert snapshot(on_postgres.store_db_path) == before
+    assert snapshot(store_db_path(on_postgres)) == before
     libpq = make_url(postgres_url).set(drivername="postgresql")
     with psycopg.connect(libpq.render_as_string(hide_password=False)) as db:
         rows = db.execute(

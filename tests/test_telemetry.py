@@ -18,13 +18,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
 from handrail.reports.export import export_jsonl
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
 from handrail.storage.ledger import RunLedger, ledger_url
-from handrail.store.database import create_store
 from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.conftest import TEST_API_KEY
@@ -85,7 +86,7 @@ def _scenario() -> Scenario:
 async def _run(
     settings: HandrailSettings, server: ScriptedModelServer, recorded: Recorded, **worker: Any
 ) -> TaskResult:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     server.brain = _scenario()
     client = await connect_temporal(settings, recorded.telemetry)
     handrail = HandrailClient(client, settings)

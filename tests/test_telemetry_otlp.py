@@ -22,10 +22,11 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient, connect_temporal
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 
@@ -124,7 +125,7 @@ def receiver() -> Iterator[OtlpReceiver]:
 @pytest.fixture
 def exported(settings: HandrailSettings, receiver: OtlpReceiver) -> HandrailSettings:
     """The test's settings, exporting to the local receiver."""
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return settings.model_copy(update={"otlp_endpoint": receiver.url})
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.worker import running_worker
 from handrail.client.core import HandrailClient, connect_temporal
 from handrail.contracts import TaskResult
-from handrail.runtime.worker import running_worker
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.telemetry.core import Telemetry
 from handrail.testing.scripted_model import ScriptedModelServer
 from tests.test_telemetry_otlp import TASK, OtlpReceiver, lookup_then_answer
@@ -39,7 +40,7 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture
 def exported(settings: HandrailSettings, receiver: OtlpReceiver) -> HandrailSettings:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     return settings.model_copy(update={"otlp_endpoint": receiver.url})
 
 

@@ -9,14 +9,15 @@ import sqlite3
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from examples.store.database import create_store
+from examples.store.settings import store_db_path
+from examples.store.tools import SendEmailArgs
 from handrail.client.core import HandrailClient
 from handrail.contracts import ToolBinding
 from handrail.errors import ErrorType, ReviewRefusedError
 from handrail.policy.gate import argument_problems
 from handrail.policy.text_types import PlainText, SingleLine
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
-from handrail.store.tools import SendEmailArgs
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from tests.review_helpers import PROFILE, WHY, answer, refund, wait_for_pending
 
@@ -53,7 +54,7 @@ def test_the_policy_refuses_them_from_the_schema_too() -> None:
 
 
 def _outbox(settings: HandrailSettings) -> list[tuple[str, str]]:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         return db.execute("SELECT subject, body FROM outbox").fetchall()
 
 
@@ -61,7 +62,7 @@ def _outbox(settings: HandrailSettings) -> list[tuple[str, str]]:
 async def test_an_injected_header_never_reaches_the_outbox(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     injected = {"order_id": 1001, "subject": HOSTILE[0], "body": "Refunded.", **WHY}
     nul_body = {"order_id": 1001, "subject": "Refund", "body": "Refunded\x00.", **WHY}
     model_server.brain = Scenario(
@@ -85,7 +86,7 @@ async def test_an_injected_header_never_reaches_the_outbox(
 async def test_a_reviewer_edit_cannot_inject_either(
     handrail: HandrailClient, model_server: ScriptedModelServer, settings: HandrailSettings
 ) -> None:
-    create_store(settings.store_db_path)
+    create_store(store_db_path(settings))
     model_server.brain = Scenario([refund(1003, "80.00"), answer()])
     handle = await handrail.start_task({"goal": "Refund order 1003", "profile": PROFILE})
     await wait_for_pending(handrail, handle.id)

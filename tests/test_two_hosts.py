@@ -25,9 +25,10 @@ from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from examples.store.database import create_store
+from examples.store.worker import store_settings
 from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 from handrail.testing.scripted_model import (
     Reply,
     Scenario,
@@ -91,11 +92,13 @@ async def _host(env: dict[str, str], data: Path) -> asyncio.subprocess.Process:
 def _hosts_env(
     temporal_address: str, model_server: ScriptedModelServer, postgres_url: str
 ) -> dict[str, str]:
-    settings = HandrailSettings(
-        _env_file=None,
-        temporal_address=temporal_address,
-        task_queue=f"two-hosts-{uuid.uuid4().hex[:8]}",
-        openai_base_url=model_server.base_url,
+    settings = store_settings(
+        HandrailSettings(
+            _env_file=None,
+            temporal_address=temporal_address,
+            task_queue=f"two-hosts-{uuid.uuid4().hex[:8]}",
+            openai_base_url=model_server.base_url,
+        )
     )
     return worker_env(
         settings, "two-hosts", HANDRAIL_STATE_URL=postgres_url, HANDRAIL_STORE_URL=postgres_url
@@ -133,11 +136,13 @@ async def test_two_hosts_one_killed_lose_and_double_nothing(
     roll_back = WholeConversations(Scenario(_roll_back()), model_requests)
     model_server.route(f"{marker} commit", commit)
     model_server.route(f"{marker} roll back", roll_back)
-    settings = HandrailSettings(
-        _env_file=None,
-        task_queue=hosts_env["HANDRAIL_TASK_QUEUE"],
-        data_dir=tmp_path / "client",
-        state_url=SecretStr(postgres_url),
+    settings = store_settings(
+        HandrailSettings(
+            _env_file=None,
+            task_queue=hosts_env["HANDRAIL_TASK_QUEUE"],
+            data_dir=tmp_path / "client",
+            state_url=SecretStr(postgres_url),
+        )
     )
     handrail = HandrailClient(client, settings)
     first, second = tmp_path / "host-a", tmp_path / "host-b"

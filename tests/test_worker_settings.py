@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from handrail.runtime.worker import build_worker, make_openai_client, store_plugin
+from handrail.runtime.app import BARE_APP
+from handrail.runtime.worker import app_plugin, build_worker, make_openai_client
 from handrail.settings import HandrailSettings
-from handrail.store.database import create_store
 
 
 async def test_worker_options_come_from_the_environment(
@@ -21,8 +21,9 @@ async def test_worker_options_come_from_the_environment(
     monkeypatch.setenv("HANDRAIL_MAX_CONCURRENT_WORKFLOW_TASKS", "3")
     monkeypatch.setenv("HANDRAIL_MAX_CACHED_WORKFLOWS", "50")
     monkeypatch.setenv("HANDRAIL_GRACEFUL_SHUTDOWN_SECONDS", "25")
-    tuned = HandrailSettings(_env_file=None, **settings.model_dump(exclude_unset=True))
-    create_store(tuned.store_db_path)
+    # The runtime's worker with no app (built-in tools only): the store's profiles left out.
+    mine = settings.model_dump(exclude_unset=True, exclude={"profiles_dirs", "default_profile"})
+    tuned = HandrailSettings(_env_file=None, **mine)
     model = make_openai_client(tuned)
     try:
         config = build_worker(client, tuned, model).config()
@@ -47,9 +48,8 @@ def test_model_logprobs_reach_the_model_adapter(
 ) -> None:
     monkeypatch.setenv("HANDRAIL_MODEL_LOGPROBS", "true")
     assert HandrailSettings(_env_file=None).model_logprobs is True
-    asked = settings.model_copy(update={"model_logprobs": True})
-    create_store(asked.store_db_path)
-    plugin = store_plugin(asked, make_openai_client(asked))
+    asked = settings.model_copy(update={"model_logprobs": True, "profiles_dirs": []})
+    plugin = app_plugin(BARE_APP, asked, make_openai_client(asked))
     activities = plugin.activities
     assert isinstance(activities, list)
     decide: Any = next(a for a in activities if getattr(a, "__name__", "") == "decide")

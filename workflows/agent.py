@@ -201,12 +201,18 @@ class AgentWorkflow:
         show."""
         return [redact_step(step, self._run.profile) for step in self._run.steps]
 
+    def _profile_name(self) -> str:
+        """The profile that runs: the loaded one's name (a task that names none runs the
+        worker's default), else, before it is loaded, the one the task names."""
+        loaded = self._run.profile
+        return loaded.name if loaded is not None else self._task.profile
+
     def _publish_status(self) -> None:
         """Search attributes an operator filters on in the UI: profile, status, token spend."""
         if self._observed:
             workflow.upsert_search_attributes(
                 [
-                    sa.PROFILE.value_set(self._task.profile),
+                    sa.PROFILE.value_set(self._profile_name()),
                     sa.STATUS.value_set(self._run.status),
                     sa.TOKENS.value_set(self._run.tokens()),
                 ]
@@ -291,7 +297,7 @@ class AgentWorkflow:
         return Trace(
             task_id=workflow.info().workflow_id,
             goal=self._task.goal,
-            profile=self._task.profile,
+            profile=self._profile_name(),
             status=run.status,
             answer=run.answer,
             steps=self._visible_steps(),

@@ -1,6 +1,6 @@
 """What every peer shares: its workflow input, its instructions and the tool's work.
 
-The work is Handrail's ``lookup_price`` tool function itself (``handrail/store/tools.py``): the
+The work is Handrail's ``lookup_price`` tool function itself (``examples/store/tools.py``): the
 same queries over the store's SQLite file, answering the same fields. Only the wrapping differs:
 each peer runs it as its own kind of tool activity and hands the model the result as JSON text.
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from examples.store.database import StoreDatabase
+from examples.store.tools import LookupPriceArgs, store_tools
 from handrail import ToolContext, ToolRefused
-from handrail.store.database import StoreDatabase
-from handrail.store.tools import LookupPriceArgs, store_tools
 from handrail.tools.declare import ToolFunction
 
 INSTRUCTIONS = "You are an online store's support agent. Use the tools to answer."

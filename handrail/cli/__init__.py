@@ -1,1 +1,2 @@
-"""The pieces of ``starter.py`` that outgrew it: the demo and the printing shared by commands."""
+"""Handrail's command line (``handrail``, ``handrail-worker``; a checkout's ``starter.py`` and
+``worker.py``): the commands, and their own helpers (printing, process exit)."""

@@ -1,6 +1,7 @@
 """Handrail's command line: ``handrail --help`` (the console script) or ``python starter.py``.
 
-demo     run the embedded dev server, a worker and a few pricing questions, then stop them all
+demo     the hosted app's demo, if it has one (``HANDRAIL_APP``; the checkout's starter.py hosts
+         the repository's example agent): the embedded dev server, a worker and a few tasks
 start    start a task (``--wait`` waits, showing each step as it happens)
 result   wait for a task's result
 trace    print a task's decision path
@@ -54,6 +55,7 @@ from handrail.errors import (
     UserError,
     describe_validation_error,
 )
+from handrail.runtime.app import BARE_APP, AgentApp, resolve_app
 from handrail.runtime.devserver import DevServer, split_address
 from handrail.settings import HandrailSettings
 from handrail.telemetry.core import Telemetry
@@ -73,14 +75,6 @@ async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> Hand
         return await HandrailClient.connect(settings, args.telemetry)
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
         raise connection_error(settings, error) from None
-
-
-async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    # Imported here: the demo brings a worker, the scripted model server and the example store,
-    # which no other command needs (each CLI call would pay their start-up otherwise).
-    from handrail.cli.demo import cmd_demo as run_demo
-
-    return await run_demo(settings, args)
 
 
 def _refuse_ignored(args: argparse.Namespace, reason: str, *options: str) -> None:
@@ -105,9 +99,9 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
         task = args.input
     else:
         if not args.goal:
-            raise UserError('give a goal, e.g. `starter.py start "How much is the Headlamp?"`')
+            raise UserError('give a goal, e.g. `starter.py start "What can you do?"`')
         task = {"goal": args.goal}
-        if args.profile is not None:  # else the task's own default profile
+        if args.profile is not None:  # else the settings' (or the app's) default profile
             task["profile"] = args.profile
         if args.task_id:
             task["task_id"] = args.task_id
@@ -228,7 +222,7 @@ async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> in
             raise UserError(f"--args is not valid JSON: {error}") from None
     if args.verdict == "answer":
         if not args.text:
-            raise UserError("answer needs the text for the customer: --text '...'")
+            raise UserError("answer needs the reply: --text '...'")
         decision["answer"] = args.text
     receipt = await handrail.review(args.task_id, decision)
     print(
@@ -249,7 +243,8 @@ async def cmd_server(settings: HandrailSettings, args: argparse.Namespace) -> in
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(app: AgentApp = BARE_APP) -> argparse.ArgumentParser:
+    """The command line; ``demo`` is there when ``app`` has one."""
     parser = argparse.ArgumentParser(
         description="Run and inspect Handrail agent tasks. Settings come from HANDRAIL_* "
         "environment variables (see README).",
@@ -258,17 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="dev server + worker + pricing questions, then stop")
-    demo.add_argument(
-        "--serve",
-        action="store_true",
-        help="afterwards, keep the Web UI up and serve the review inbox with one refund waiting",
-    )
-    demo.set_defaults(handler=cmd_demo)
+    if app.demo is not None:
+        demo = commands.add_parser(
+            "demo", help=f"the {app.name} demo: dev server + worker + a few tasks, then stop"
+        )
+        demo.add_argument(
+            "--serve",
+            action="store_true",
+            help="afterwards, keep the Web UI up and serve the review inbox with a task waiting",
+        )
+        demo.set_defaults(handler=app.demo)
 
     start = commands.add_parser("start", help="start a task")
     start.add_argument("goal", nargs="?", help="the question or job")
-    start.add_argument("--profile", help="profile name (default: store_support)")
+    start.add_argument(
+        "--profile", help="profile name (default: HANDRAIL_DEFAULT_PROFILE, or the app's)"
+    )
     start.add_argument("--context", help="JSON object of facts for the model")
     start.add_argument(
         "--task-id",
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
     review.add_argument("--step", type=int, help="step number (default: the pending one)")
     review.add_argument("--args", help="edit: the new arguments as a JSON object")
-    review.add_argument("--text", help="answer: the reply to the customer")
+    review.add_argument("--text", help="answer: the reply, instead of the agent's")
     review.add_argument("--comment", default="", help="why, for the record")
     review.add_argument(
         "--proposal",
@@ -322,15 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, default_app: str | AgentApp | None = None) -> int:
     """The command line; returns the exit code (a stop signal ends the process by that signal,
-    once what the command started has stopped)."""
-    args = build_parser().parse_args(argv)
+    once what the command started has stopped). ``default_app``: the app hosted when
+    ``HANDRAIL_APP`` names none (an ``AgentApp`` or its ``module:attribute``)."""
     try:
         settings = HandrailSettings()
-    except ValidationError as error:
-        print_error("error", UserError(describe_validation_error("settings", error)))
+        app = resolve_app(settings, default_app)
+    except (ValidationError, UserError) as error:
+        build_parser().parse_args(argv)  # --help, or a mistake in the command line, first
+        if isinstance(error, ValidationError):
+            error = UserError(describe_validation_error("settings", error))
+        print_error("error", error)
         return EXIT_USAGE
+    args = build_parser(app).parse_args(argv)
+    settings = app.settle(settings)  # the app's profile folders and default profile
     # Flushed in the finally: exit_now skips atexit hooks (sdk-python#300).
     args.telemetry = Telemetry.from_settings(settings)
     try:
@@ -354,6 +360,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.telemetry.shutdown()
 
 
-def entry() -> None:
-    """The ``handrail`` console script (and ``python starter.py``)."""
-    exit_now(main())
+def entry(default_app: str | AgentApp | None = None) -> None:
+    """The ``handrail`` console script (and ``python starter.py``, which hosts its example)."""
+    exit_now(main(default_app=default_app))

@@ -4,14 +4,13 @@ for a reviewer or a service)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 from typing import Any, Final
 
 from handrail.client.core import HandrailClient, connection_error
 from handrail.errors import UserError
-from handrail.runtime.devserver import is_listening, is_loopback
+from handrail.runtime.devserver import is_loopback
 from handrail.settings import HandrailSettings
 
 # The gateway (FastAPI, the inbox's templates) is imported inside the commands that serve it:
@@ -41,7 +40,7 @@ async def cmd_serve(settings: HandrailSettings, args: argparse.Namespace) -> int
     except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
         raise connection_error(settings, error) from None
     # Edit forms and money fields come from the tools the workers declared in the state
-    # database (HANDRAIL_STATE_URL): any agent's, the store example's among them.
+    # database (HANDRAIL_STATE_URL): any agent's.
     app = create_app(handrail)
 
     def ready(url: str) -> None:
@@ -99,27 +98,3 @@ def register(commands: Any) -> None:
         "--service", action="store_true", help="a service's token (starts tasks) instead"
     )
     token.set_defaults(handler=cmd_token)
-
-
-DEMO_PAUSED_GOAL: Final = "Please refund 90.00 USD on order 1003 for the scratched lantern."
-
-
-async def demo_inbox(handrail: HandrailClient, host: str = DEFAULT_HOST) -> None:
-    """``demo --serve``: leave one refund awaiting review and serve the inbox for it, with a
-    reviewer token made for this run only, until Ctrl-C (the demo's worker keeps running, so
-    a click in the inbox finishes the task)."""
-    from handrail.http import create_app, new_token, running_server, token_hash  # see _http
-
-    token = new_token()
-    settings = handrail.settings.model_copy(
-        update={"reviewer_tokens": {"alice": token_hash(token)}}
-    )
-    gateway = HandrailClient(handrail.temporal, settings)
-    handle = await gateway.start_task({"goal": DEMO_PAUSED_GOAL, "profile": "store_actions"})
-    app = create_app(gateway, task_queue=settings.task_queue)
-    port = DEFAULT_PORT if not is_listening(host, DEFAULT_PORT) else 0
-    async with running_server(app, host, port) as url:
-        print(f"\nTask {handle.id} awaits review. Inbox: {url}/inbox")
-        print(f"Sign in as alice with this token (valid while the demo runs): {token}")
-        print("Serving the inbox and the Web UI until Ctrl-C...")
-        await asyncio.Event().wait()

@@ -1,8 +1,10 @@
 """``starter.py stats | promote | demote | export``: the run ledger from the command line.
 
 stats    success and failure rates, latency, tokens and cost, escalation, reviewer agreement,
-         and earned-autonomy recommendations; a table (or ``--json``) and an HTML report file
-promote  move a tool one autonomy level up in a profile, recorded with who and why
+         and earned-autonomy recommendations for every profile the ledger holds (``--profile``
+         narrows); a table (or ``--json``) and an HTML report file
+promote  move a tool one autonomy level up in a profile, recorded with who and why (the
+         profile may be left out when only one profile enables the tool)
 demote   move a tool one autonomy level down (both in the state database, read by every worker)
 export   every recorded decision as JSONL training data (docs/training-data.md)
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import cast
 
 from handrail.errors import UserError
-from handrail.profiles.catalog import ProfileCatalog
+from handrail.profiles.catalog import ProfileCatalog, ProfileFile
 from handrail.reports.export import export_jsonl
 from handrail.reports.render_html import format_html
 from handrail.reports.render_text import format_json, format_table
@@ -34,11 +36,11 @@ from handrail.reports.stats import compute_stats
 from handrail.settings import HandrailSettings
 from handrail.storage.autonomy_log import AutonomyLog
 from handrail.storage.ledger import RunLedger, ledger_url
+from handrail.storage.ledger_evidence import recorded_actions
 from handrail.trust.autonomy import AUDIT_LOG_FILE, AutonomyChange, Direction, assess_profile
 from handrail.trust.promotion import apply_change
 from handrail.trust.tool_facts import known_facts
 
-DEFAULT_PROFILE = "store_actions"
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
@@ -65,15 +67,28 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _held_profiles(ledger: RunLedger, catalog: ProfileCatalog) -> list[ProfileFile]:
+    """The profiles the ledger's runs used, as their files say now (a profile whose file is
+    gone cannot be assessed: said on stderr)."""
+    held = sorted({profile for profile, _ in recorded_actions(ledger)})
+    known = set(catalog.names())
+    gone = [name for name in held if name not in known]
+    if gone:
+        print(f"not assessed (no profile file): {', '.join(gone)}", file=sys.stderr)
+    return [catalog.load(name) for name in held if name in known]
+
+
 async def cmd_stats(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    profile = ProfileCatalog(settings.profile_folders).load(args.profile)
+    catalog = ProfileCatalog(settings.profile_folders)
+    asked = catalog.load(args.profile) if args.profile else None  # before reading the ledger
     ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
+    profiles = [asked] if asked else await asyncio.to_thread(_held_profiles, ledger, catalog)
     tools = await asyncio.to_thread(known_facts, ledger, settings.profile_folders)
     report = await asyncio.to_thread(
         compute_stats,
         ledger,
         since=args.since,
-        profile=profile,
+        profiles=profiles,
         log=audit_log(settings, ledger),
         tools=tools,
     )
@@ -95,7 +110,8 @@ async def _change(
     who = args.reviewer or settings.reviewer
     if not who:
         raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
-    profile = ProfileCatalog(settings.profile_folders).load(args.profile)
+    catalog = ProfileCatalog(settings.profile_folders)
+    profile = catalog.load(args.profile) if args.profile else _only_profile_with(catalog, args.tool)
     ledger = await asyncio.to_thread(RunLedger, ledger_url(settings))
     log = audit_log(settings, ledger)
     tools = await asyncio.to_thread(known_facts, ledger, settings.profile_folders)
@@ -103,8 +119,8 @@ async def _change(
     assessment = next((a for a in assessments if a.tool == args.tool), None)
     change: AutonomyChange = await asyncio.to_thread(
         apply_change,
-        ProfileCatalog(settings.profile_folders),
-        args.profile,
+        catalog,
+        profile.name,
         args.tool,
         direction,
         who,
@@ -129,6 +145,23 @@ async def _change(
         "running tasks keep theirs"
     )
     return 0
+
+
+def _only_profile_with(catalog: ProfileCatalog, tool: str) -> ProfileFile:
+    """The one profile that enables ``tool`` (names it, or rules it: an MCP tool); a
+    ``UserError`` naming the choices when none or several do."""
+    having = [
+        profile
+        for profile in map(catalog.load, catalog.names())
+        if tool in profile.tools or tool in profile.rules
+    ]
+    if len(having) == 1:
+        return having[0]
+    if not having:
+        known = ", ".join(catalog.names()) or "none"
+        raise UserError(f"no profile enables {tool!r} (profiles: {known}); name one: --profile")
+    names = ", ".join(profile.name for profile in having)
+    raise UserError(f"{tool!r} is in several profiles ({names}): say which with --profile")
 
 
 async def cmd_promote(settings: HandrailSettings, args: argparse.Namespace) -> int:
@@ -160,9 +193,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--html", type=Path, help="where to write the HTML report (default <data_dir>/stats.html)"
     )
     stats.add_argument(
-        "--profile",
-        default=DEFAULT_PROFILE,
-        help=f"profile to assess autonomy for (default {DEFAULT_PROFILE})",
+        "--profile", help="assess autonomy for this profile only (default: every profile run)"
     )
     stats.add_argument(
         "--since", type=_since, help="only tasks finished since (ISO date/time, or 7d, 12h, 30m)"
@@ -182,7 +213,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "only the starting level.",
         )
         change.add_argument("tool")
-        change.add_argument("--profile", default=DEFAULT_PROFILE)
+        change.add_argument(
+            "--profile", help="the tool's profile (default: the one profile that enables it)"
+        )
         change.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
         change.add_argument("--why", required=True, help="the reason, for the audit log")
         change.add_argument(

@@ -39,6 +39,7 @@ from handrail.client.history import trace_from_history, worker_polls
 from handrail.client.reuse import StartOutcome, reused_id, same_task, started_as
 from handrail.client.task_input import ReviewInput, TaskInput, parse_review, parse_task
 from handrail.contracts import (
+    AgentTask,
     PendingReview,
     ReviewReceipt,
     TaskResult,
@@ -46,6 +47,7 @@ from handrail.contracts import (
     TraceRequest,
 )
 from handrail.errors import (
+    InvalidTaskError,
     NoWorkerError,
     ReviewRefusedError,
     TaskFailedError,
@@ -137,7 +139,7 @@ class HandrailClient:
         ``task_id`` already ran or runs, and the handle is that run's), so that an HTTP
         gateway can answer a retried request differently from the first. ``starter``: who
         starts it, recorded in the task's memo (``STARTER_MEMO``)."""
-        agent_task = parse_task(task)
+        agent_task = self.complete_task(task)
         self._profiles.load(agent_task.profile)  # UnknownProfileError / InvalidProfileError
         task_id = agent_task.task_id or f"{TASK_ID_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
@@ -165,7 +167,7 @@ class HandrailClient:
         ``task_id`` already ran the SAME task (goal, profile and context), ``"running"`` or
         ``"finished"`` with that run's handle. An id that ran another task raises
         ``TaskIdReusedError``: nothing new started, and nothing may pretend it did."""
-        agent_task = parse_task(task)
+        agent_task = self.complete_task(task)
         handle, started = await self.start_task_once(agent_task)
         if started:
             return handle, "started"
@@ -179,6 +181,21 @@ class HandrailClient:
             raise reused_id(handle.id, description.status)
         running = description.status == WorkflowExecutionStatus.RUNNING
         return handle, "running" if running else "finished"
+
+    def complete_task(self, task: TaskInput) -> AgentTask:
+        """``task`` parsed (``InvalidTaskError``), naming the settings' default profile if it
+        names none: the workflow's input, its trace and the ledger then say which profile ran,
+        and a retry of the same task compares equal to the first (``same_task``)."""
+        agent_task = parse_task(task)
+        if agent_task.profile:
+            return agent_task
+        if self.settings.default_profile is None:
+            raise InvalidTaskError(
+                "the task names no profile and no default is set: give 'profile' "
+                f"(known: {', '.join(self._profiles.names()) or 'none'}) or set "
+                "HANDRAIL_DEFAULT_PROFILE"
+            )
+        return agent_task.model_copy(update={"profile": self.settings.default_profile})
 
     async def get_result(self, task_id: str) -> TaskResult:
         """Wait for the task to finish; ``TaskFailedError`` with Temporal's reason if it failed.

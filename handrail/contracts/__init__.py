@@ -44,7 +44,6 @@ from handrail.contracts.review import (
 )
 from handrail.contracts.steps import StepRecord
 from handrail.contracts.task import (
-    DEFAULT_PROFILE,
     MAX_CONTEXT_BYTES,
     MAX_GOAL_CHARS,
     MAX_TASK_ID_CHARS,
@@ -68,7 +67,6 @@ from handrail.contracts.tool_calls import (
 )
 
 __all__ = [
-    "DEFAULT_PROFILE",
     "MAX_CONTEXT_BYTES",
     "MAX_GOAL_CHARS",
     "MAX_TASK_ID_CHARS",

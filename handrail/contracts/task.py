@@ -17,8 +17,6 @@ from handrail.contracts.review import IgnoredReview, PendingReview
 from handrail.contracts.steps import StepRecord
 from handrail.contracts.tool_calls import CompensationRecord
 
-DEFAULT_PROFILE = "store_support"
-
 # Documented limits of a task's input (README, "Task input"): far below Temporal's 2 MiB payload
 # limit, so that an oversized goal or context is refused with the field named instead of an
 # RPC error from the server, and the opening messages stay a small part of the model's context.
@@ -43,9 +41,10 @@ class AgentTask(_Contract):
         description="The question or job, in the user's words.",
     )
     profile: str = Field(
-        default=DEFAULT_PROFILE,
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="Name of the profile that sets the tools, model, prompt and budgets.",
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
+        description="Name of the profile that sets the tools, model, prompt and budgets; empty: "
+        "the default profile of the client's or worker's settings (HANDRAIL_DEFAULT_PROFILE).",
     )
     context: dict[str, Any] = Field(
         default_factory=dict,

@@ -80,6 +80,7 @@ async def start_task(
                 "task_id: give a task_id or an Idempotency-Key header, not both",
             )
         task = task.model_copy(update={"task_id": task_id_for_key(caller.name, idempotency_key)})
+    task = gateway.handrail.complete_task(task)  # the default profile, as the start records it
     handle, started = await gateway.handrail.start_task_once(task, starter=caller.name)
     if not started:
         # Another deployment's id, or another service's task: 404, not a replay (and not a

@@ -25,7 +25,7 @@ ESCALATE = ESCALATE_TOOL
 CONTROL_TOOLS: list[dict[str, Any]] = [
     function_schema(
         FINAL_ANSWER,
-        "Give the customer your final answer. Use only facts your tools returned.",
+        "Give your final answer to the person who asked. Use only facts your tools returned.",
         {"properties": {"answer": {"type": "string"}}, "required": ["answer"]},
     ),
     function_schema(

@@ -1,1 +1,2 @@
-"""Profiles shipped with Handrail (TOML files)."""
+"""Profiles: ``catalog`` finds them in several folders (the user's, then the hosted app's; the
+first wins, shadowing logged) and loads them. The library bundles none."""

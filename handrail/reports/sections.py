@@ -137,8 +137,7 @@ def build_view(report: StatsReport) -> StatsView:
         sections += [_statuses(report), _outcomes(report), _latency(report)]
         sections += [_cost(report), _escalation(report), _commit(report)]
     sections.append(agreement_section(report))
-    if report.profile is not None and report.bar is not None:
-        sections.append(autonomy_section(report, report.profile, report.bar))
+    sections += [autonomy_section(report, profile, bar) for profile, bar in report.bars.items()]
     if report.shadow:
         sections.append(shadow_section(report))
     if report.calibration:

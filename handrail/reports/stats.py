@@ -19,8 +19,8 @@ grouping), never by replaying workflows:
   (``handrail.storage.commit_point``);
 - **reviewer agreement per tool** (and profile): approved unchanged, edited, rejected, answered
   instead (see ``handrail.trust.autonomy`` for why an answer counts against agreement);
-- **autonomy**: an assessment per tool of the profile under evaluation
-  (``handrail.trust.autonomy``);
+- **autonomy**: an assessment per tool of each profile under evaluation (``stats`` assesses
+  every profile the ledger holds, or the one it is asked for: ``handrail.trust.autonomy``);
 - **shadow rules**: per tool, what its shadow rule would have let through or stopped, and how
   many of those reviewers judged bad (``handrail.trust.shadow``);
 - **calibration**: per tool, the lowest ``min_confidence`` whose reviewed actions' error rate
@@ -74,13 +74,21 @@ class StatsReport(BaseModel):
     escalation: Escalation = Field(default_factory=Escalation)
     commit: CommitReport = Field(default_factory=CommitReport)
     agreement: list[ToolAgreement] = Field(default_factory=list)
-    profile: str | None = Field(default=None, description="The profile autonomy is assessed for.")
-    bar: AutonomyBar | None = None
-    autonomy: list[Assessment] = Field(default_factory=list)
+    profile: str | None = Field(
+        default=None, description="The profile autonomy is assessed for, when it is one."
+    )
+    bar: AutonomyBar | None = Field(default=None, description="That profile's bar.")
+    bars: dict[str, AutonomyBar] = Field(
+        default_factory=dict, description="Each assessed profile's bar, in the order assessed."
+    )
+    autonomy: list[Assessment] = Field(
+        default_factory=list, description="Every assessed profile's tools (each names its own)."
+    )
     shadow: list[ShadowTool] = Field(default_factory=list)
     target_error_rate: float = Field(
         default=AutonomyBar().target_error_rate,
-        description="The calibration target: the profile's, or the default without one.",
+        description="The calibration target: the assessed profiles' strictest, or the default "
+        "without one.",
     )
     calibration: list[Calibration] = Field(default_factory=list)
 
@@ -101,11 +109,18 @@ def build_report(
     ledger: str = "",
     now: datetime | None = None,
     evidence: Evidence | None = None,
+    profiles: Sequence[ProfileFile] = (),
 ) -> StatsReport:
-    """The report for aggregated ledger rows and the records' ``evidence`` (pure: no I/O)."""
+    """The report for aggregated ledger rows and the records' ``evidence`` (pure: no I/O).
+    ``autonomy`` assesses ``profile``, or each of ``profiles``."""
     statuses = {status: count for status, count in rows.statuses}
     evidence = evidence or Evidence()
-    target = (profile.autonomy if profile is not None else AutonomyBar()).target_error_rate
+    assessed = [profile] if profile is not None else list(profiles)
+    bars = {file.name: file.autonomy for file in assessed}
+    # One target for the calibration table: with several profiles, the strictest of theirs.
+    target = min((bar.target_error_rate for bar in bars.values()), default=None)
+    target = AutonomyBar().target_error_rate if target is None else target
+    only = assessed[0] if len(assessed) == 1 else None
     return StatsReport(
         generated_at=now or datetime.now(UTC),
         ledger=ledger,
@@ -129,8 +144,9 @@ def build_report(
             statuses.get("commit_failed", 0), rows.commit_runs, rows.commit_actions
         ),
         agreement=agreement_per_tool(rows.verdicts, rows.review_waits),
-        profile=profile.name if profile is not None else None,
-        bar=profile.autonomy if profile is not None else None,
+        profile=only.name if only is not None else None,
+        bar=only.autonomy if only is not None else None,
+        bars=bars,
         autonomy=list(autonomy),
         shadow=evidence.shadow,
         target_error_rate=target,
@@ -147,9 +163,11 @@ def compute_stats(
     log: AutonomyLog | None = None,
     log_path: Path | None = None,
     tools: ToolFacts | None = None,
+    profiles: Sequence[ProfileFile] = (),
 ) -> StatsReport:
-    """Read the ledger and build the report; with a ``profile``, assess each of its tools for
-    promotion or demotion (changes recorded in the audit ``log`` restart a tool's count;
+    """Read the ledger and build the report; with a ``profile`` (or several ``profiles``),
+    assess each of its tools for promotion or demotion (changes recorded in the audit ``log``
+    restart a tool's count;
     ``tools`` says which tools only read: ``handrail.trust.tool_facts``). Without a ``log``,
     the audit log is the ledger's state database's, importing the old file ``log_path``
     (default: ``autonomy_log.jsonl`` beside the ledger's SQLite file) if it is there.
@@ -157,21 +175,18 @@ def compute_stats(
     ``since`` narrows the report, not the autonomy evidence, which is always the newest reviews
     since each tool's last change (``handrail.trust.autonomy``)."""
     rows = ledger.aggregates(since=since)
+    assessed = [profile] if profile is not None else list(profiles)
     autonomy: list[Assessment] = []
-    if profile is not None:
-        if log is None:
-            old = log_path if log_path is not None else ledger.path.parent / AUDIT_LOG_FILE
-            log = AutonomyLog(ledger.database, legacy_file=old)
-        autonomy = assess_profile(
-            ledger,
-            profile,
-            log,
-            tools=tools,
-        )
+    if assessed and log is None:
+        old = log_path if log_path is not None else ledger.path.parent / AUDIT_LOG_FILE
+        log = AutonomyLog(ledger.database, legacy_file=old)
+    for file in assessed:
+        assert log is not None
+        autonomy += assess_profile(ledger, file, log, tools=tools)
     return build_report(
         rows,
         prices=DEFAULT_PRICES if prices is None else prices,
-        profile=profile,
+        profiles=assessed,
         autonomy=autonomy,
         since=since,
         ledger=str(ledger.path),

@@ -51,9 +51,11 @@ def agreement_section(report: StatsReport) -> Section:
 
 
 def autonomy_section(report: StatsReport, profile: str, bar: AutonomyBar) -> Section:
+    """One assessed profile's tools (``stats`` assesses every profile the ledger holds)."""
+    assessed = [a for a in report.autonomy if a.profile == profile]
     rows = [
         [a.tool, a.level, f"{a.evidence.reviews:,}", pct(a.evidence.agreement), advice(a), a.reason]
-        for a in report.autonomy
+        for a in assessed
     ]
     recommendations = tuple(
         Recommendation(
@@ -62,7 +64,8 @@ def autonomy_section(report: StatsReport, profile: str, bar: AutonomyBar) -> Sec
             a.reason,
             f'python starter.py {a.advice} {a.tool} --profile {a.profile} --as NAME --why "..."',
         )
-        for a in report.recommendations
+        for a in assessed
+        if a.actionable
     )
     return Section(
         "autonomy",

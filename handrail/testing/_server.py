@@ -33,6 +33,20 @@ from handrail.testing._replies import (
 )
 
 COMPLETIONS_PATH = "/v1/chat/completions"
+SCRIPTED_ANSWER = (
+    "This answer comes from Handrail's scripted model: no model is configured "
+    "(set OPENAI_API_KEY, or OPENAI_BASE_URL for another OpenAI-compatible endpoint)."
+)
+
+
+def neutral_brain(request: dict[str, Any]) -> Reply:
+    """The server's default brain: it ends every task at once with ``SCRIPTED_ANSWER``, so a
+    worker with no model configured runs and says why its answers say nothing. An app brings
+    a brain of its own for its demo (``handrail.runtime.app.AgentApp.brain``)."""
+    return ToolCallReply(
+        "final_answer",
+        {"answer": SCRIPTED_ANSWER, "rationale": "no model is configured", "confidence": 1.0},
+    )
 
 
 def _first_usertext_of(request: dict[str, Any]) -> str:
@@ -197,12 +211,7 @@ class ScriptedModelServer:
         port: int = 0,
         latency: float = 0.0,
     ) -> None:
-        if brain is None:
-            # Imported here: the clerk imports the public module, which imports this one.
-            from handrail.testing.store_clerk import StoreClerk
-
-            brain = StoreClerk()
-        self.brain: Brain = brain
+        self.brain: Brain = brain or neutral_brain
         self.requests: list[dict[str, Any]] = []
         self.latency = latency
         self._host = host

@@ -7,15 +7,17 @@ shipped in the library (like pydantic-ai's ``TestModel``) so that users' tests a
 runs without an API key use the same thing Handrail's own tests use.
 
 A reply is decided by a *brain*: any callable from the parsed request body to a ``Reply``.
-``Scenario`` replays a fixed list of replies; ``handrail.testing.store_clerk.StoreClerk`` (the
-default) runs the demo store's conversations.
+``Scenario`` replays a fixed list of replies; ``neutral_brain`` (the default) ends every task
+with an answer saying that it is scripted; an app brings its own brain to play its
+conversations in its demo (``handrail.runtime.app.AgentApp.brain``; see the repository's
+examples).
 
 Faults are injected one way, as ``Fault`` values (rate limits, 5xx, hangs, resets, bodies that are
 not JSON, stopped or malformed replies, loops): a ``Fault`` in a ``Scenario`` strikes every
 attempt of its step; ``FaultSchedule(brain, at={1: Fault("unavailable")})`` strikes chosen
 requests, and ``FaultSchedule(brain, mix=FaultMix(seed, rates))`` a seeded random share::
 
-    server.brain = FaultSchedule(StoreClerk(), at={1: Fault("rate_limited", retry_after="0")})
+    server.brain = FaultSchedule(my_brain, at={1: Fault("rate_limited", retry_after="0")})
 
 The server is standard library only: a ``ThreadingHTTPServer`` in a daemon thread, on
 ``127.0.0.1`` and a free port by default::
@@ -42,10 +44,11 @@ from handrail.testing._replies import (
     text_of,
 )
 from handrail.testing._server import COMPLETIONS_PATH as COMPLETIONS_PATH
-from handrail.testing._server import ScriptedModelServer
+from handrail.testing._server import SCRIPTED_ANSWER, ScriptedModelServer, neutral_brain
 
 __all__ = [
     "FAULT_KINDS",
+    "SCRIPTED_ANSWER",
     "Brain",
     "ErrorReply",
     "Fault",
@@ -60,6 +63,7 @@ __all__ = [
     "TextReply",
     "ToolCallReply",
     "messages_of",
+    "neutral_brain",
     "offered_tools",
     "text_of",
 ]

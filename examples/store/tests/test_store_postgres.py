@@ -11,22 +11,23 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from handrail import ToolContext, ToolRefused
-from handrail.client.core import HandrailClient
-from handrail.errors import ConfigurationError
-from handrail.runtime.worker import running_worker
-from handrail.settings import HandrailSettings
-from handrail.store.database import (
+from examples.store.database import (
     StoreDatabase,
     create_store,
     effect_counts,
     snapshot,
     store_effects,
 )
-from handrail.store.tools import IssueRefundArgs, LookupPriceArgs, store_tools
+from examples.store.settings import StoreSettings, store_db_path
+from examples.store.tests.helpers import PROFILE, answer, refund
+from examples.store.tools import IssueRefundArgs, LookupPriceArgs, store_tools
+from examples.store.worker import running_worker
+from handrail import ToolContext, ToolRefused
+from handrail.client.core import HandrailClient
+from handrail.errors import ConfigurationError
+from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer
 from handrail.tools.declare import ToolFunction
-from tests.review_helpers import PROFILE, answer, refund
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -92,21 +93,20 @@ async def test_an_agent_on_a_postgres_store_refunds_once(
     model_server: ScriptedModelServer,
     postgres_url: str,
 ) -> None:
-    on_postgres = settings.model_copy(
-        update={"state_url": SecretStr(postgres_url), "store_url": SecretStr(postgres_url)}
-    )
-    create_store(on_postgres.store_target)
+    on_postgres = settings.model_copy(update={"state_url": SecretStr(postgres_url)})
+    store = StoreSettings(_env_file=None, store_url=SecretStr(postgres_url))
+    create_store(store.target(on_postgres))
     model_server.brain = Scenario([refund(1001, "10.00"), answer("Refunded 10.00 EUR")])
     handrail = HandrailClient(client, on_postgres)
-    async with running_worker(client, on_postgres):
+    async with running_worker(client, on_postgres, store=store):
         handle = await handrail.start_task({"goal": "Refund order 1001", "profile": PROFILE})
         result = await handrail.get_result(handle.id)
 
     assert result.status == "answered"
-    assert store_effects(on_postgres.store_target, [handle.id])["refunds"] == [
+    assert store_effects(store.target(on_postgres), [handle.id])["refunds"] == [
         "order 1001: 10.00 EUR"
     ]
-    assert not on_postgres.store_db_path.exists()  # nothing went to the default SQLite file
+    assert not store_db_path(on_postgres).exists()  # nothing went to the default SQLite file
 
 
 @pytest.mark.parametrize("url", ["data/store.db", "mysql://u@h/db", ""])

@@ -11,17 +11,17 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from examples.store.settings import store_db_path
+from examples.store.tests.helpers import TEST_API_KEY, history_text
 from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
-from tests.conftest import TEST_API_KEY
-from tests.history_tools import history_text
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
 def _set_price(settings: HandrailSettings, sku: str, cents: int) -> None:
-    with sqlite3.connect(settings.store_db_path) as db:
+    with sqlite3.connect(store_db_path(settings)) as db:
         db.execute("UPDATE products SET price_cents = ? WHERE sku = ?", (cents, sku))
 
 

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, RowMapping, delete, text
 
+from examples.store.database import StoreDatabase, discounts, format_cents, refunds
 from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail.policy.text_types import PlainText, SingleLine
-from handrail.store.database import StoreDatabase, discounts, format_cents, refunds
 from handrail.tools import Compensation, Money, Tool, ToolSpec
 
 Credit = Literal["discounts", "refunds"]

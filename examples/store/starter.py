@@ -1,4 +1,5 @@
-"""``starter.py demo``: the embedded dev server, a worker and a few questions, then stop them all.
+"""The store's demo, ``python starter.py demo`` from the checkout (the store app's ``demo``
+command): the embedded dev server, a worker and a few questions, then stop them all.
 
 The demo runs on a task queue of its own (``handrail-demo-<random>``): when a Temporal server
 already runs on the configured address, any worker polling the shared ``handrail-agent`` queue
@@ -16,22 +17,18 @@ from typing import Any, Final
 
 from temporalio.client import WorkflowHandle
 
+from examples.store.clerk import StoreClerk
+from examples.store.database import StoreTarget, create_store, store_effects
+from examples.store.settings import StoreSettings
+from examples.store.worker import running_worker
+from handrail import HandrailClient, HandrailSettings, TaskResult
 from handrail.cli.output import print_result
-from handrail.cli.serve import demo_inbox
+from handrail.cli.serve import DEFAULT_HOST, DEFAULT_PORT
 from handrail.cli.trace_format import format_pending
-from handrail.client.core import (
-    HandrailClient,
-    connect_temporal,
-    connection_error,
-    ensure_search_attributes,
-)
-from handrail.contracts import PendingReview, TaskResult
 from handrail.errors import UserError
 from handrail.runtime.devserver import is_listening, is_loopback, split_address
-from handrail.runtime.worker import model_endpoint, running_worker, temporal_service
+from handrail.runtime.services import connected, model_endpoint, temporal_service
 from handrail.search_attributes import PENDING_QUERY
-from handrail.settings import HandrailSettings
-from handrail.store.database import create_store, store_effects
 
 DEMO_QUEUE_PREFIX: Final = "handrail-demo-"
 DEMO_TASKS: tuple[tuple[str, str], ...] = (
@@ -81,31 +78,32 @@ def _why_no_server_to_serve(settings: HandrailSettings) -> str | None:
     return None
 
 
-def _print_store_effects(settings: HandrailSettings, task_ids: list[str]) -> None:
+def _print_store_effects(target: StoreTarget, task_ids: list[str]) -> None:
     """What the demo's tasks left in the store's database, read back from the file."""
-    rows = store_effects(settings.store_target, task_ids)
+    rows = store_effects(target, task_ids)
     print("Store effects of these tasks, read back from the database:")
     for table, found in rows.items():
         print(f"   {table}: {found or 'none'}")
 
 
 async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
+    """``demo [--serve]``, with the CLI's settings (the store's profiles among their folders)."""
     if args.serve:
         reason = await asyncio.to_thread(_why_no_server_to_serve, settings)
         if reason is not None:
             raise UserError(f"--serve keeps up the dev server the demo starts, but {reason}")
     settings = demo_settings(settings)
-    create_store(settings.store_target)
-    async with temporal_service(settings) as server, model_endpoint(settings) as effective:
+    store = StoreSettings()
+    target = create_store(store.target(settings))
+    async with (
+        temporal_service(settings) as server,
+        model_endpoint(settings, StoreClerk()) as effective,
+    ):
         where = "started here" if server else "already running"
         print(f"Temporal at {settings.temporal_address} ({where}); Web UI {settings.ui_url('')}")
         print(f"Task queue {settings.task_queue} (the demo's own)")
-        try:
-            client = await connect_temporal(effective, args.telemetry)
-        except RuntimeError as error:  # the SDK reports a failed connection so
-            raise connection_error(effective, error) from None
-        await ensure_search_attributes(client)
-        async with running_worker(client, effective, telemetry=args.telemetry):
+        client, _ = await connected(effective, args.telemetry)
+        async with running_worker(client, effective, store=store, telemetry=args.telemetry):
             handrail = HandrailClient(client, effective)
             handles = [
                 await handrail.start_task({"goal": goal, "profile": profile})
@@ -120,7 +118,7 @@ async def cmd_demo(settings: HandrailSettings, args: argparse.Namespace) -> int:
             if server and args.serve:  # one refund left waiting, decided in the inbox
                 await demo_inbox(handrail)
         print()
-        _print_store_effects(settings, [h.id for h in handles])
+        _print_store_effects(target, [h.id for h in handles])
         print()
         if server and args.serve:
             print("Serving the Web UI until Ctrl-C...")
@@ -141,7 +139,7 @@ async def _demo_reviews(
         await handrail.start_task({"goal": goal, "profile": "store_actions"})
         for goal, _, _ in DEMO_REVIEWS
     ]
-    waiting: list[tuple[str, PendingReview]] = []
+    waiting = []
     for _ in range(200):  # the visibility store sees the pause a moment after it happens
         waiting = await handrail.pending_reviews(task_queue=settings.task_queue)
         if {h.id for h in handles} <= {task_id for task_id, _ in waiting}:
@@ -165,3 +163,27 @@ async def _demo_reviews(
         )
         print_result(await handrail.get_result(handle.id), settings, goal)
     return handles
+
+
+DEMO_PAUSED_GOAL: Final = "Please refund 90.00 USD on order 1003 for the scratched lantern."
+
+
+async def demo_inbox(handrail: HandrailClient, host: str = DEFAULT_HOST) -> None:
+    """``demo --serve``: leave one refund awaiting review and serve the inbox for it, with a
+    reviewer token made for this run only, until Ctrl-C (the demo's worker keeps running, so
+    a click in the inbox finishes the task)."""
+    from handrail.http import create_app, new_token, running_server, token_hash
+
+    token = new_token()
+    settings = handrail.settings.model_copy(
+        update={"reviewer_tokens": {"alice": token_hash(token)}}
+    )
+    gateway = HandrailClient(handrail.temporal, settings)
+    handle = await gateway.start_task({"goal": DEMO_PAUSED_GOAL, "profile": "store_actions"})
+    app = create_app(gateway, task_queue=settings.task_queue)
+    port = DEFAULT_PORT if not is_listening(host, DEFAULT_PORT) else 0
+    async with running_server(app, host, port) as url:
+        print(f"\nTask {handle.id} awaits review. Inbox: {url}/inbox")
+        print(f"Sign in as alice with this token (valid while the demo runs): {token}")
+        print("Serving the inbox and the Web UI until Ctrl-C...")
+        await asyncio.Event().wait()

@@ -24,6 +24,11 @@ import pytest
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
+from examples.store.database import snapshot
+from examples.store.settings import PROFILES as STORE_PROFILES
+from examples.store.settings import store_db_path
+from examples.store.tests.helpers import PROFILE, WHY, activity_attempts, answer
+from examples.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
 from handrail.activities.profiles import declared_binding
 from handrail.client.core import HandrailClient
 from handrail.contracts import Profile
@@ -32,14 +37,10 @@ from handrail.model.openai_chat import OpenAIChatModel
 from handrail.policy.gate import gate
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.runtime.worker import make_openai_client
-from handrail.settings import PACKAGED_PROFILES, HandrailSettings
-from handrail.store.database import snapshot
-from handrail.store.tools import MAX_ORDER_ID, STORE_TOOL_SPECS
+from handrail.settings import HandrailSettings
 from handrail.testing.kit import agent_worker
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, ToolCallReply
 from handrail.tools import ToolContext, UndoContext, compensation, tool
-from tests.history_tools import activity_attempts
-from tests.review_helpers import PROFILE, WHY, answer
 
 HUGE = 10**40
 
@@ -48,7 +49,7 @@ HUGE = 10**40
 
 def test_the_store_schemas_bound_every_order_id_for_the_policy() -> None:
     # A reviewer's edit is checked inside the workflow against the JSON schema alone.
-    rules = ProfileCatalog([PACKAGED_PROFILES]).load(PROFILE).rules
+    rules = ProfileCatalog([STORE_PROFILES]).load(PROFILE).rules
     bindings = [declared_binding(spec, rules.get(spec.name)) for spec in STORE_TOOL_SPECS]
     profile = Profile(name=PROFILE, model="m", system_prompt="s", tools=bindings)
     checks: list[tuple[str, dict[str, object]]] = [
@@ -94,7 +95,7 @@ async def test_an_order_id_the_store_cannot_hold_is_refused_before_anything_runs
             answer("I could not find that order."),
         ]
     )
-    before = snapshot(settings.store_db_path)
+    before = snapshot(store_db_path(settings))
     started = time.monotonic()
     handle = await handrail.start_task({"goal": "Refund order 10**40", "profile": PROFILE})
     result = await asyncio.wait_for(handrail.get_result(handle.id), timeout=30)
@@ -111,7 +112,7 @@ async def test_an_order_id_the_store_cannot_hold_is_refused_before_anything_runs
     # The model was told, in the observation of its own call.
     observations = [m for m in model_server.requests[-1]["messages"] if m["role"] == "tool"]
     assert "order_id" in observations[0]["content"]
-    assert snapshot(settings.store_db_path) == before
+    assert snapshot(store_db_path(settings)) == before
 
 
 # --- the runner layer: a user's own tools, with no bound ---------------------------------------

@@ -1,1 +1,0 @@
-"""The reference agent's world: an online store over a real SQLite database."""
