@@ -1,10 +1,11 @@
 """The store example's database: schema, seed data and a small async query helper.
 
 SQLite by default (``<data_dir>/store.db``), PostgreSQL when ``HANDRAIL_STORE_URL`` says so:
-the same SQLAlchemy statements on both, through Handrail's public
+the same SQLAlchemy Core statements on both, through Handrail's public
 :class:`handrail.storage.engine.Database` (one worker-thread hop per transaction, pooled
 connections). Money is kept in integer cents with an ISO currency code, never as floats. Every
-query is parameterized.
+query is a Core expression over the tables below: values travel as bound parameters, and no
+SQL is ever assembled from strings.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    Select,
     Table,
     Text,
     func,
     select,
-    text,
 )
 
 from handrail.storage.engine import Database
@@ -163,7 +164,7 @@ def create_store(target: StoreTarget) -> StoreTarget:
     database = store_database(target)
     with database.sync_engine.begin() as connection:
         if database.dialect == "postgresql":  # workers starting together create it once
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+            connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
         metadata.create_all(connection)
         for table, rows in _SEED:
             keys = [column.name for column in table.columns]
@@ -180,20 +181,17 @@ class StoreDatabase:
             raise FileNotFoundError(f"store database {target} does not exist; call create_store()")
         self.database = store_database(target)
 
-    async def fetch_all(
-        self, sql: str, params: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """The rows of one parameterized query (``:name`` placeholders), as dicts."""
+    async def fetch_all(self, query: Select[Any]) -> list[dict[str, Any]]:
+        """The rows of one query, as dicts."""
 
         def read(connection: Connection) -> list[dict[str, Any]]:
-            return [dict(row) for row in connection.execute(text(sql), params or {}).mappings()]
+            return [dict(row) for row in connection.execute(query).mappings()]
 
         return await self.database.run(read)
 
-    async def fetch_one(
-        self, sql: str, params: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        rows = await self.fetch_all(sql, params)
+    async def fetch_one(self, query: Select[Any]) -> dict[str, Any] | None:
+        """The first row of one query, as a dict, or ``None`` if it has none."""
+        rows = await self.fetch_all(query)
         return rows[0] if rows else None
 
     async def transact(self, work: Callable[[Connection], T]) -> T:

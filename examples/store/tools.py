@@ -12,18 +12,36 @@ result, so a retry whose result is recorded never reaches the database at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, RowMapping, delete, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    ScalarSelect,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
 
-from examples.store.database import StoreDatabase, discounts, format_cents, refunds
+from examples.store.database import (
+    StoreDatabase,
+    customers,
+    discounts,
+    format_cents,
+    order_items,
+    orders,
+    outbox,
+    products,
+    refunds,
+)
 from handrail import ToolContext, ToolRefused, UndoContext, compensation, tool
 from handrail.policy.text_types import PlainText, SingleLine
 from handrail.tools import Compensation, Money, Tool, ToolSpec
-
-Credit = Literal["discounts", "refunds"]
-
 
 # Every number has a bound the databases hold, stated in the schema (``maximum``): the policy
 # validates against the schema inside the workflow, so 10**40 is refused before any tool runs
@@ -75,32 +93,63 @@ class SendEmailArgs(BaseModel):
 
 
 def _escape_like(text: str) -> str:
+    """``text`` as a LIKE pattern that matches itself only: ``%`` and ``_`` are literal."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_ORDER = text(
-    "SELECT o.id, o.currency, c.email, "
-    "  (SELECT COALESCE(SUM(quantity * unit_price_cents), 0) FROM order_items "
-    "   WHERE order_id = o.id) AS total_cents, "
-    "  (SELECT COALESCE(SUM(amount_cents), 0) FROM refunds WHERE order_id = o.id) "
-    "  + (SELECT COALESCE(SUM(amount_cents), 0) FROM discounts WHERE order_id = o.id) "
-    "  AS credited_cents "
-    "FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = :order_id"
-)
-# PostgreSQL: a credit reads what is still open on the order, then writes; the order's row lock
-# makes concurrent credits on one order take turns (SQLite's BEGIN IMMEDIATE already does).
-_LOCK_ORDER = text("SELECT id FROM orders WHERE id = :order_id FOR UPDATE")
+_PRICES = select(products.c.sku, products.c.name, products.c.price_cents, products.c.currency)
+
+
+def _name_contains(query: str) -> ColumnElement[bool]:
+    """The product's name contains ``query``, ignoring case, with ``%`` and ``_`` literal."""
+    # Not ``icontains(autoescape=True)``: on PostgreSQL that is ILIKE, which folds case by the
+    # locale's rules, where the exact match folds by lower(); this folds both sides alike.
+    pattern = f"%{_escape_like(query)}%"  # a bound value, never SQL text
+    return func.lower(products.c.name).like(func.lower(pattern), escape="\\")
+
+
+def _sum_for_order(table: Table, amount: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """``SUM(amount)`` of ``table``'s rows for the order of the enclosing query (0 if none):
+    a correlated subquery, so the order's row counts each table on its own, never joined."""
+    return (
+        select(func.coalesce(func.sum(amount), 0))
+        .where(table.c.order_id == orders.c.id)
+        .scalar_subquery()
+    )
+
+
+def _order_balance(order_id: int) -> Select[Any]:
+    """The order, its customer's email, what was paid and what was credited back so far."""
+    paid = _sum_for_order(order_items, order_items.c.quantity * order_items.c.unit_price_cents)
+    refunded = _sum_for_order(refunds, refunds.c.amount_cents)
+    discounted = _sum_for_order(discounts, discounts.c.amount_cents)
+    return (
+        select(
+            orders.c.id,
+            orders.c.currency,
+            customers.c.email,
+            paid.label("total_cents"),
+            (refunded + discounted).label("credited_cents"),
+        )
+        .join_from(orders, customers)
+        .where(orders.c.id == order_id)
+    )
 
 
 def _order(connection: Connection, order_id: int, *, lock: bool = False) -> RowMapping | None:
+    # PostgreSQL: a credit reads what is still open on the order, then writes; the order's row
+    # lock makes concurrent credits on one order take turns (SQLite's BEGIN IMMEDIATE already
+    # does, and SQLite has no FOR UPDATE). The lock is a statement of its own, before the read:
+    # a read that waited for the lock inside itself would sum the credits of its own snapshot,
+    # taken before the other credit committed.
     if lock and connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_ORDER, {"order_id": order_id})
-    return connection.execute(_ORDER, {"order_id": order_id}).mappings().first()
+        connection.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+    return connection.execute(_order_balance(order_id)).mappings().first()
 
 
-def _credit_result(table: Credit, row: RowMapping) -> dict[str, Any]:
+def _credit_result(table: Table, row: RowMapping) -> dict[str, Any]:
     return {
-        f"{table.removesuffix('s')}_id": row["id"],
+        f"{table.name.removesuffix('s')}_id": row["id"],
         "order_id": row["order_id"],
         "amount": format_cents(row["amount_cents"]),
         "currency": row["currency"],
@@ -108,20 +157,14 @@ def _credit_result(table: Credit, row: RowMapping) -> dict[str, Any]:
 
 
 def _credit(
-    table: Credit, args: CreditArgs, ctx: ToolContext
+    table: Table, args: CreditArgs, ctx: ToolContext
 ) -> Callable[[Connection], dict[str, Any]]:
     """A discount or refund, as a transaction body: both are credits against what was paid."""
-    # Table names are the two constants of ``Credit``, never input.
-    by_key = text(f"SELECT * FROM {table} WHERE idempotency_key = :key")
-    insert = text(
-        f"INSERT INTO {table} (order_id, amount_cents, currency, reason, task_id,"
-        " idempotency_key) VALUES (:order_id, :cents, :currency, :reason, :task_id, :key)"
-        " RETURNING *"
-    )
 
     def work(connection: Connection) -> dict[str, Any]:
         order = _order(connection, args.order_id, lock=True)
-        mine = connection.execute(by_key, {"key": ctx.idempotency_key}).mappings().first()
+        by_key = select(table).where(table.c.idempotency_key == ctx.idempotency_key)
+        mine = connection.execute(by_key).mappings().first()
         if mine is not None:  # an earlier attempt took effect: return what it did
             return _credit_result(table, mine)
         if order is None:
@@ -135,28 +178,25 @@ def _credit(
                 f"{currency} still open on order {args.order_id}"
             )
         row = connection.execute(
-            insert,
-            {
-                "order_id": args.order_id,
-                "cents": cents,
-                "currency": currency,
-                "reason": args.reason,
-                "task_id": ctx.task_id,
-                "key": ctx.idempotency_key,
-            },
+            insert(table)
+            .values(
+                order_id=args.order_id,
+                amount_cents=cents,
+                currency=currency,
+                reason=args.reason,
+                task_id=ctx.task_id,
+                idempotency_key=ctx.idempotency_key,
+            )
+            .returning(*table.c)
         )
         return _credit_result(table, row.mappings().one())
 
     return work
 
 
-def _delete_by_key(table: Credit, key: str) -> Callable[[Connection], bool]:
-    target = discounts if table == "discounts" else refunds
-
+def _delete_by_key(table: Table, key: str) -> Callable[[Connection], bool]:
     def work(connection: Connection) -> bool:
-        return (
-            connection.execute(delete(target).where(target.c.idempotency_key == key)).rowcount > 0
-        )
+        return connection.execute(delete(table).where(table.c.idempotency_key == key)).rowcount > 0
 
     return work
 
@@ -168,12 +208,11 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
     async def lookup_price(args: LookupPriceArgs, ctx: ToolContext) -> dict[str, Any]:
         """Look up a product's current price and currency by its name."""
         query = args.product.strip()
-        sql = "SELECT sku, name, price_cents, currency FROM products WHERE "
-        rows = await db.fetch_all(sql + "lower(name) = lower(:name)", {"name": query})
+        same_name = func.lower(products.c.name) == func.lower(query)
+        rows = await db.fetch_all(_PRICES.where(same_name))
         if not rows:
-            like = f"%{_escape_like(query)}%"
             rows = await db.fetch_all(
-                sql + "lower(name) LIKE lower(:like) ESCAPE '\\' ORDER BY name", {"like": like}
+                _PRICES.where(_name_contains(query)).order_by(products.c.name)
             )
         if not rows:
             raise ToolRefused(f"no product matches {query!r}")
@@ -188,15 +227,17 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
     async def get_order(args: GetOrderArgs, ctx: ToolContext) -> dict[str, Any]:
         """Look up an order by its number: status, items and total."""
         order = await db.fetch_one(
-            "SELECT id, status, currency, created_at FROM orders WHERE id = :order_id",
-            {"order_id": args.order_id},
+            select(orders.c.id, orders.c.status, orders.c.currency, orders.c.created_at).where(
+                orders.c.id == args.order_id
+            )
         )
         if order is None:
             raise ToolRefused(f"no order number {args.order_id}")
         items = await db.fetch_all(
-            "SELECT p.name, i.quantity, i.unit_price_cents FROM order_items i "
-            "JOIN products p ON p.sku = i.sku WHERE i.order_id = :order_id ORDER BY p.name",
-            {"order_id": args.order_id},
+            select(products.c.name, order_items.c.quantity, order_items.c.unit_price_cents)
+            .join_from(order_items, products)
+            .where(order_items.c.order_id == args.order_id)
+            .order_by(products.c.name)
         )
         total = sum(item["quantity"] * item["unit_price_cents"] for item in items)
         return {
@@ -222,7 +263,7 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
     )
     async def apply_discount(args: ApplyDiscountArgs, ctx: ToolContext) -> dict[str, Any]:
         """Grant a discount on an order, as a credit in the order's currency."""
-        result: dict[str, Any] = await db.transact(_credit("discounts", args, ctx))
+        result: dict[str, Any] = await db.transact(_credit(discounts, args, ctx))
         return result
 
     @tool(
@@ -230,7 +271,7 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
     )
     async def issue_refund(args: IssueRefundArgs, ctx: ToolContext) -> dict[str, Any]:
         """Refund part or all of what the customer paid for an order."""
-        result: dict[str, Any] = await db.transact(_credit("refunds", args, ctx))
+        result: dict[str, Any] = await db.transact(_credit(refunds, args, ctx))
         return result
 
     @tool(
@@ -249,23 +290,19 @@ def store_tools(db: StoreDatabase) -> list[Tool]:
                 raise ToolRefused(f"no order number {args.order_id}")
             # An outbox that a relay drains: once a row is here it counts as sent, so the key's
             # UNIQUE constraint is what keeps a retried call from sending twice.
-            key = {"key": ctx.idempotency_key}
             connection.execute(
-                text(
-                    "INSERT INTO outbox (to_address, subject, body, task_id, idempotency_key)"
-                    " VALUES (:to, :subject, :body, :task_id, :key)"
-                    " ON CONFLICT (idempotency_key) DO NOTHING"
-                ),
-                {
-                    "to": order["email"],
-                    "subject": args.subject,
-                    "body": args.body,
-                    "task_id": ctx.task_id,
-                    **key,
-                },
+                db.database.insert(outbox)
+                .values(
+                    to_address=order["email"],
+                    subject=args.subject,
+                    body=args.body,
+                    task_id=ctx.task_id,
+                    idempotency_key=ctx.idempotency_key,
+                )
+                .on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
             )
             email_id = connection.execute(
-                text("SELECT id FROM outbox WHERE idempotency_key = :key"), key
+                select(outbox.c.id).where(outbox.c.idempotency_key == ctx.idempotency_key)
             ).scalar_one()
             return {"email_id": email_id, "to": order["email"], "subject": args.subject}
 
@@ -281,13 +318,13 @@ def store_compensations(db: StoreDatabase) -> list[Compensation]:
     @compensation(undoes="apply_discount")
     async def revoke_discount(ctx: UndoContext) -> bool:
         """Revoke a discount (an unsettled credit: deleting its row leaves no trace)."""
-        undone: bool = await db.transact(_delete_by_key("discounts", ctx.idempotency_key))
+        undone: bool = await db.transact(_delete_by_key(discounts, ctx.idempotency_key))
         return undone
 
     @compensation(undoes="issue_refund")
     async def void_refund(ctx: UndoContext) -> bool:
         """Void a refund before the store settles it."""
-        undone: bool = await db.transact(_delete_by_key("refunds", ctx.idempotency_key))
+        undone: bool = await db.transact(_delete_by_key(refunds, ctx.idempotency_key))
         return undone
 
     return [revoke_discount, void_refund]
