@@ -93,7 +93,7 @@ class SendEmailArgs(BaseModel):
 
 
 def _escape_like(text: str) -> str:
-    """``text`` as a LIKE pattern that matches itself only: ``%`` and ``_`` are literal."""
+    """``text`` as a LIKE pattern that matches itself only (``%``, ``_`` and ``\\`` literal)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -109,8 +109,9 @@ def _name_contains(query: str) -> ColumnElement[bool]:
 
 
 def _sum_for_order(table: Table, amount: ColumnElement[Any]) -> ScalarSelect[Any]:
-    """``SUM(amount)`` of ``table``'s rows for the order of the enclosing query (0 if none):
-    a correlated subquery, so the order's row counts each table on its own, never joined."""
+    """``SUM(amount)`` of ``table``'s rows for the order of the enclosing query (0 if none).
+    A correlated subquery per table: joining the tables instead would count each item once per
+    refund and each refund once per item."""
     return (
         select(func.coalesce(func.sum(amount), 0))
         .where(table.c.order_id == orders.c.id)
