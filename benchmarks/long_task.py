@@ -3,8 +3,8 @@ run — the floor, Handrail with its state on SQLite, and Handrail with its stat
 throwaway cluster, ``handrail.testing.postgres``).
 
 Each step is one model call and one ``lookup_price``; every chain continues as new at the same
-threshold of events per run (2,000, as ``tests/test_long_task.py``), the floor too, so that each
-run's history stays the same size and the per-step figures compare like with like.
+threshold of events per run (2,000, as ``tests/workflows/test_long_task.py``), the floor
+too, so that each run's history stays the same size and the per-step figures compare like with like.
 
 Slow (about 15 minutes in full on 2 cores): not in the default list, ``--only long_task`` runs it.
 """
@@ -31,7 +31,8 @@ from handrail.testing.postgres import fresh_database, libpq_url, throwaway_postg
 from handrail.testing.scripted_model import Scenario, ToolCallReply
 
 STEPS, QUICK_STEPS = 3_000, 300
-THRESHOLD = 2_000  # events per run before a chain continues as new (tests/test_long_task.py)
+# events per run before a chain continues as new (tests/workflows/test_long_task.py)
+THRESHOLD = 2_000
 # --quick: a lower threshold, so that 300 steps still cross several runs of the chain.
 QUICK_THRESHOLD = 500
 

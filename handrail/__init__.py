@@ -29,7 +29,7 @@ Names are imported lazily (PEP 562): the workflow sandbox imports this package a
 modules with it (nor a second copy of the contracts beside the passed-through one).
 ``_EXPORTS`` is the one table: it drives ``__getattr__``, ``__all__`` and ``__dir__``. Type
 checkers cannot read it, so the ``TYPE_CHECKING`` block names each export once more, as an
-explicit re-export; tests/test_public_api.py fails when the two disagree.
+explicit re-export; tests/project/test_public_api.py fails when the two disagree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The code blocks of README.md and docs/*.md, as ``tests/test_docs_code.py`` checks them.
+"""The code blocks of README.md and docs/*.md, as ``tests/project/test_docs_code.py`` checks them.
 
 A block is a fenced block (indented ones in lists too). The HTML comment on the line before it,
 if any, says how it is checked when it cannot simply run:

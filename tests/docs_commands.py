@@ -26,7 +26,8 @@ from pathlib import Path
 
 from pydantic import AliasChoices
 
-from handrail.cli.main import build_parser as starter_parser
+from examples.store.app import STORE_APP
+from handrail.cli.main import build_parser
 from handrail.cli.worker import build_parser as worker_parser
 from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
@@ -34,6 +35,12 @@ from tests.docs_blocks import ROOT, flags
 
 OTHER_PROGRAMS = {"docker", "curl", "tcld", "sqlite3", "git", "tar", "grep", "cp", "cd", "for"}
 """Not this project's programs (or shell syntax): their manuals judge them, not this test."""
+
+
+def starter_parser() -> argparse.ArgumentParser:
+    """The checkout's ``starter.py``: Handrail's CLI hosting the store example (its ``demo``)."""
+    return build_parser(STORE_APP)
+
 
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 _PYTHONS = {"python", "python3"}

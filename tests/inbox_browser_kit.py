@@ -24,8 +24,8 @@ from playwright.async_api import (
 
 from examples.store.settings import store_db_path
 from handrail.settings import HandrailSettings
+from tests.http.test_http_api import TOKENS, Api
 from tests.inbox_kit import artifacts
-from tests.test_http_api import TOKENS, Api
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 # As the machine notes say: headless, no sandbox (CI runs as root), and nothing that reaches

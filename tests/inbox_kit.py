@@ -33,8 +33,8 @@ from handrail.testing.scripted_model import (
     text_of,
 )
 from tests.conftest import TEST_API_KEY
+from tests.http.test_http_api import SERVICE_TOKEN, Api, bearer, serve_gateway
 from tests.review_helpers import signed_link
-from tests.test_http_api import SERVICE_TOKEN, Api, bearer, serve_gateway
 
 LINK_SECRET: Final = "inbox-link-secret-for-tests-" + "0123456789abcdef"
 HOSTILE_MARK: Final = "[hostile]"

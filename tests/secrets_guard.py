@@ -20,7 +20,7 @@ Temporal dev server stops, it scans:
 A leak fails the session (an error at the last test's teardown) with one line per place —
 workflow and event, log record, span, file and table — and never the secret's value.
 Spans made with a ``Telemetry`` of a test's own (the GenAI spans) do not pass the global
-provider: ``tests/test_secrets.py`` runs a task with telemetry on and scans those.
+provider: ``tests/telemetry/test_secrets.py`` runs a task with telemetry on and scans those.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ TEST_TEMPORAL_API_KEY = "tmprl-test-" + "k9j8h7g6f5e4d3c2b1a0"  # nor this
 # Secrets that other test modules configure, read from the module when it ran in this session:
 # module → {attribute: label}. (Their values live beside the tests that use them.)
 MODULE_SECRETS: dict[str, dict[str, str]] = {
-    "tests.test_mcp": {"TOKEN": "MCP token (tests.test_mcp.TOKEN)"},
+    "tests.mcp.test_mcp": {"TOKEN": "MCP token (tests.mcp.test_mcp.TOKEN)"},
 }
 MAX_FILE_BYTES = 256 * 1024 * 1024  # a file this big is a benchmark's, not a test's output
 

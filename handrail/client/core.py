@@ -61,6 +61,7 @@ from handrail.names import (
     WORKFLOW_TYPE,
 )
 from handrail.profiles.catalog import ProfileCatalog
+from handrail.runtime.app import resolve_app
 from handrail.settings import HandrailSettings
 from handrail.telemetry.core import Telemetry
 
@@ -113,7 +114,10 @@ class HandrailClient:
         profiles: ProfileCatalog | None = None,
     ) -> None:
         """``profiles``: the catalog a start is checked against (an unknown profile is refused
-        before any workflow starts); default: the settings' profile folders."""
+        before any workflow starts); default: the settings' profile folders, and those of the
+        app ``HANDRAIL_APP`` names (and its default profile), as its workers see them."""
+        if settings.app:
+            settings = resolve_app(settings).settle(settings)
         self.temporal = client
         self.settings = settings
         self._profiles = profiles or ProfileCatalog(settings.profile_folders)

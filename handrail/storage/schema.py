@@ -2,7 +2,7 @@
 
 This is the schema at the newest migration (``handrail/storage/migrations/versions``); each
 migration spells out its own columns, so that editing this file never rewrites history. A test
-holds the two to agree (``tests/test_storage_migrations.py``).
+holds the two to agree (``tests/storage/test_storage_migrations.py``).
 
 Types are the portable ones: ``Text``, ``Integer``, ``Float`` (``REAL`` on SQLite, ``DOUBLE
 PRECISION`` on PostgreSQL). Times are ISO 8601 text in UTC and JSON is text, as the SQLite files

@@ -12,7 +12,7 @@
 
 Imported lazily (``handrail._lazy``): a worker that uses the scripted server loads nothing else.
 ``_EXPORTS`` is the one table; the ``TYPE_CHECKING`` block re-exports each name for type
-checkers, and tests/test_public_api.py fails when the two disagree.
+checkers, and tests/project/test_public_api.py fails when the two disagree.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ causes (``OverflowError``, a driver's ``DataError``, ``decimal.InvalidOperation`
 one attempt, a non-retryable ``ArgumentOutOfRange`` naming the tool and the field, within
 seconds, instead of minutes of retries with a message that names nothing. A locked database,
 a partner that went away and an ordinary ``ValueError`` stay retryable
-(``tests/test_permanent_errors.py``).
+(``tests/tools/test_permanent_errors.py``).
 """
 
 from __future__ import annotations
