@@ -10,11 +10,12 @@ Run it from the checkout root with ``python worker.py`` (which hosts this app by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
-from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -22,11 +23,10 @@ from examples.store.app import STORE_APP
 from examples.store.database import StoreDatabase
 from examples.store.settings import StoreSettings
 from examples.store.tools import store_compensations, store_tools
-from handrail import HandrailPlugin, HandrailSettings, ModelAdapter, OpenAIChatModel
+from handrail import HandrailPlugin, HandrailSettings, ModelAdapter
+from handrail.runtime.app import AgentApp
+from handrail.runtime.worker import running_worker as running_runtime_worker
 from handrail.telemetry.core import Telemetry
-
-# The openai client refuses to start without a key; a local endpoint (Ollama, vLLM) ignores it.
-_NO_KEY = "no-key-configured"
 
 
 def store_settings(settings: HandrailSettings) -> HandrailSettings:
@@ -58,36 +58,11 @@ def store_plugin(
     )
 
 
-def model_client(settings: HandrailSettings) -> AsyncOpenAI:
-    """The model endpoint the settings name. ``max_retries=0``: Temporal's retry policy is the
-    only retry loop."""
-    key = settings.openai_api_key
-    return AsyncOpenAI(
-        api_key=key.get_secret_value() if key else (_NO_KEY if settings.openai_base_url else None),
-        base_url=settings.openai_base_url or None,
-        max_retries=0,
-        timeout=settings.llm_timeout_seconds,
-    )
-
-
-def build_worker(
-    client: Client,
-    settings: HandrailSettings,
-    openai: AsyncOpenAI,
-    *,
-    store: StoreSettings | None = None,
-    faults: Callable[..., None] | None = None,
-    telemetry: Telemetry | None = None,
-    **options: Any,
-) -> Worker:
-    """A worker for the store on ``settings``' task queue, its model over ``openai``;
-    ``options`` go to ``Worker`` (the settings' concurrency and cache options, overridden by
-    these). ``faults``: Handrail's testing seam for tools (``handrail.tools.runner``)."""
-    model = OpenAIChatModel(openai, logprobs=settings.model_logprobs)
-    seams: dict[str, Any] = {"faults": faults} if faults is not None else {}
-    plugin = store_plugin(settings, model=model, store=store, telemetry=telemetry, **seams)
-    options = {**settings.worker_options(), **options}
-    return Worker(client, task_queue=settings.task_queue, plugins=[plugin], **options)
+def _hosting(store: StoreSettings | None) -> AgentApp:
+    """The store app, its database ``store`` when given (else ``HANDRAIL_STORE_URL``)."""
+    if store is None:
+        return STORE_APP
+    return replace(STORE_APP, plugin=functools.partial(store_plugin, store=store))
 
 
 @asynccontextmanager
@@ -101,17 +76,9 @@ async def running_worker(
     **options: Any,
 ) -> AsyncIterator[Worker]:
     """A started store worker for the duration of the block; its model client closed after."""
-    openai = model_client(settings)
-    try:
-        async with build_worker(
-            client,
-            settings,
-            openai,
-            store=store,
-            faults=faults,
-            telemetry=telemetry,
-            **options,
-        ) as worker:
-            yield worker
-    finally:
-        await openai.close()
+    if faults is not None:
+        options["faults"] = faults
+    async with running_runtime_worker(
+        client, settings, app=_hosting(store), telemetry=telemetry, **options
+    ) as worker:
+        yield worker
