@@ -26,6 +26,8 @@ from examples.store.worker import running_worker, store_settings
 from handrail import search_attributes
 from handrail.cli.process_exit import exit_now
 from handrail.client.core import HandrailClient
+from handrail.contracts import AgentTask, TaskResult
+from handrail.names import WORKFLOW_TYPE
 from handrail.runtime.devserver import find_temporal_binary
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import (
@@ -43,6 +45,8 @@ _SURE = {"rationale": "recorded scenario", "confidence": 0.95}
 
 SCENARIOS: dict[str, tuple[str, Brain]] = {
     "pricing_answered": ("How much are the Trail Runner Shoes?", StoreClerk()),
+    # Started as a foreign client would, naming no profile: the worker's default runs (issue 20).
+    "default_profile_answered": ("How much is the Rain Jacket?", StoreClerk()),
     "committed_with_email": (
         "Please refund 10.00 EUR on order 1001 and email the customer.",
         StoreClerk(),
@@ -201,6 +205,10 @@ REVIEWERS: dict[str, Reviewer] = {
 }
 
 
+NO_PROFILE = {"default_profile_answered"}
+"""Scenarios started without a profile, straight through Temporal's client."""
+
+
 async def record(names: list[str]) -> dict[str, str]:
     """Run the named scenarios; return each history as JSON, by scenario name."""
     recorded: dict[str, str] = {}
@@ -236,7 +244,18 @@ async def record(names: list[str]) -> dict[str, str]:
                     }
                     if name in CONTEXTS:
                         task["context"] = CONTEXTS[name]
-                    handle = await handrail.start_task(task)
+                    if name in NO_PROFILE:
+                        # A foreign client's start: no profile, no Handrail client to fill one.
+                        del task["profile"]
+                        handle = await env.client.start_workflow(
+                            WORKFLOW_TYPE,
+                            AgentTask.model_validate(task),
+                            id=str(task["task_id"]),
+                            task_queue=settings.task_queue,
+                            result_type=TaskResult,
+                        )
+                    else:
+                        handle = await handrail.start_task(task)
                     reviewer = REVIEWERS.get(name)
                     if reviewer is not None:
                         pending = await wait_for_pending(handrail, handle.id)

@@ -10,7 +10,7 @@ SQL is ever assembled from strings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -181,17 +181,21 @@ class StoreDatabase:
             raise FileNotFoundError(f"store database {target} does not exist; call create_store()")
         self.database = store_database(target)
 
-    async def fetch_all(self, query: Select[Any]) -> list[dict[str, Any]]:
-        """The rows of one query, as dicts."""
+    async def fetch_all(
+        self, query: Select[Any], params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of one query with its bound ``params``, as dicts."""
 
         def read(connection: Connection) -> list[dict[str, Any]]:
-            return [dict(row) for row in connection.execute(query).mappings()]
+            return [dict(row) for row in connection.execute(query, dict(params or {})).mappings()]
 
         return await self.database.run(read)
 
-    async def fetch_one(self, query: Select[Any]) -> dict[str, Any] | None:
+    async def fetch_one(
+        self, query: Select[Any], params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """The first row of one query, as a dict, or ``None`` if it has none."""
-        rows = await self.fetch_all(query)
+        rows = await self.fetch_all(query, params)
         return rows[0] if rows else None
 
     async def transact(self, work: Callable[[Connection], T]) -> T:
