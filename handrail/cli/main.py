@@ -27,27 +27,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
 
+from handrail.cli.common import connect, refuse_ignored
 from handrail.cli.output import print_error, print_result
 from handrail.cli.process_exit import StopSignal, exit_by_signal, exit_now, run_main
+from handrail.cli.review import register as register_review_commands
 from handrail.cli.serve import register as register_serve_commands
 from handrail.cli.stats import register as register_stats_commands
 from handrail.cli.trace_format import (
-    PROPOSAL_PREFIX,
-    format_pending,
     format_step,
     format_trace,
     printable,
 )
-from handrail.client.core import HandrailClient, connection_error
-from handrail.contracts import PendingReview
 from handrail.errors import (
     HandrailError,
     RunError,
@@ -68,27 +63,10 @@ EXIT_USAGE: Final = 2  # as argparse's own for a bad command line
 EXIT_TASK_ID_REUSED: Final = 3
 
 
-async def _connect(settings: HandrailSettings, args: argparse.Namespace) -> HandrailClient:
-    # With the command's telemetry, a task started here is one trace with its workflow and
-    # activities (the client span is the root).
-    try:
-        return await HandrailClient.connect(settings, args.telemetry)
-    except RuntimeError as error:  # the SDK reports an unreachable server as RuntimeError
-        raise connection_error(settings, error) from None
-
-
-def _refuse_ignored(args: argparse.Namespace, reason: str, *options: str) -> None:
-    """Refuse ``options`` given on the command line that ``reason`` says would be ignored: a
-    silently dropped option (a --task-id lost beside --input) does what the user did not ask."""
-    given = [option for option in options if getattr(args, option.lstrip("-").replace("-", "_"))]
-    if given:
-        raise UserError(f"{', '.join(given)} cannot be used {reason}")
-
-
 async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int:
     task: dict[str, Any] | str
     if args.input is not None:
-        _refuse_ignored(
+        refuse_ignored(
             args,
             "with --input: put them in the JSON instead",
             "goal",
@@ -110,7 +88,7 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
                 task["context"] = json.loads(args.context)
             except json.JSONDecodeError as error:
                 raise UserError(f"--context is not valid JSON: {error}") from None
-    handrail = await _connect(settings, args)
+    handrail = await connect(settings, args)
     # A task id that already ran: the same task again says so (exit 0, nothing new started); a
     # different task under it is refused (TaskIdReusedError, EXIT_TASK_ID_REUSED).
     handle, outcome = await handrail.start_or_join(task)
@@ -134,7 +112,7 @@ async def cmd_start(settings: HandrailSettings, args: argparse.Namespace) -> int
 
 
 async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings, args)
+    handrail = await connect(settings, args)
     result = await handrail.get_result(args.task_id)
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -144,92 +122,9 @@ async def cmd_result(settings: HandrailSettings, args: argparse.Namespace) -> in
 
 
 async def cmd_trace(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings, args)
+    handrail = await connect(settings, args)
     trace = await handrail.get_trace(args.task_id)
     print(trace.model_dump_json(indent=2) if args.json else format_trace(trace))
-    return 0
-
-
-async def cmd_pending(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    handrail = await _connect(settings, args)
-    # A task whose worker is gone (a test's worker on a shared server, a stopped deployment)
-    # cannot show its proposal: counted per task queue and said once, not an error per task.
-    unanswered: Counter[str] = Counter()
-    rows = await handrail.pending_reviews(
-        on_no_worker=lambda _task_id, task_queue: unanswered.update([task_queue])
-    )
-    if args.json:
-        print(json.dumps([{"task_id": t, **p.model_dump(mode="json")} for t, p in rows], indent=2))
-    else:
-        print(format_pending(rows, datetime.now(UTC)))
-    if unanswered:
-        queues = ", ".join(f"{printable(queue)} ({n})" for queue, n in sorted(unanswered.items()))
-        # On stderr: --json's output stays one JSON document.
-        print(
-            f"not listed: {unanswered.total()} task(s) awaiting review on task queues no worker "
-            f"polls: {queues}; start their worker, or end them with `temporal workflow "
-            "terminate`",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _bound_proposal(prefix: str | None, pending: PendingReview) -> str | None:
-    """The full fingerprint ``prefix`` names (what the reviewer saw in ``pending``), sent so
-    that the workflow refuses the decision if the proposal changes before it lands."""
-    if not prefix:
-        return None
-    shown = pending.fingerprint or ""
-    if len(prefix) < 6 or not shown.startswith(prefix.lower()):
-        raise UserError(
-            f"--proposal {prefix} is not what step {pending.step} proposes now "
-            f"({shown[:PROPOSAL_PREFIX] or 'no fingerprint'}: {printable(pending.summary)}); "
-            "run `pending` again"
-        )
-    return shown
-
-
-async def cmd_review(settings: HandrailSettings, args: argparse.Namespace) -> int:
-    if args.verdict != "edit":
-        _refuse_ignored(args, f"with {args.verdict}: only edit takes new arguments", "--args")
-    if args.verdict != "answer":
-        _refuse_ignored(args, f"with {args.verdict}: only answer takes a reply", "--text")
-    reviewer = args.reviewer or settings.reviewer
-    if not reviewer:
-        raise UserError("say who decides: --as NAME (or set HANDRAIL_REVIEWER)")
-    handrail = await _connect(settings, args)
-    step, fingerprint = args.step, None
-    if step is None or args.proposal:
-        pending = (await handrail.get_trace(args.task_id)).pending_review
-        if pending is None:
-            raise UserError(f"task {args.task_id} has no step awaiting review")
-        step = pending.step if step is None else step
-        fingerprint = _bound_proposal(args.proposal, pending)
-    decision: dict[str, Any] = {
-        "reviewer": reviewer,
-        "step": step,
-        "verdict": args.verdict,
-        "comment": args.comment,
-    }
-    if fingerprint is not None:
-        decision["fingerprint"] = fingerprint
-    if args.verdict == "edit":
-        if args.args is None:
-            raise UserError('edit needs the new arguments: --args \'{"amount": "40.00", ...}\'')
-        try:
-            decision["arguments"] = json.loads(args.args)
-        except json.JSONDecodeError as error:
-            raise UserError(f"--args is not valid JSON: {error}") from None
-    if args.verdict == "answer":
-        if not args.text:
-            raise UserError("answer needs the reply: --text '...'")
-        decision["answer"] = args.text
-    receipt = await handrail.review(args.task_id, decision)
-    print(
-        printable(
-            f"{receipt.verdict} recorded for step {receipt.step} of {args.task_id} ({receipt.tier})"
-        )
-    )
     return 0
 
 
@@ -289,29 +184,7 @@ def build_parser(app: AgentApp = BARE_APP) -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(handler=cmd_trace)
 
-    pending = commands.add_parser("pending", help="list tasks awaiting review")
-    pending.add_argument("--json", action="store_true")
-    pending.set_defaults(handler=cmd_pending)
-
-    review = commands.add_parser(
-        "review",
-        help="decide a step awaiting review",
-        description="Decide the step a task is waiting on, through the `review` update: a stale "
-        "or unauthorised decision is refused at once with the reason.",
-    )
-    review.add_argument("task_id")
-    review.add_argument("verdict", choices=["approve", "reject", "edit", "answer"])
-    review.add_argument("--as", dest="reviewer", help="who decides (default HANDRAIL_REVIEWER)")
-    review.add_argument("--step", type=int, help="step number (default: the pending one)")
-    review.add_argument("--args", help="edit: the new arguments as a JSON object")
-    review.add_argument("--text", help="answer: the reply, instead of the agent's")
-    review.add_argument("--comment", default="", help="why, for the record")
-    review.add_argument(
-        "--proposal",
-        help="the PROPOSAL that `pending` showed (a fingerprint prefix): the decision is refused "
-        "if the step now proposes something else",
-    )
-    review.set_defaults(handler=cmd_review)
+    register_review_commands(commands)  # pending, review
 
     register_stats_commands(commands)  # stats, promote, demote, export
 

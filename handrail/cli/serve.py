@@ -73,7 +73,7 @@ async def cmd_token(settings: HandrailSettings, args: argparse.Namespace) -> int
     return 0
 
 
-def register(commands: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` and ``token`` to the CLI's subcommands."""
     server = commands.add_parser(
         "serve",
