@@ -93,6 +93,11 @@ _NO_WORKER_ANSWERED = (
     RPCStatusCode.CANCELLED,
     RPCStatusCode.FAILED_PRECONDITION,
 )
+_NOT_ANSWERED_IN_TIME = (
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNAVAILABLE,
+)
 # How long a running task may go without a worker polling its queue before we say so.
 WORKER_GRACE: Final = timedelta(seconds=3)
 _WORKER_RECHECK_SECONDS: Final = 0.2
@@ -256,6 +261,17 @@ class HandrailClient:
                         log.warning("cannot list a pending review: %s", error)
                     else:
                         on_no_worker(task_id, queue)
+                    return
+                except RPCError as error:
+                    # Nor one question the server did not answer in time (a loaded server
+                    # cancels a slow describe): that task is left out, said in the log.
+                    if error.status not in _NOT_ANSWERED_IN_TIME:
+                        raise
+                    log.warning(
+                        "cannot list a pending review: task %s did not answer in time (%s)",
+                        task_id,
+                        error.message,
+                    )
                     return
             pending = trace.pending_review
             # The visibility store lags the task: the trace has the last word on the filters.
