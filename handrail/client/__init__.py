@@ -4,5 +4,6 @@
 - ``task_input``: a task from JSON, strict, with errors that name the field;
 - ``connection``: connecting to Temporal (TLS, API key) and registering the search attributes;
 - ``history``: reading a task's status and input from its workflow history;
-- ``reuse``: what starting a task id again means (same task, or another one).
+- ``reuse``: what starting a task id again means (same task, or another one);
+- ``pending``: listing the tasks that wait for a reviewer.
 """

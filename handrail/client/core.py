@@ -33,9 +33,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from handrail import search_attributes
 from handrail.client.connection import connect_temporal, connection_error, ensure_search_attributes
 from handrail.client.history import trace_from_history, worker_polls
+from handrail.client.pending import list_pending
 from handrail.client.reuse import StartOutcome, reused_id, same_task, started_as
 from handrail.client.task_input import ReviewInput, TaskInput, parse_review, parse_task
 from handrail.contracts import (
@@ -87,16 +87,10 @@ log = logging.getLogger(__name__)
 # How long a trace query may wait for a worker: a live one answers in milliseconds; past this the
 # worker the server last saw has most likely stopped.
 QUERY_TIMEOUT: Final = timedelta(seconds=5)
-_TRACES_AT_ONCE: Final = 16  # trace queries in flight while listing pending reviews
 _NO_WORKER_ANSWERED = (
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.CANCELLED,
     RPCStatusCode.FAILED_PRECONDITION,
-)
-_NOT_ANSWERED_IN_TIME = (
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.UNAVAILABLE,
 )
 # How long a running task may go without a worker polling its queue before we say so.
 WORKER_GRACE: Final = timedelta(seconds=3)
@@ -236,56 +230,14 @@ class HandrailClient:
         when given (default: every task queue of the namespace). A task no worker answers for
         is left out, and ``on_no_worker(task_id, task_queue)`` told of it (default: a warning
         logged per task)."""
-        found: list[tuple[str, PendingReview]] = []
-        query = f"{search_attributes.PENDING_QUERY} AND ExecutionStatus = 'Running'"
-        for key, value in (
-            (search_attributes.REVIEW_TIER, tier),
-            (search_attributes.REVIEW_TOOL, tool),
-            ("TaskQueue", task_queue),
-        ):
-            if value is not None:
-                name = key if isinstance(key, str) else key.name
-                quoted = value.replace("\\", "\\\\").replace("'", "\\'")
-                query += f" AND {name} = '{quoted}'"
-        # The traces are asked at once, a few at a time: a task whose worker just stopped costs
-        # a query timeout, and asked one by one, N such tasks cost N timeouts.
-        gate = asyncio.Semaphore(_TRACES_AT_ONCE)
-
-        async def pending_of(task_id: str, queue: str) -> None:
-            async with gate:
-                try:
-                    trace = await self.get_trace(task_id)
-                except NoWorkerError as error:
-                    # One task queue without a worker must not hide every other pending review.
-                    if on_no_worker is None:
-                        log.warning("cannot list a pending review: %s", error)
-                    else:
-                        on_no_worker(task_id, queue)
-                    return
-                except RPCError as error:
-                    # Nor one question the server did not answer in time (a loaded server
-                    # cancels a slow describe): that task is left out, said in the log.
-                    if error.status not in _NOT_ANSWERED_IN_TIME:
-                        raise
-                    log.warning(
-                        "cannot list a pending review: task %s did not answer in time (%s)",
-                        task_id,
-                        error.message,
-                    )
-                    return
-            pending = trace.pending_review
-            # The visibility store lags the task: the trace has the last word on the filters.
-            if (
-                pending is None
-                or tier not in (None, pending.tier)
-                or tool not in (None, pending.tool)
-            ):
-                return
-            found.append((task_id, pending))
-
-        listed = [(run.id, run.task_queue) async for run in self.temporal.list_workflows(query)]
-        await asyncio.gather(*(pending_of(task_id, queue) for task_id, queue in listed))
-        return sorted(found, key=lambda item: item[1].requested_at)
+        return await list_pending(
+            self.temporal,
+            self.get_trace,
+            tier=tier,
+            tool=tool,
+            task_queue=task_queue,
+            on_no_worker=on_no_worker,
+        )
 
     async def review(
         self, task_id: str, decision: ReviewInput, *, update_id: str | None = None
