@@ -25,7 +25,9 @@ from handrail.tools.lookup import ToolLookup
 from handrail.tools.spec import ToolSpec
 
 
-def declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
+def declared_binding(
+    spec: ToolSpec, rule: ToolRule | None, *, describe: bool = False
+) -> ToolBinding:
     """What the workflow knows of a declared tool: its spec's facts and the profile's rule."""
     # Unlisted tools: reads run on their own, anything else is supervised.
     default_rule = ToolRule(autonomy="autonomous" if spec.read_only else "supervised")
@@ -36,6 +38,7 @@ def declared_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
         summary=spec.summary,
         timeout=spec.timeout,
         heartbeat=spec.heartbeat,
+        description=spec.description if describe else "",
     )
 
 
@@ -51,6 +54,14 @@ def _mcp_binding(spec: ToolSpec, rule: ToolRule | None) -> ToolBinding:
         activity=spec.activity_name,
         summary=spec.summary,
     )
+
+
+def _framework_binding(name: str, rule: ToolRule | None) -> ToolBinding:
+    """A tool the agent's framework defines and runs (``framework_tools``): like an MCP tool,
+    its effect comes from the profile's rule, irreversible and supervised with none. Its
+    schema is the framework's own (it validates the arguments itself)."""
+    rule = rule or ToolRule(autonomy="supervised")
+    return ToolBinding(name=name, **effect_of_rule(rule), rule=rule, framework=True)
 
 
 def _overlay(binding: ToolBinding, levels: Mapping[str, LevelInForce]) -> ToolBinding:
@@ -103,7 +114,11 @@ class ProfileActivities:
             raise ApplicationError(
                 str(error), type=ErrorType.INVALID_PROFILE, non_retryable=True
             ) from None
-        bindings = [*self._declared(file), *await self._from_mcp(file)]
+        bindings = [
+            *self._declared(file, describe=request.describe_tools),
+            *await self._from_mcp(file),
+            *(_framework_binding(name, file.rules.get(name)) for name in file.framework_tools),
+        ]
         if self._levels is not None:
             # A database error is worth a retry (Temporal's); gating with the file's level
             # instead would let one host run a tool a person demoted.
@@ -136,7 +151,7 @@ class ProfileActivities:
             )
         return self._default_profile
 
-    def _declared(self, file: ProfileFile) -> list[ToolBinding]:
+    def _declared(self, file: ProfileFile, *, describe: bool) -> list[ToolBinding]:
         registry = self._lookup.registry
         bindings = []
         for name in file.tools:
@@ -148,7 +163,7 @@ class ProfileActivities:
                     type=ErrorType.INVALID_PROFILE,
                     non_retryable=True,
                 )
-            bindings.append(declared_binding(spec, file.rules.get(name)))
+            bindings.append(declared_binding(spec, file.rules.get(name), describe=describe))
         return bindings
 
     async def _from_mcp(self, file: ProfileFile) -> list[ToolBinding]:

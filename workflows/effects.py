@@ -12,7 +12,7 @@ Workflow code (deterministic).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,11 @@ with workflow.unsafe.imports_passed_through():
     from handrail.errors import ErrorType
     from handrail.workflows import steps, stubs
     from handrail.workflows.saga import Saga
+
+
+RunTool = Callable[[ToolCall], Awaitable[ToolOutcome]]
+"""How a tool that an agent's framework defines is run (``ToolBinding.framework``): the adapter
+calls the framework's own tool with ``ToolCall.arguments`` and says what came of it."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,16 @@ class Effects:
         self.deferred: list[steps.Deferred] = []
 
     async def act(
-        self, binding: ToolBinding, record: StepRecord, arguments: dict[str, Any], key: str
+        self,
+        binding: ToolBinding,
+        record: StepRecord,
+        arguments: dict[str, Any],
+        key: str,
+        run: RunTool | None = None,
     ) -> ToolOutcome:
         """Run one tool for ``record`` under idempotency ``key``; a side effect pushes its undo
-        first, so the undo is right whether the action then commits, fails or is cut off."""
+        first, so the undo is right whether the action then commits, fails or is cut off.
+        ``run``: how a tool the framework runs itself is run (its activity otherwise)."""
         info = workflow.info()
         call = ToolCall(
             task_id=info.workflow_id,
@@ -103,18 +114,36 @@ class Effects:
                     tool=binding.name,
                     compensation=binding.compensation,
                     idempotency_key=key,
+                    # A framework's tool never saw the key: its undo finds the effect by these.
+                    arguments=arguments if binding.framework else {},
                 )
             )
-        outcome = await stubs.run_tool(binding, call, steps.describe_call(binding, arguments))
+        if binding.framework:
+            if run is None:
+                raise ApplicationError(
+                    f"{binding.name} is a framework tool (the profile's framework_tools), but "
+                    "its adapter gave no way to run it",
+                    non_retryable=True,
+                )
+            outcome = await run(call)
+        else:
+            summary = steps.describe_call(binding, arguments)
+            outcome = await stubs.run_tool(binding, call, summary)
         record.outcome = outcome
         ran = f"ran {binding.name}" + ("" if outcome.ok else f": {outcome.error}")
         record.note = f"{record.note}; {ran}" if record.review else ran
         return outcome
 
-    def defer(self, binding: ToolBinding, record: StepRecord, arguments: dict[str, Any]) -> str:
+    def defer(
+        self,
+        binding: ToolBinding,
+        record: StepRecord,
+        arguments: dict[str, Any],
+        run: RunTool | None = None,
+    ) -> str:
         """Hold an irreversible action back to the commit point; returns what the model is
         told (scheduled, not done)."""
-        self.deferred.append(steps.Deferred(binding, record, arguments))
+        self.deferred.append(steps.Deferred(binding, record, arguments, run))
         record.deferred = True
         record.note = f"{binding.name} deferred: irreversible, runs when the task commits"
         return record.note
@@ -138,7 +167,7 @@ class Effects:
             workflow.set_current_details(f"Committing: {binding.name}")
             try:
                 outcome = await self.act(
-                    binding, record, deferred.arguments, key_for(record.step - 1)
+                    binding, record, deferred.arguments, key_for(record.step - 1), deferred.run
                 )
             except ApplicationError as error:  # failed for good (a cancellation is no such error)
                 outcome = record.outcome = ToolOutcome(ok=False, error=_failure_reason(error))
@@ -153,7 +182,7 @@ class Effects:
         for deferred in self.deferred:
             workflow.set_current_details(f"Committing: {deferred.binding.name}")
             key = key_for(deferred.record.step - 1)  # keys name the step from 0, as ever
-            await self.act(deferred.binding, deferred.record, deferred.arguments, key)
+            await self.act(deferred.binding, deferred.record, deferred.arguments, key, deferred.run)
         self.deferred.clear()
 
     def _stop_commit(self, failed: steps.Deferred, reason: str) -> CommitFailure:

@@ -69,7 +69,10 @@ class Saga:
         while self._stack:
             entry = self._stack.pop()
             request = CompensationRequest(
-                task_id=task_id, idempotency_key=entry.idempotency_key, tool=entry.tool
+                task_id=task_id,
+                idempotency_key=entry.idempotency_key,
+                tool=entry.tool,
+                arguments=entry.arguments,
             )
             try:
                 outcome = await stubs.compensate(

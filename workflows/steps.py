@@ -96,3 +96,5 @@ class Deferred:
     binding: ToolBinding
     record: StepRecord
     arguments: dict[str, Any]
+    run: Any = None
+    """For a tool its framework runs (``effects.RunTool``): how to run it at the commit."""

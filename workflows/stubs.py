@@ -36,10 +36,10 @@ with workflow.unsafe.imports_passed_through():
 HEARTBEATS_PATCH = "heartbeats-v1"
 
 
-async def load_profile(name: str) -> Profile:
+async def load_profile(name: str, *, describe_tools: bool = False) -> Profile:
     return await call_activity(
         "load_profile",
-        LoadProfileRequest(name=name),
+        LoadProfileRequest(name=name, describe_tools=describe_tools),
         Profile,
         start_to_close_timeout=options.PROFILE_TIMEOUT,
         retry_policy=options.PROFILE_RETRY,

@@ -215,6 +215,17 @@ class ToolBinding(_Contract):
         description="The tool's declared heartbeat timeout (None: the workflow's default for a "
         "tool longer than the default timeout, else none).",
     )
+    description: str = Field(
+        default="",
+        description="What the tool does, as the model is told (a framework adapter offers the "
+        "tool to its agent with it).",
+    )
+    framework: bool = Field(
+        default=False,
+        description="Defined and run by the agent's framework (the profile's `framework_tools`), "
+        "not by a Handrail activity: the governor gates, reviews and records it and runs it "
+        "through the adapter.",
+    )
 
 
 class FinalAnswerRule(_Contract):
@@ -337,3 +348,8 @@ class Profile(_Contract):
 
 class LoadProfileRequest(_Contract):
     name: str
+    describe_tools: bool = Field(
+        default=False,
+        description="Fill each declared tool's `description` (a framework adapter offers the "
+        "tools to its agent; Handrail's own loop has the worker describe them to the model).",
+    )

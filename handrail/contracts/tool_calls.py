@@ -72,6 +72,12 @@ class CompensationRequest(_Contract):
     task_id: str
     idempotency_key: str
     tool: str = Field(description="The action being undone.")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The arguments the action ran with, given only for a tool a framework runs "
+        "itself (``ToolBinding.framework``): it never saw the idempotency key, so its undo finds "
+        "the effect by what was asked.",
+    )
 
 
 CompensationStatus = Literal["undone", "nothing_to_undo", "already_undone", "failed"]
@@ -91,6 +97,10 @@ class PendingCompensation(_Contract):
     tool: str
     compensation: str
     idempotency_key: str
+    arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For a tool a framework runs itself: what its compensation is handed.",
+    )
 
 
 class CompensationRecord(_Contract):

@@ -108,6 +108,12 @@ class ProfileFile(BaseModel):
     model: str = ""
     system_prompt: str = Field(min_length=1)
     tools: list[str] = Field(default_factory=list)
+    framework_tools: list[str] = Field(
+        default_factory=list,
+        description="Tools an agent built with another framework defines and runs itself "
+        "(handrail.frameworks): governed by their [rules.TOOL], whose `effect` and "
+        "`compensation` say what they do, as for an MCP tool (none: irreversible).",
+    )
     max_steps: int = Field(default=8, ge=1, le=10_000)
     max_tokens: int | None = Field(default=None, ge=1)
     max_duration_seconds: float | None = Field(default=None, gt=0)
@@ -139,9 +145,18 @@ class ProfileFile(BaseModel):
     @model_validator(mode="after")
     def _rules_name_enabled_tools(self) -> ProfileFile:
         # An MCP server's tools are known only once it is listed: their rules are checked then.
-        stray = sorted(set(self.rules) - set(self.tools)) if not self.mcp_servers else []
+        listed = {*self.tools, *self.framework_tools}
+        stray = sorted(set(self.rules) - listed) if not self.mcp_servers else []
         if stray:
-            raise ValueError(f"rules for tools not in `tools`: {', '.join(stray)}")
+            raise ValueError(
+                f"rules for tools not in `tools` or `framework_tools`: {', '.join(stray)}"
+            )
+        both = sorted(set(self.tools) & set(self.framework_tools))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} listed in both `tools` (declared with @tool, run by Handrail) "
+                "and `framework_tools` (run by the agent's framework): keep one"
+            )
         names = [server.name for server in self.mcp_servers]
         if len(names) != len(set(names)):
             raise ValueError(f"MCP server names repeat: {', '.join(names)}")
