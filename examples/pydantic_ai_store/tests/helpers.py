@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from typing import Any
@@ -11,7 +12,8 @@ from temporalio.client import Client, WorkflowHandle
 from examples.pydantic_ai_store.agent import WORKFLOW
 from examples.pydantic_ai_store.worker import PROFILE
 from examples.store.settings import store_db_path
-from handrail.contracts import AgentTask, TaskResult
+from handrail.client.core import HandrailClient
+from handrail.contracts import AgentTask, PendingReview, TaskResult, Trace
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import ToolCallReply
 
@@ -59,3 +61,26 @@ async def start(
 def rows(settings: HandrailSettings, table: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(store_db_path(settings)) as db:
         return db.execute(f"SELECT * FROM {table}").fetchall()
+
+
+async def wait_for_pending(
+    handrail: HandrailClient, task_id: str, *, timeout: float = 15
+) -> PendingReview:
+    """Poll the task's trace until a step awaits review."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    trace: Trace | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        trace = await handrail.get_trace(task_id)
+        if trace.pending_review is not None:
+            return trace.pending_review
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no step of {task_id} awaits review: {trace}")
+
+
+async def approve_answer(handrail: HandrailClient, task_id: str) -> None:
+    """Approve the final answer, which a task that changed something always puts to a person."""
+    pending = await wait_for_pending(handrail, task_id, timeout=30)
+    assert pending.tool == "final_answer", pending
+    await handrail.review(
+        task_id, {"reviewer": "alice", "step": pending.step, "verdict": "approve"}
+    )

@@ -1,0 +1,89 @@
+"""What a person decides about the pydantic-ai agent's actions: a large refund waits, in the
+pending list and the inbox, and runs once approved; a rejected one undoes what came before it."""
+
+from __future__ import annotations
+
+import httpx2
+from temporalio.client import Client
+
+from examples.pydantic_ai_store.tests.helpers import (
+    approve_answer,
+    discount,
+    refund,
+    rows,
+    start,
+    wait_for_pending,
+)
+from examples.pydantic_ai_store.worker import running_worker
+from examples.store.tests.helpers import activity_attempts
+from handrail.client.core import HandrailClient
+from handrail.http import create_app, token_hash
+from handrail.settings import HandrailSettings
+from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
+
+ALICE = "hrt_test_alice_token"
+
+
+def _inbox(handrail: HandrailClient, settings: HandrailSettings) -> httpx2.AsyncClient:
+    """The gateway (handrail/http) in process, as alice, a reviewer of tier "support"."""
+    gateway = HandrailClient(
+        handrail.temporal,
+        settings.model_copy(update={"reviewer_tokens": {"alice": token_hash(ALICE)}}),
+    )
+    app = create_app(gateway, task_queue=settings.task_queue)
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app),
+        base_url="http://inbox",
+        headers={"Authorization": f"Bearer {ALICE}"},
+    )
+
+
+async def test_a_large_refund_waits_for_a_person_then_runs_once(
+    client: Client,
+    settings: HandrailSettings,
+    handrail: HandrailClient,
+    model_server: ScriptedModelServer,
+) -> None:
+    model_server.brain = Scenario([refund(1001, "80.00"), TextReply("Refunded 80.00.")])
+    async with running_worker(client, settings), _inbox(handrail, settings) as inbox:
+        handle = await start(client, settings)
+        pending = await wait_for_pending(handrail, handle.id)
+        assert (pending.step, pending.tool) == (1, "issue_refund")
+        assert rows(settings, "refunds") == []  # nothing runs before a person decides
+        listed = [
+            task for task, _ in await handrail.pending_reviews(task_queue=settings.task_queue)
+        ]
+        assert handle.id in listed  # the visibility query finds the host workflow
+        shown = (await inbox.get("/reviews")).json()
+        assert [(row["task_id"], row["tool"]) for row in shown] == [(handle.id, "issue_refund")]
+        decided = await inbox.post(f"/reviews/{handle.id}", json={"step": 1, "verdict": "approve"})
+        assert decided.status_code == 200, decided.text
+        await approve_answer(handrail, handle.id)
+        result = await handle.result()
+    assert result.status == "answered", result
+    assert result.steps[0].review is not None
+    assert result.steps[0].review.reviewer == "alice"
+    assert len(rows(settings, "refunds")) == 1
+    assert await activity_attempts(handle, "issue_refund") == [1]
+
+
+async def test_a_rejected_refund_rolls_back_the_discount_before_it(
+    client: Client,
+    settings: HandrailSettings,
+    handrail: HandrailClient,
+    model_server: ScriptedModelServer,
+) -> None:
+    model_server.brain = Scenario(
+        [discount(1001, "5.00"), refund(1001, "80.00"), TextReply("Done.")]
+    )
+    async with running_worker(client, settings):
+        handle = await start(client, settings)
+        pending = await wait_for_pending(handrail, handle.id)
+        assert (pending.step, pending.tool) == (2, "issue_refund")
+        assert len(rows(settings, "discounts")) == 1  # the discount ran on its own
+        await handrail.review(handle.id, {"reviewer": "alice", "step": 2, "verdict": "reject"})
+        result = await handle.result()
+    assert result.status == "rejected", result
+    assert [(c.tool, c.status) for c in result.compensations] == [("apply_discount", "undone")]
+    assert rows(settings, "discounts") == []
+    assert rows(settings, "refunds") == []
