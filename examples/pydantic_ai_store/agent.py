@@ -2,11 +2,11 @@
 pydantic-ai's ``TemporalDurability``, and governed by Handrail.
 
 What a team already has is a pydantic-ai ``Agent`` with its instructions, its model and its own
-tools (``order_status`` here), run by a Temporal workflow. What Handrail adds is marked
-``# Handrail`` (docs/frameworks-pydantic-ai.md quotes it): one capability on the agent, which
-also offers the profile's tools declared with Handrail's ``@tool`` (the store's
-``lookup_price``, ``apply_discount``, ``issue_refund``, ``send_email``), and a workflow that
-hosts a governor and runs the agent inside it.
+tools (``order_status``, and ``customer_contact``, which asks for approval), run by a Temporal
+workflow. What Handrail adds is marked ``# Handrail`` (docs/frameworks-pydantic-ai.md quotes
+it): one capability on the agent, which also offers the profile's tools declared with
+Handrail's ``@tool`` (the store's ``lookup_price``, ``apply_discount``, ``issue_refund``,
+``send_email``), and a workflow that hosts a governor and runs the agent inside it.
 
 The agent is a module global (pydantic-ai's Temporal integration and ``Governor.current()``
 find it so); its model client is made at import and pointed at the configured endpoint by
@@ -20,14 +20,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from openai import AsyncOpenAI
-    from pydantic_ai import Agent
+    from pydantic_ai import Agent, Tool
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow, TemporalDurability
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
     from pydantic_ai.usage import UsageLimits
     from sqlalchemy import bindparam, select
 
-    from examples.store.database import StoreDatabase, orders
+    from examples.store.database import StoreDatabase, customers, orders
     from handrail.contracts import AgentTask, Profile, TaskResult  # Handrail
     from handrail.frameworks.pydantic_ai import HandrailGovernance  # Handrail
     from handrail.governance import Governor  # Handrail
@@ -61,6 +61,11 @@ def bind_store(database: StoreDatabase) -> None:
 
 
 _STATUS = select(orders.c.status).where(orders.c.id == bindparam("order_id"))
+_CONTACT = (
+    select(customers.c.name, customers.c.email)
+    .join(orders, orders.c.customer_id == customers.c.id)
+    .where(orders.c.id == bindparam("order_id"))
+)
 
 
 async def order_status(order_id: int) -> str:
@@ -71,11 +76,20 @@ async def order_status(order_id: int) -> str:
     return f"order {order_id} is {row['status']}"
 
 
+async def customer_contact(order_id: int) -> str:
+    """The name and email address of the customer who placed an order."""
+    row = await _STORE[0].fetch_one(_CONTACT, {"order_id": order_id})
+    if row is None:
+        return f"no order number {order_id}"
+    return f"{row['name']} <{row['email']}>"
+
+
 agent = Agent(
     OpenAIChatModel(MODEL_NAME, provider=OpenAIProvider(openai_client=MODEL_CLIENT)),
     name="store_pydantic_ai",
     instructions=INSTRUCTIONS,
-    tools=[order_status],
+    # Personal data: pydantic-ai's deferred approval, which Handrail turns into its review.
+    tools=[order_status, Tool(customer_contact, requires_approval=True)],
     capabilities=[TemporalDurability(), HandrailGovernance()],  # Handrail: HandrailGovernance()
 )
 

@@ -59,9 +59,11 @@ async def test_the_agents_own_tool_is_denied_unless_the_profile_names_it(
     model_server: ScriptedModelServer,
     tmp_path: Path,
 ) -> None:
-    # The same profile without `framework_tools` (and its rule), in a folder searched first.
+    # The same profile without order_status (and its rule), in a folder searched first.
     text = (PROFILES / f"{PROFILE}.toml").read_text()
-    text = text.replace('framework_tools = ["order_status"]', "")
+    listed = 'framework_tools = ["order_status", "customer_contact"]'
+    assert listed in text
+    text = text.replace(listed, 'framework_tools = ["customer_contact"]')
     text = text.replace('[rules.order_status]\neffect = "read_only"\nautonomy = "autonomous"', "")
     folder = tmp_path / "profiles"
     folder.mkdir()

@@ -3,10 +3,13 @@ pending list and the inbox, and runs once approved; a rejected one undoes what c
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 from temporalio.client import Client
 
 from examples.pydantic_ai_store.tests.helpers import (
+    WHY,
     approve_answer,
     discount,
     refund,
@@ -19,9 +22,20 @@ from examples.store.tests.helpers import activity_attempts
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, token_hash
 from handrail.settings import HandrailSettings
-from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
+from handrail.testing.scripted_model import (
+    Scenario,
+    ScriptedModelServer,
+    TextReply,
+    ToolCallReply,
+    messages_of,
+)
 
 ALICE = "hrt_test_alice_token"
+
+
+def _tell_what_the_tool_said(request: dict[str, Any]) -> TextReply:
+    """The model answers with the last tool result it was sent (what it was told)."""
+    return TextReply(str(messages_of(request)[-1].get("content")))
 
 
 def _inbox(handrail: HandrailClient, settings: HandrailSettings) -> httpx2.AsyncClient:
@@ -87,3 +101,27 @@ async def test_a_rejected_refund_rolls_back_the_discount_before_it(
     assert [(c.tool, c.status) for c in result.compensations] == [("apply_discount", "undone")]
     assert rows(settings, "discounts") == []
     assert rows(settings, "refunds") == []
+
+
+async def test_pydantic_ais_approval_becomes_handrails_review(
+    client: Client,
+    settings: HandrailSettings,
+    handrail: HandrailClient,
+    model_server: ScriptedModelServer,
+) -> None:
+    # customer_contact has requires_approval=True: pydantic-ai alone would end the run with
+    # DeferredToolRequests; under Handrail the call waits for a person inside the workflow.
+    contact = ToolCallReply("customer_contact", {"order_id": 1001, **WHY})
+    model_server.brain = Scenario([contact, _tell_what_the_tool_said])
+    async with running_worker(client, settings):
+        handle = await start(client, settings)
+        pending = await wait_for_pending(handrail, handle.id)
+        assert (pending.step, pending.tool) == (1, "customer_contact")
+        assert "requires approval" in pending.reason
+        await handrail.review(handle.id, {"reviewer": "alice", "step": 1, "verdict": "approve"})
+        result = await handle.result()
+    assert result.status == "answered", result
+    assert result.answer is not None
+    assert "@" in result.answer  # the tool ran, approved, and the model read its answer
+    assert result.steps[0].outcome is not None
+    assert result.steps[0].outcome.ok
