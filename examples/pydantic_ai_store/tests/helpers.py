@@ -14,6 +14,7 @@ from examples.pydantic_ai_store.worker import PROFILE
 from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, PendingReview, TaskResult, Trace
+from handrail.errors import NoWorkerError
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import ToolCallReply
 
@@ -66,11 +67,15 @@ def rows(settings: HandrailSettings, table: str) -> list[tuple[Any, ...]]:
 async def wait_for_pending(
     handrail: HandrailClient, task_id: str, *, timeout: float = 15
 ) -> PendingReview:
-    """Poll the task's trace until a step awaits review."""
+    """Poll the task's trace until a step awaits review (a worker that has just replaced a
+    killed one may not answer the first queries: asked again)."""
     deadline = asyncio.get_running_loop().time() + timeout
     trace: Trace | None = None
     while asyncio.get_running_loop().time() < deadline:
-        trace = await handrail.get_trace(task_id)
+        try:
+            trace = await handrail.get_trace(task_id)
+        except NoWorkerError:
+            continue
         if trace.pending_review is not None:
             return trace.pending_review
         await asyncio.sleep(0.05)
