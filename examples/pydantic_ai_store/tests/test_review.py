@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from examples.pydantic_ai_store.tests.helpers import (
     WHY,
@@ -19,6 +19,7 @@ from examples.pydantic_ai_store.tests.helpers import (
 )
 from examples.pydantic_ai_store.worker import running_worker
 from examples.store.tests.helpers import activity_attempts
+from handrail import search_attributes
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, token_hash
 from handrail.settings import HandrailSettings
@@ -36,6 +37,18 @@ ALICE = "hrt_test_alice_token"
 def _tell_what_the_tool_said(request: dict[str, Any]) -> TextReply:
     """The model answers with the last tool result it was sent (what it was told)."""
     return TextReply(str(messages_of(request)[-1].get("content")))
+
+
+async def _activity_summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The summaries the Temporal UI shows beside the workflow's activities."""
+    found = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes") and event.HasField(
+            "user_metadata"
+        ):
+            [summary] = await client.data_converter.decode([event.user_metadata.summary], [str])
+            found.append(summary)
+    return found
 
 
 def _inbox(handrail: HandrailClient, settings: HandrailSettings) -> httpx2.AsyncClient:
@@ -68,6 +81,11 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
             task for task, _ in await handrail.pending_reviews(task_queue=settings.task_queue)
         ]
         assert handle.id in listed  # the visibility query finds the host workflow
+        described = (await handle.describe()).typed_search_attributes
+        assert described.get(search_attributes.PROFILE) == "pydantic_ai_store"
+        assert described.get(search_attributes.STATUS) == "awaiting_review"
+        assert described.get(search_attributes.REVIEW_TOOL) == "issue_refund"
+        assert described.get(search_attributes.AWAITING_REVIEW) is True
         shown = (await inbox.get("/reviews")).json()
         assert [(row["task_id"], row["tool"]) for row in shown] == [(handle.id, "issue_refund")]
         decided = await inbox.post(f"/reviews/{handle.id}", json={"step": 1, "verdict": "approve"})
@@ -79,6 +97,8 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
     assert result.steps[0].review.reviewer == "alice"
     assert len(rows(settings, "refunds")) == 1
     assert await activity_attempts(handle, "issue_refund") == [1]
+    summaries = await _activity_summaries(client, handle)
+    assert "issue_refund 80.00 on order 1001" in summaries  # what the Temporal UI shows
 
 
 async def test_a_rejected_refund_rolls_back_the_discount_before_it(
