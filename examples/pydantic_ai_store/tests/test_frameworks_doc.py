@@ -1,0 +1,67 @@
+"""The pydantic-ai section of the framework docs quotes this example: each block marked
+``<!-- agent: FILE -->`` or ``<!-- quote: FILE -->`` with a FILE of this example is in FILE,
+line for line and in order (lines of the file may be left out), and the number of added lines
+the page states is the count of its ``agent`` blocks, under 40."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from examples.helpdesk.tests.test_extending_doc import MARKED, is_excerpt
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = "examples/pydantic_ai_store/"
+# The section as written, and the page the sections are merged into (once it exists).
+PAGES = [
+    p for p in (ROOT / "docs/frameworks-pydantic-ai.md", ROOT / "docs/frameworks.md") if p.exists()
+]
+
+
+def _blocks(page: Path) -> list[tuple[str, str, list[str]]]:
+    return [
+        (kind, path, body.splitlines())
+        for kind, path, _indent, body in MARKED.findall(page.read_text())
+        if path.startswith(EXAMPLE)
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_quoted_block_is_in_the_example(page: Path) -> None:
+    blocks = _blocks(page)
+    assert len(blocks) >= 3, f"{page.name} lost the pydantic-ai example's blocks"
+    for _kind, path, block in blocks:
+        source = (ROOT / path).read_text().splitlines()
+        assert is_excerpt(block, source), f"{page.name} quotes {path} but it says otherwise"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_stated_number_of_added_lines_is_true(page: Path) -> None:
+    counted = sum(
+        sum(1 for line in block if line.strip())
+        for kind, _path, block in _blocks(page)
+        if kind == "agent"
+    )
+    stated = re.search(
+        r"Handrail adds to an existing agent is \*\*(\d+) lines\*\*", page.read_text()
+    )
+    assert stated is not None
+    assert int(stated.group(1)) == counted
+    assert counted < 40
+    assert f"in {counted} added lines" in page.read_text()
+
+
+def test_every_line_marked_handrail_in_the_agent_is_quoted() -> None:
+    [page] = PAGES[:1]
+    quoted = {
+        line.strip() for kind, path, block in _blocks(page) if kind == "agent" for line in block
+    }
+    agent = (ROOT / EXAMPLE / "agent.py").read_text().splitlines()
+    marked = {
+        line.strip()
+        for line in agent
+        if line.rstrip().endswith("# Handrail") or "# Handrail:" in line
+    }
+    assert marked <= quoted, marked - quoted
