@@ -17,7 +17,7 @@ same ``HANDRAIL_*`` settings as ``worker.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -67,9 +67,11 @@ async def running_worker(
     *,
     store: StoreSettings | None = None,
     faults: Callable[..., None] | None = None,
+    workflows: Sequence[type] = (),
     **options: Any,
 ) -> AsyncIterator[Worker]:
-    """A started worker for the pydantic-ai store agent for the duration of the block."""
+    """A started worker for the pydantic-ai store agent (and ``workflows``, more agents'
+    workflows) for the duration of the block."""
     settings = agent_settings(settings)
     model_client = make_openai_client(settings)
     key = settings.openai_api_key
@@ -87,7 +89,7 @@ async def running_worker(
             with_pydantic_ai(client),
             task_queue=settings.task_queue,
             plugins=[plugin],
-            workflows=[PydanticAIStoreAgent],
+            workflows=[PydanticAIStoreAgent, *workflows],
             **{**settings.worker_options(), **options},
         ) as worker:
             yield worker

@@ -3,11 +3,14 @@ pending list and the inbox, and runs once approved; a rejected one undoes what c
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx2
 from temporalio.client import Client, WorkflowHandle
 
+from examples.pydantic_ai_store.tests import asking_agent
 from examples.pydantic_ai_store.tests.helpers import (
     WHY,
     approve_answer,
@@ -17,10 +20,11 @@ from examples.pydantic_ai_store.tests.helpers import (
     start,
     wait_for_pending,
 )
-from examples.pydantic_ai_store.worker import running_worker
+from examples.pydantic_ai_store.worker import PROFILE, PROFILES, running_worker
 from examples.store.tests.helpers import activity_attempts
 from handrail import search_attributes
 from handrail.client.core import HandrailClient
+from handrail.contracts import AgentTask, TaskResult
 from handrail.http import create_app, token_hash
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import (
@@ -145,3 +149,46 @@ async def test_pydantic_ais_approval_becomes_handrails_review(
     assert "@" in result.answer  # the tool ran, approved, and the model read its answer
     assert result.steps[0].outcome is not None
     assert result.steps[0].outcome.ok
+
+
+async def test_a_tool_that_raises_approval_required_waits_for_a_person_then_runs_approved(
+    client: Client,
+    settings: HandrailSettings,
+    handrail: HandrailClient,
+    model_server: ScriptedModelServer,
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    # The store agent's profile, letting this agent's tool run too.
+    text = (PROFILES / f"{PROFILE}.toml").read_text() + asking_agent.RULE
+    listed = '"order_status", "customer_contact"'
+    assert listed in text
+    (folder / f"{PROFILE}.toml").write_text(
+        text.replace(listed, f'{listed}, "{asking_agent.TOOL}"')
+    )
+    settings = settings.model_copy(update={"profiles_dir": folder})
+    wipe = ToolCallReply(asking_agent.TOOL, {"region": "EU", **WHY})
+    model_server.brain = Scenario([wipe, _tell_what_the_tool_said])
+    async with running_worker(client, settings, workflows=[asking_agent.AskingAgent]):
+        handle = await client.start_workflow(
+            asking_agent.WORKFLOW,
+            AgentTask(goal="Clear the EU cache", profile=PROFILE),
+            id=f"asking-{uuid.uuid4().hex[:8]}",
+            task_queue=settings.task_queue,
+            result_type=TaskResult,
+        )
+        pending = await wait_for_pending(handrail, handle.id)
+        # The first proposal ran as far as the tool's own check and was not run; the second
+        # is the same call, for a person.
+        assert (pending.step, pending.tool) == (2, asking_agent.TOOL)
+        assert "ApprovalRequired" in pending.reason
+        await handrail.review(handle.id, {"reviewer": "alice", "step": 2, "verdict": "approve"})
+        result = await handle.result()
+    assert result.status == "answered", result
+    assert result.answer == "cache of EU cleared"
+    first, second, _ = result.steps
+    assert first.outcome is not None
+    assert not first.outcome.ok
+    assert second.outcome is not None
+    assert second.outcome.ok
