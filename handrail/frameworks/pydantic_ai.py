@@ -49,7 +49,8 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["GovernedToolset", "HandrailGovernance", "HandrailTools"]
 
 HANDRAIL_TOOLSET_ID = "handrail"
-"""The id of :class:`HandrailTools` (pydantic-ai names a toolset's durable units by its id)."""
+"""The id of :class:`HandrailTools` in pydantic-ai's errors and traces. ``TemporalDurability``
+makes no activity of it (not a function, dynamic or MCP toolset): it runs no tool itself."""
 
 _Partial = bool | Literal["off", "on", "trailing-strings"]
 
@@ -151,8 +152,9 @@ class HandrailTools(AbstractToolset[AgentDepsT]):
                         parameters_json_schema=binding.parameters or {"type": "object"},
                     )
                 ),
-                # A denied call is told to the model as a result, not a retry: no retries here.
-                max_retries=0,
+                # Only arguments that are not a JSON object come back as a retry: a denial is
+                # told to the model as the call's result.
+                max_retries=1,
                 args_validator=_AnyObject(),
             )
             for binding in profile.tools
