@@ -10,14 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from examples.helpdesk.tests.test_extending_doc import MARKED, is_excerpt
-
 ROOT = Path(__file__).resolve().parents[3]
+# The marker and the excerpt rule of examples/helpdesk/tests/test_extending_doc.py, which
+# checks docs/extending.md (that folder is no package: its module cannot be imported from here).
+MARKED = re.compile(r"^ *<!-- (agent|quote): (\S+) -->\n( *)```\w*\n(.*?)^\3```", re.M | re.S)
 EXAMPLE = "examples/pydantic_ai_store/"
 # The section as written, and the page the sections are merged into (once it exists).
 PAGES = [
     p for p in (ROOT / "docs/frameworks-pydantic-ai.md", ROOT / "docs/frameworks.md") if p.exists()
 ]
+
+
+def is_excerpt(block: list[str], source: list[str]) -> bool:
+    """Every non-blank line of ``block`` is a line of ``source``, in the same order, with the
+    same indentation relative to the block's first line."""
+    wanted = [line for line in block if line.strip()]
+    if not wanted:
+        return False
+    for start, line in enumerate(source):
+        if line.strip() != wanted[0].strip():
+            continue
+        shift = len(line) - len(line.lstrip()) - (len(wanted[0]) - len(wanted[0].lstrip()))
+        rest = iter(source[start + 1 :])
+        if all(any(" " * shift + w == s for s in rest) for w in wanted[1:]):
+            return True
+    return False
 
 
 def _blocks(page: Path) -> list[tuple[str, str, list[str]]]:
