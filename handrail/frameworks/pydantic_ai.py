@@ -104,7 +104,10 @@ class _KeepDecisionFields:
     def validate_json(
         self, input: str | bytes | bytearray, *, allow_partial: _Partial = False, **kwargs: Any
     ) -> Any:
-        raw = json.loads(input or "{}")
+        try:
+            raw = json.loads(input or "{}")
+        except ValueError:  # the tool's own validator says what is wrong, as without Handrail
+            return self.inner.validate_json(input, allow_partial=allow_partial, **kwargs)
         return self.validate_python(raw, allow_partial=allow_partial, **kwargs)
 
     def validate_python(self, input: Any, *, allow_partial: _Partial = False, **kwargs: Any) -> Any:
@@ -123,7 +126,10 @@ class _AnyObject:
     def validate_json(
         self, input: str | bytes | bytearray, *, allow_partial: _Partial = False, **kwargs: Any
     ) -> Any:
-        return self.validate_python(json.loads(input or "{}"))
+        try:
+            return self.validate_python(json.loads(input or "{}"))
+        except ValueError:
+            raise ModelRetry("the arguments are not valid JSON") from None
 
     def validate_python(self, input: Any, *, allow_partial: _Partial = False, **kwargs: Any) -> Any:
         if not isinstance(input, dict):

@@ -6,6 +6,7 @@ once."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from examples.pydantic_ai_store.tests.helpers import approve_answer, refund, rows, start, status
+from examples.pydantic_ai_store.tests.helpers import (
+    approve_answer,
+    price,
+    refund,
+    rows,
+    start,
+    status,
+)
 from examples.pydantic_ai_store.worker import PROFILE, PROFILES, running_worker
 from handrail.cli.stats import register
 from handrail.client.core import HandrailClient
@@ -24,6 +32,7 @@ from handrail.testing.scripted_model import (
     Scenario,
     ScriptedModelServer,
     TextReply,
+    ToolCallReply,
     messages_of,
 )
 from handrail.trust.auto_demotion import AUTOMATIC
@@ -121,3 +130,16 @@ async def test_the_run_is_in_stats_and_a_drifting_tool_is_demoted_at_once(
     assessed = {a["tool"]: a["level"] for a in report["autonomy"]}
     assert assessed["issue_refund"] == "suggest"
     assert {"issue_refund"} <= {action["action"] for action in report["actions"]}
+
+
+async def test_arguments_that_are_not_json_go_back_to_the_model(
+    client: Client, settings: HandrailSettings, model_server: ScriptedModelServer
+) -> None:
+    broken = ToolCallReply("lookup_price", '{"product": "Trail Run')
+    model_server.brain = Scenario([broken, price(), TextReply("89.99")])
+    async with running_worker(client, settings):
+        # Bounded: an exception the workflow does not expect fails its task, retried forever.
+        handle = await start(client, settings)
+        result = await asyncio.wait_for(handle.result(), timeout=30)
+    assert result.status == "answered", result
+    assert [s.decision.tool for s in result.steps] == ["lookup_price", None]
