@@ -22,6 +22,7 @@ from tests.governance.scripted_host import (
     ScriptedGovernedAgent,
     scripted_task,
 )
+from tests.governance.histories import keep
 from tests.review_helpers import PROFILE, wait_for_pending
 
 SURE = 0.95
@@ -79,6 +80,7 @@ async def test_a_read_runs_unreviewed_and_a_large_refund_waits_for_a_person(
         await handrail.review(task_id, {"reviewer": "alice", "step": 3, "verdict": "approve"})
         handle = client.get_workflow_handle(task_id, result_type=TaskResult)
         result = await handle.result()
+        await keep("scripted_approved", handle)
     assert result.status == "answered", result
     first = result.steps[0]
     assert first.gate is not None
@@ -95,7 +97,9 @@ async def test_a_rejected_refund_rolls_back_the_discount_before_it(
         task_id = await _start(handrail, [DISCOUNT, BIG_REFUND])
         await wait_for_pending(handrail, task_id)
         await handrail.review(task_id, {"reviewer": "alice", "step": 2, "verdict": "reject"})
-        result = await client.get_workflow_handle(task_id, result_type=TaskResult).result()
+        handle = client.get_workflow_handle(task_id, result_type=TaskResult)
+        result = await handle.result()
+        await keep("scripted_rejected", handle)
     assert result.status == "rejected", result
     assert [(c.tool, c.status) for c in result.compensations] == [("apply_discount", "undone")]
     assert _rows(store, "refunds") == []
