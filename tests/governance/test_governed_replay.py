@@ -19,7 +19,11 @@ def test_the_scripted_host_has_saved_histories() -> None:
     assert {path.stem for path in HISTORIES} >= {"scripted_approved", "scripted_rejected"}
 
 
+def _load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_saved_governed_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[ScriptedGovernedAgent], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+    await replayer.replay_workflow(_load(path))

@@ -16,13 +16,13 @@ from handrail import search_attributes as sa
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.settings import HandrailSettings
+from tests.governance.histories import keep
 from tests.governance.scripted_host import (
     HOST_WORKFLOW,
     ProposedCall,
     ScriptedGovernedAgent,
     scripted_task,
 )
-from tests.governance.histories import keep
 from tests.review_helpers import PROFILE, wait_for_pending
 
 SURE = 0.95
