@@ -53,8 +53,9 @@ class OrderLookup:
         return json.dumps(order)
 
 
+# Async: the SDK runs a plain `def` tool in a thread, which workflow code may not start.
 @function_tool(needs_approval=True)
-def goodwill_code(order_id: int) -> str:
+async def goodwill_code(order_id: int) -> str:
     """A goodwill code for the customer's next order (a person approves each one)."""
     return f"SORRY-{order_id}"
 

@@ -4,20 +4,13 @@ rolls back, an action outside the task's scope is refused and the model told."""
 
 from __future__ import annotations
 
-import json
-
 from temporalio.client import Client
 
 from examples.openai_agents_store.tests.helpers import (
     call,
-    discount,
-    refund,
-    rows,
     start,
-    wait_for_pending,
 )
 from examples.openai_agents_store.worker import running_worker
-from handrail.client.core import HandrailClient
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
 
@@ -42,6 +35,8 @@ async def test_reads_run_unreviewed_through_both_kinds_of_tool(
     assert (price.decision.tool, order.decision.tool) == ("lookup_price", "order_status")
     assert all(s.gate is not None and s.gate.action == "auto" for s in (price, order))
     assert price.decision.confidence == 0.95  # the decision fields reached the policy
-    assert price.outcome is not None and price.outcome.result["currency"] == "EUR"
+    assert price.outcome is not None
+    assert price.outcome.result["currency"] == "EUR"
     # The agent's own activity_as_tool ran, and its text is what the model was told.
-    assert order.outcome is not None and "1001" in order.outcome.result["output"]
+    assert order.outcome is not None
+    assert "1001" in order.outcome.result["output"]
