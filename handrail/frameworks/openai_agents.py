@@ -53,7 +53,7 @@ def governed(agent: Agent[ContextT], governor: Governor, profile: Profile) -> Ag
     """A copy of ``agent`` (and of the agents it hands off to) whose function tools propose
     to ``governor``, plus the profile's Handrail tools. ``profile``: the one
     ``Governor.govern`` hands the agent. Raises ``TypeError`` for a tool this seam cannot
-    govern (a hosted, computer, shell or MCP tool of the SDK's own)."""
+    govern (a hosted, computer or shell tool, an MCP server of the SDK's own)."""
     return _Governing(governor, profile).agent(agent)
 
 
@@ -67,6 +67,11 @@ class _Governing:
         done = self._copies.get(id(agent))
         if done is not None:
             return done
+        if agent.mcp_servers:
+            raise TypeError(
+                f"agent {agent.name!r} has MCP servers of its own, whose tools Handrail cannot "
+                "gate: name them in the profile's mcp_servers instead"
+            )
         own = {tool.name for tool in agent.tools if isinstance(tool, FunctionTool)}
         handrail = [b for b in self._profile.tools if not b.framework]
         clash = sorted(own & {b.name for b in handrail})
