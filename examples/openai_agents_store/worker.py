@@ -86,13 +86,15 @@ async def running_worker(
         await database.aclose()
 
 
-async def main() -> None:
-    settings = agent_settings(HandrailSettings())
+async def serve(settings: HandrailSettings, **options: Any) -> None:
+    """Run the worker for ``settings`` until the process ends; prints ``ready`` once polling.
+    ``options`` go to :func:`running_worker` (e.g. ``faults``, the tools' testing seam)."""
+    settings = agent_settings(settings)
     create_store(StoreSettings().target(settings))
     model = make_openai_client(settings)
     client = with_openai_agents(await connect_temporal(settings), model)
     try:
-        async with running_worker(client, settings):
+        async with running_worker(client, settings, **options):
             print("ready", flush=True)
             await asyncio.Event().wait()
     finally:
@@ -100,4 +102,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(serve(HandrailSettings()))

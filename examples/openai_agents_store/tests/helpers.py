@@ -14,6 +14,7 @@ from examples.openai_agents_store.workflow import WORKFLOW
 from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, PendingReview, TaskResult
+from handrail.errors import NoWorkerError
 from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import ToolCallReply
 
@@ -57,10 +58,14 @@ async def start(
 async def wait_for_pending(
     handrail: HandrailClient, task_id: str, *, timeout: float = 30
 ) -> PendingReview:
-    """Poll the trace until a step awaits review."""
+    """Poll the trace until a step awaits review (a query the worker that died had taken
+    fails until the fresh one has replayed the task: asked again)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        pending = (await handrail.get_trace(task_id)).pending_review
+        try:
+            pending = (await handrail.get_trace(task_id)).pending_review
+        except NoWorkerError:
+            pending = None
         if pending is not None:
             return pending
         await asyncio.sleep(0.1)
