@@ -17,8 +17,8 @@ from examples.openai_agents_store.worker import agent_settings, running_worker, 
 from examples.openai_agents_store.workflow import WORKFLOW
 from examples.store.database import create_store
 from examples.store.settings import store_db_path
+from handrail import HandrailSettings
 from handrail.contracts import AgentTask, TaskResult
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply, ToolCallReply
 
 PROFILE = "openai_agents_bench"

@@ -17,8 +17,8 @@ from temporalio.client import Client
 from examples.openai_agents_store.worker import agent_settings, with_openai_agents
 from examples.store.database import create_store
 from examples.store.settings import store_db_path
+from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
-from handrail.settings import HandrailSettings
 from handrail.testing.kit import settings_for_test
 from handrail.testing.scripted_model import ScriptedModelServer
 

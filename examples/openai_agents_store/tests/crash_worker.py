@@ -10,16 +10,17 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from examples.openai_agents_store.worker import serve
-from handrail.settings import HandrailSettings
-from handrail.tools.runner import FaultHook, FaultPoint, no_faults
+from handrail import HandrailSettings
 
 
-def kill_at(at: str, tool: str, step: int) -> FaultHook:
+def kill_at(at: str, tool: str, step: int) -> Callable[[str, str, str], None]:
+    """The tools' fault hook (``faults``: point, tool, idempotency key) that kills here."""
     suffix = f"/{step}"
 
-    def hook(point: FaultPoint, name: str, idempotency_key: str) -> None:
+    def hook(point: str, name: str, idempotency_key: str) -> None:
         if (point, name) == (at, tool) and idempotency_key.endswith(suffix):
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -27,5 +28,5 @@ def kill_at(at: str, tool: str, step: int) -> FaultHook:
 
 
 if __name__ == "__main__":
-    faults = kill_at(sys.argv[1], sys.argv[2], int(sys.argv[3])) if sys.argv[1:] else no_faults
-    asyncio.run(serve(HandrailSettings(), faults=faults))
+    faults = {"faults": kill_at(sys.argv[1], sys.argv[2], int(sys.argv[3]))} if sys.argv[1:] else {}
+    asyncio.run(serve(HandrailSettings(), **faults))

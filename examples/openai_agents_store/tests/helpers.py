@@ -12,10 +12,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from examples.openai_agents_store.workflow import WORKFLOW
 from examples.store.settings import store_db_path
+from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, PendingReview, TaskResult
 from handrail.errors import NoWorkerError
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import ToolCallReply
 
 SURE = {"rationale": "the customer is owed it", "confidence": 0.95}

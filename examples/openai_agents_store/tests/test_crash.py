@@ -17,8 +17,8 @@ from temporalio.client import Client
 
 from examples.openai_agents_store.tests.helpers import discount, refund, start, wait_for_pending
 from examples.store.settings import store_db_path
+from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,7 +11,7 @@ from examples.openai_agents_store.tests.helpers import (
     start,
 )
 from examples.openai_agents_store.worker import running_worker
-from handrail.settings import HandrailSettings
+from handrail import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
 
 

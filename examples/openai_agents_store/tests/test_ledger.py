@@ -4,11 +4,13 @@ refund goes to a person."""
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
-import pytest
 from temporalio.client import Client
 
 from examples.openai_agents_store.tests.helpers import (
@@ -19,20 +21,26 @@ from examples.openai_agents_store.tests.helpers import (
     wait_for_pending,
 )
 from examples.openai_agents_store.worker import running_worker
-from handrail.cli.stats import register
+from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Scenario, ScriptedModelServer, TextReply
 
 
-async def _stats(settings: HandrailSettings, capsys: pytest.CaptureFixture[str]) -> Any:
+async def _stats(settings: HandrailSettings) -> Any:
     """``handrail stats --json --profile openai_agents_store``, as a person runs it."""
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["stats", "--json", "--profile", PROFILE])
-    capsys.readouterr()
-    assert await args.handler(settings, args) == 0
-    return json.loads(capsys.readouterr().out)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDRAIL_", "OPENAI_"))}
+    env.update(
+        HANDRAIL_DATA_DIR=str(settings.data_dir),
+        HANDRAIL_PROFILES_DIRS=os.pathsep.join(str(p) for p in settings.profile_folders),
+    )
+    command = Path(sys.executable).parent / "handrail"
+    process = await asyncio.create_subprocess_exec(
+        str(command), "stats", "--json", "--profile", PROFILE, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
 
 
 async def test_the_run_is_in_stats_and_trouble_demotes_the_tool(
@@ -40,7 +48,6 @@ async def test_the_run_is_in_stats_and_trouble_demotes_the_tool(
     settings: HandrailSettings,
     handrail: HandrailClient,
     model_server: ScriptedModelServer,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Five refunds, two past the profile's deny_above: demoted when the run is recorded.
     script = Scenario(
@@ -78,7 +85,7 @@ async def test_the_run_is_in_stats_and_trouble_demotes_the_tool(
             )
             await following.result()
 
-    report = await _stats(settings, capsys)
+    report = await _stats(settings)
     assert report["tasks"] == 2, report["tasks"]
     levels = {a["tool"]: a["level"] for a in report["autonomy"]}
     assert levels["issue_refund"] == "suggest"  # the automatic demotion

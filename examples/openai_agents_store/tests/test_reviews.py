@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import httpx2
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
 from examples.openai_agents_store.tests.helpers import (
     call,
@@ -22,11 +23,10 @@ from examples.openai_agents_store.tests.helpers import (
     wait_for_pending,
 )
 from examples.openai_agents_store.worker import running_worker
-from handrail import search_attributes
+from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server, token_hash
 from handrail.http.auth import COOKIE_NAME
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import (
     Scenario,
     ScriptedModelServer,
@@ -69,9 +69,12 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
             # What the Temporal UI shows: Handrail's search attributes and summaries.
             described = await handle.describe()
             found = described.typed_search_attributes
-            assert found.get(search_attributes.AWAITING_REVIEW) is True
-            assert found.get(search_attributes.REVIEW_TOOL) == "issue_refund"
-            assert found.get(search_attributes.PROFILE) == "openai_agents_store"
+            assert found.get(SearchAttributeKey.for_bool("AwaitingReview")) is True
+            assert found.get(SearchAttributeKey.for_keyword("ReviewTool")) == "issue_refund"
+            assert (
+                found.get(SearchAttributeKey.for_keyword("HandrailProfile"))
+                == "openai_agents_store"
+            )
             assert marker in (await described.static_summary() or "")
 
             await handrail.review(handle.id, {"reviewer": "alice", "step": 1, "verdict": "approve"})
@@ -92,7 +95,10 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
     ]
     assert "issue_refund 80.00 on order 1001" in shown
     described = await handle.describe()
-    assert described.typed_search_attributes.get(search_attributes.STATUS) == "answered"
+    assert (
+        described.typed_search_attributes.get(SearchAttributeKey.for_keyword("HandrailStatus"))
+        == "answered"
+    )
 
 
 async def test_a_rejected_refund_rolls_back_the_discount_and_stops_the_run(
