@@ -23,6 +23,7 @@ BENCHMARKS = (
     "step_overhead",
     "history_growth",
     "peers",
+    "frameworks",
     "review_latency",
     "throughput",
     "paused_scale",

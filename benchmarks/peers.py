@@ -213,7 +213,7 @@ async def _history(app: PeerApp, handle: WorkflowHandle[object, str]) -> _Histor
     return _History(size, len(history.events), len(completed), tail_ms, task_failure)
 
 
-async def _run_once(bench: BenchEnv, app: PeerApp, steps: int, bound: float) -> Outcome:
+async def run_once(bench: BenchEnv, app: PeerApp, steps: int, bound: float) -> Outcome:
     from benchmarks.peer_apps.common import PeerTask
 
     marker = f"peer-{uuid.uuid4().hex[:12]}"
@@ -296,7 +296,7 @@ def _skipped(peer: str, steps: int, why: str) -> list[Row]:
 
 async def _measure(bench: BenchEnv, peer: str, app: PeerApp, deadline: float) -> list[Row]:
     rows: list[Row] = []
-    await _run_once(bench, app, WARM_UP_STEPS, RUN_BOUND)  # worker caches, imports, connections
+    await run_once(bench, app, WARM_UP_STEPS, RUN_BOUND)  # worker caches, imports, connections
     ended: str | None = None  # why larger runs are not worth running
     for steps in _steps(bench):
         if ended is not None:
@@ -308,7 +308,7 @@ async def _measure(bench: BenchEnv, peer: str, app: PeerApp, deadline: float) ->
             left = deadline - time.monotonic()
             if left < 5:
                 break
-            outcomes.append(await _run_once(bench, app, steps, min(RUN_BOUND, left)))
+            outcomes.append(await run_once(bench, app, steps, min(RUN_BOUND, left)))
             if outcomes[-1].failure is not None:
                 break
         if not outcomes:

@@ -22,6 +22,9 @@ Everything else public is imported from its concept package, never from here:
   ``handrail.storage.engine``: ``Database``;
 - ``handrail.runtime.app``: ``AgentApp``, what the ready runtime hosts (``HANDRAIL_APP``);
 - ``handrail.telemetry.core``: ``Telemetry``, spans and metrics a worker and a client share;
+- ``handrail.governance``: ``Governor``, governance any workflow hosts (an agent of another
+  framework); ``handrail.frameworks.openai_agents``: the OpenAI Agents SDK adapter (the
+  ``openai-agents`` extra);
 - ``handrail.testing``: the testing kit.
 
 Names are imported lazily (PEP 562): the workflow sandbox imports this package as the parent of

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from handrail.names import WORKFLOW_TYPE
+
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -69,6 +71,13 @@ class HandrailSettings(BaseSettings):
         "naming an AgentApp (handrail.runtime.app), e.g. myagent.app:APP; unset: the "
         "built-in tools and the profiles' MCP servers only (a checkout's worker.py and "
         "starter.py pass their example as the default).",
+    )
+    workflow: str = Field(
+        default=WORKFLOW_TYPE,
+        min_length=1,
+        description="The workflow type a task starts as (the client, the CLI, the gateway): "
+        "Handrail's own agent, or a workflow that hosts a Handrail governor, e.g. an agent "
+        "of another framework (docs/frameworks.md); its workers must register it.",
     )
     default_profile: str | None = Field(
         default=None,

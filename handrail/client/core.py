@@ -58,7 +58,6 @@ from handrail.names import (
     REVIEW_UPDATE,
     TASK_ID_PREFIX,
     TRACE_QUERY,
-    WORKFLOW_TYPE,
 )
 from handrail.profiles.catalog import ProfileCatalog
 from handrail.runtime.app import resolve_app
@@ -147,7 +146,7 @@ class HandrailClient:
         task_id = agent_task.task_id or f"{TASK_ID_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
             handle = await self.temporal.start_workflow(
-                WORKFLOW_TYPE,
+                self.settings.workflow,
                 agent_task,
                 id=task_id,
                 task_queue=self.settings.task_queue,
@@ -180,7 +179,8 @@ class HandrailClient:
             if error.status == RPCStatusCode.NOT_FOUND:  # gone since (retention): start again
                 return await self.start_or_join(agent_task)
             raise
-        if not same_task(await started_as(self.temporal, handle), agent_task):
+        started_with = await started_as(self.temporal, handle, self.settings.workflow)
+        if not same_task(started_with, agent_task):
             raise reused_id(handle.id, description.status)
         running = description.status == WorkflowExecutionStatus.RUNNING
         return handle, "running" if running else "finished"

@@ -31,13 +31,16 @@ def same_task(earlier: AgentTask | None, task: AgentTask) -> bool:
     )
 
 
-async def started_as(client: Client, handle: WorkflowHandle[Any, Any]) -> AgentTask | None:
+async def started_as(
+    client: Client, handle: WorkflowHandle[Any, Any], workflow: str = WORKFLOW_TYPE
+) -> AgentTask | None:
     """The input the task's newest run started with (None: its history shows none, or the id
-    runs another kind of workflow). After a continue-as-new that is the carried input, whose
-    goal, profile and context are the first's."""
+    runs another kind of workflow than ``workflow``, the type tasks start as). After a
+    continue-as-new that is the carried input, whose goal, profile and context are the
+    first's."""
     async for event in handle.fetch_history_events():
         attributes = event.workflow_execution_started_event_attributes
-        if attributes.workflow_type.name != WORKFLOW_TYPE:
+        if attributes.workflow_type.name != workflow:
             return None  # the id belongs to another kind of workflow: never the same task
         try:
             [started] = await client.data_converter.decode(attributes.input.payloads, [AgentTask])

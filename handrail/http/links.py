@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from handrail.errors import HandrailError
-from handrail.http.errors import as_api_error, decision_timeout
+from handrail.http.errors import ApiError, as_api_error, decision_timeout
 from handrail.http.gateway import Gateway, gateway_of
 from handrail.http.inbox import card_for, page, same_origin
-from handrail.review.apply import DecisionTimeoutError, apply_link
+from handrail.review.apply import DecisionTimeoutError, apply_link, used_already
 from handrail.review.links import (
     BadLinkSignatureError,
     LinkClaims,
@@ -99,6 +99,19 @@ async def _confirmation(
     )
 
 
+async def _can_decide(gateway: Gateway, used: UsedLinks, claims: LinkClaims) -> None:
+    """Raise why the task cannot take a decision now (ended, no worker, gone), before the link
+    is consumed; but a link used already is refused as used, whatever its task did since. The
+    click that used it often let the task run to its end (an approval does), so "the task ended"
+    would send the reviewer back to a page with the confirm button on it, for nothing."""
+    try:
+        await gateway.running_with_worker(claims.task_id)
+    except (ApiError, HandrailError):
+        if await used.is_used(claims.link_id):
+            raise used_already(claims) from None
+        raise
+
+
 @router.get("/{token}")
 async def show_link(token: Token, gateway: Shared) -> Response:
     try:
@@ -119,9 +132,8 @@ async def use_link(request: Request, token: Token, gateway: Shared) -> Response:
     except LinkError as error:
         return _refused(error)
     try:
-        # Not running, or no worker at all: say so now, before the link is consumed.
-        await gateway.running_with_worker(claims.task_id)
         used = UsedLinks(gateway.state)  # the app's pool: nothing to close here
+        await _can_decide(gateway, used, claims)
         receipt = await apply_link(
             gateway.handrail, used, keys, token, timeout=gateway.review_timeout
         )

@@ -88,7 +88,9 @@ async def start_task(
         await gateway.readable(handle.id, caller)
         # A retried request repeats the task; a key reused by mistake (or an id another kind of
         # workflow holds) does not: the same comparison as `starter.py start --task-id`.
-        if not same_task(await started_as(gateway.handrail.temporal, handle), task):
+        handrail = gateway.handrail
+        started_with = await started_as(handrail.temporal, handle, handrail.settings.workflow)
+        if not same_task(started_with, task):
             raise ApiError(
                 422,
                 "IdempotencyKeyReused",

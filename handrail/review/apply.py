@@ -56,6 +56,14 @@ def decision_of(claims: LinkClaims, comment: str = LINK_COMMENT) -> ReviewDecisi
     )
 
 
+def used_already(claims: LinkClaims) -> LinkUsedError:
+    """The refusal of a link that decided before."""
+    return LinkUsedError(
+        f"this review link was used already (step {claims.step} of {claims.task_id}, "
+        f"{claims.verdict} as {claims.reviewer}): each link decides once"
+    )
+
+
 async def apply_link(
     handrail: HandrailClient,
     used: UsedLinks | StateDatabase,
@@ -78,10 +86,7 @@ async def apply_link(
     claims = verify_link(secret, token, now)
     store = used if isinstance(used, UsedLinks) else UsedLinks(used)
     if not await store.consume(claims, now):
-        raise LinkUsedError(
-            f"this review link was used already (step {claims.step} of {claims.task_id}, "
-            f"{claims.verdict} as {claims.reviewer}): each link decides once"
-        )
+        raise used_already(claims)
     try:
         # The update's id is the link's: a click retried after a timeout joins the decision
         # the first click left with the server (or gets its receipt), rather than a second one.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from handrail.review.links import LinkClaims
 from handrail.storage.engine import StateDatabase
@@ -59,6 +59,15 @@ class UsedLinks:
             return bool(inserted.rowcount == 1)
 
         return await self.database.run(work, immediate=True)
+
+    async def is_used(self, link_id: str) -> bool:
+        """Whether the link has decided already (a read: only ``consume`` arbitrates)."""
+
+        def work(connection: Connection) -> bool:
+            found = connection.execute(select(table.c.link_id).where(table.c.link_id == link_id))
+            return found.first() is not None
+
+        return await self.database.run(work)
 
     async def release(self, link_id: str) -> None:
         """Forget a use whose decision never reached the task (see the module's docstring)."""

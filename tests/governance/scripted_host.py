@@ -1,5 +1,7 @@
 """A workflow Handrail did not write that hosts a governor: it proposes a fixed list of tool
-calls (no model), as the simplest foreign agent would, and answers with what it was told."""
+calls (no model, the task's ``context["script"]``), as the simplest foreign agent would, and
+answers with what it was told. Its input is an ``AgentTask``, so ``HandrailClient`` starts it
+(``HANDRAIL_WORKFLOW``)."""
 
 from __future__ import annotations
 
@@ -21,22 +23,25 @@ class ProposedCall(BaseModel):
     confidence: float | None = None
 
 
-class ScriptedPlan(BaseModel):
-    task: AgentTask
-    calls: list[ProposedCall]
+def scripted_task(calls: list[ProposedCall], profile: str) -> dict[str, Any]:
+    """The task input that makes the host propose ``calls``."""
+    script = [call.model_dump(mode="json") for call in calls]
+    return {"goal": "Make it right", "profile": profile, "context": {"script": script}}
 
 
 @workflow.defn(name=HOST_WORKFLOW)
 class ScriptedGovernedAgent:
     @workflow.init
-    def __init__(self, plan: ScriptedPlan) -> None:
-        self._governor = Governor.host(plan.task)
+    def __init__(self, task: AgentTask) -> None:
+        self._governor = Governor.host(task)
 
     @workflow.run
-    async def run(self, plan: ScriptedPlan) -> TaskResult:
+    async def run(self, task: AgentTask) -> TaskResult:
+        calls = [ProposedCall.model_validate(call) for call in task.context.get("script", [])]
+
         async def agent(_profile: Profile) -> str:
             told = []
-            for call in plan.calls:
+            for call in calls:
                 told.append(
                     await self._governor.propose(
                         call.tool,

@@ -112,3 +112,17 @@ async def test_expired_links_are_gone_and_forged_ones_forbidden(api: Api) -> Non
     assert (await api.wait_pending(task_id))["step"] == pending["step"]
     # Nothing was spent by the forgeries: the genuine link still decides.
     assert (await api.http.post(f"/links/{genuine}", headers=origin)).status_code == 200
+
+
+async def test_a_used_link_says_so_after_its_task_ended(api: Api) -> None:
+    # The approval lets the task run to its end; a second click arriving after that must still
+    # be told the link was used, not that the task ended (with the confirm button under it).
+    task_id = (await api.start()).json()["task_id"]
+    token = link(task_id, await api.wait_pending(task_id))
+    origin = {"Origin": api.url}
+    assert (await api.http.post(f"/links/{token}", headers=origin)).status_code == 200
+    await api.wait_done(task_id)
+    again = await api.http.post(f"/links/{token}", headers=origin)
+    assert again.status_code == 409
+    assert "used already" in again.text
+    assert "Confirm: approve" not in again.text

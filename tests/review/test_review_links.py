@@ -159,7 +159,9 @@ async def used_links(state_url: str) -> AsyncIterator[UsedLinks]:
 
 async def test_a_link_is_consumed_once(used_links: UsedLinks, state_url: str) -> None:
     claims = verify_link(KEY, _sign())
+    assert not await used_links.is_used(claims.link_id)
     assert await used_links.consume(claims)
+    assert await used_links.is_used(claims.link_id)
     assert not await used_links.consume(claims)
     others = [UsedLinks(StateDatabase(state_url)) for _ in range(6)]  # six gateways at once
     another = verify_link(KEY, _sign())
@@ -170,6 +172,7 @@ async def test_a_link_is_consumed_once(used_links: UsedLinks, state_url: str) ->
             await store.aclose()
     assert sorted(won) == [False] * 5 + [True]
     await used_links.release(claims.link_id)  # its decision never reached the task
+    assert not await used_links.is_used(claims.link_id)
     assert await used_links.consume(claims)
 
 
