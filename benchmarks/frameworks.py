@@ -64,8 +64,21 @@ async def _openai_agents(bench: BenchEnv) -> AsyncIterator[GovernedApp]:
         await model.close()
 
 
+@asynccontextmanager
+async def _pydantic_ai(bench: BenchEnv) -> AsyncIterator[GovernedApp]:
+    from examples.pydantic_ai_store.agent import WORKFLOW
+    from examples.pydantic_ai_store.bench import PROFILE, PROFILES
+    from examples.pydantic_ai_store.worker import running_worker, with_pydantic_ai
+
+    settings = bench.settings("governed-pydantic-ai", profiles_dirs=[PROFILES])
+    client = with_pydantic_ai(bench.client)
+    async with running_worker(client, settings):
+        yield GovernedApp(client, settings.task_queue, WORKFLOW, PROFILE)
+
+
 GOVERNED: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[GovernedApp]]] = {
     "openai-agents": _openai_agents,
+    "pydantic-ai": _pydantic_ai,
 }
 
 

@@ -24,7 +24,8 @@ Everything else public is imported from its concept package, never from here:
 - ``handrail.telemetry.core``: ``Telemetry``, spans and metrics a worker and a client share;
 - ``handrail.governance``: ``Governor``, governance any workflow hosts (an agent of another
   framework); ``handrail.frameworks.openai_agents``: the OpenAI Agents SDK adapter (the
-  ``openai-agents`` extra);
+  ``openai-agents`` extra); ``handrail.frameworks.pydantic_ai``: the pydantic-ai adapter (the
+  ``pydantic-ai`` extra);
 - ``handrail.testing``: the testing kit.
 
 Names are imported lazily (PEP 562): the workflow sandbox imports this package as the parent of

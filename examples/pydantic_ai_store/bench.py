@@ -19,8 +19,8 @@ from examples.pydantic_ai_store.agent import WORKFLOW
 from examples.pydantic_ai_store.worker import running_worker, with_pydantic_ai
 from examples.store.database import create_store
 from examples.store.settings import store_db_path
+from handrail import HandrailSettings
 from handrail.contracts import AgentTask, TaskResult
-from handrail.settings import HandrailSettings
 from handrail.testing.scripted_model import Reply, TextReply, ToolCallReply
 
 PROFILES: Final = Path(__file__).resolve().parent / "bench_profiles"

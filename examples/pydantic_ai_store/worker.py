@@ -30,9 +30,8 @@ from examples.pydantic_ai_store.agent import PydanticAIStoreAgent, bind_model, b
 from examples.store.database import StoreDatabase
 from examples.store.settings import StoreSettings
 from examples.store.worker import store_plugin, store_settings
-from handrail import HandrailSettings
+from handrail import HandrailSettings, OpenAIChatModel
 from handrail.client.connection import connect_temporal
-from handrail.model.openai_chat import OpenAIChatModel
 from handrail.runtime.app import with_profiles
 from handrail.runtime.worker import make_openai_client
 

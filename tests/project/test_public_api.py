@@ -37,6 +37,7 @@ PUBLIC_MODULES = {
     "handrail.telemetry.core",
     "handrail.governance",
     "handrail.frameworks.openai_agents",
+    "handrail.frameworks.pydantic_ai",
 }
 # The testing kit's modules a user imports by name (none private), and the ready runtime an app
 # plugs into (AgentApp, the dev server and the scripted model endpoint it starts).

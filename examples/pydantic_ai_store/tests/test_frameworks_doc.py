@@ -15,10 +15,20 @@ ROOT = Path(__file__).resolve().parents[3]
 # checks docs/extending.md (that folder is no package: its module cannot be imported from here).
 MARKED = re.compile(r"^ *<!-- (agent|quote): (\S+) -->\n( *)```\w*\n(.*?)^\3```", re.M | re.S)
 EXAMPLE = "examples/pydantic_ai_store/"
-# The section as written, and the page the sections are merged into (once it exists).
-PAGES = [
-    p for p in (ROOT / "docs/frameworks-pydantic-ai.md", ROOT / "docs/frameworks.md") if p.exists()
-]
+SECTION = ROOT / "docs/frameworks-pydantic-ai.md"
+MERGED = ROOT / "docs/frameworks.md"
+"""The section as written, and the page the sections are merged into."""
+
+
+def _quotes_this_example(page: Path) -> bool:
+    return page.exists() and f": {EXAMPLE}" in page.read_text()
+
+
+PAGES = [page for page in (SECTION, MERGED) if _quotes_this_example(page)]
+
+
+def test_a_page_quotes_this_example() -> None:
+    assert PAGES, "no page of docs/ quotes examples/pydantic_ai_store any more"
 
 
 def is_excerpt(block: list[str], source: list[str]) -> bool:
