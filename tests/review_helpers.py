@@ -38,15 +38,24 @@ def answer(text: str = "done") -> ToolCallReply:
 
 
 async def wait_for_pending(
-    handrail: HandrailClient, task_id: str, *, tier: str | None = None, timeout: float = 15
+    handrail: HandrailClient,
+    task_id: str,
+    *,
+    tier: str | None = None,
+    step: int | None = None,
+    timeout: float = 15,
 ) -> PendingReview:
-    """Poll the trace until a step awaits review (at ``tier``, if given)."""
+    """Poll the trace until a step awaits review (at ``tier``, and that ``step``, if given)."""
     deadline = asyncio.get_running_loop().time() + timeout
     trace: Trace | None = None
     while asyncio.get_running_loop().time() < deadline:
         trace = await handrail.get_trace(task_id)
         pending = trace.pending_review
-        if pending is not None and (tier is None or pending.tier == tier):
+        if (
+            pending is not None
+            and (tier is None or pending.tier == tier)
+            and (step is None or pending.step == step)
+        ):
             return pending
         await asyncio.sleep(0.05)
     raise AssertionError(f"no step of {task_id} awaits review: {trace}")

@@ -3,7 +3,7 @@ pydantic-ai's ``TemporalDurability``, and governed by Handrail.
 
 What a team already has is a pydantic-ai ``Agent`` with its instructions, its model and its own
 tools (``order_status``, and ``customer_contact``, which asks for approval), run by a Temporal
-workflow. What Handrail adds is marked ``# Handrail`` (docs/frameworks-pydantic-ai.md quotes
+workflow. What Handrail adds is marked ``# Handrail`` (docs/frameworks.md quotes
 it): one capability on the agent, which also offers the profile's tools declared with
 Handrail's ``@tool`` (the store's ``lookup_price``, ``apply_discount``, ``issue_refund``,
 ``send_email``), and a workflow that hosts a governor and runs the agent inside it.

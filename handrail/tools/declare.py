@@ -119,6 +119,10 @@ class UndoContext:
     """The action's result as the effect journal recorded it; None when the journal holds no
     record of it taking effect (it never ran, or it crashed before its result was recorded: undo
     by the key anyway if the effect may exist)."""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    """The arguments the action ran with, given for a tool an agent's framework runs itself
+    (the profile's ``framework_tools``): it never saw the idempotency key, so its undo finds the
+    effect by these. Empty for a declared tool (undo by the key)."""
 
 
 ToolFunction = Callable[[Any, ToolContext], Awaitable[Mapping[str, Any]]]

@@ -292,6 +292,7 @@ class ToolActivities:
                 tool=request.tool,
                 idempotency_key=key,
                 recorded=outcome.get("result") if outcome else None,
+                arguments=request.arguments,
             )
             self._faults("before_effect", undo.name, key)
             undone = await undo.function(context)

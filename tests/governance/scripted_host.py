@@ -5,14 +5,15 @@ answers with what it was told. Its input is an ``AgentTask``, so ``HandrailClien
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from handrail.contracts import AgentTask, Profile, TaskResult
-    from handrail.governance import Governor
+    from handrail.contracts import AgentTask, Profile, TaskResult, ToolCall, ToolOutcome
+    from handrail.governance import FRAMEWORK_OUTPUT, Governor
 
 HOST_WORKFLOW = "ScriptedGovernedAgent"
 
@@ -21,6 +22,17 @@ class ProposedCall(BaseModel):
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     confidence: float | None = None
+    framework: bool = False
+    """The host's own tool (the profile's ``framework_tools``): run as the activity of the
+    tool's name, as a framework would run its own tool."""
+
+
+async def run_own_tool(call: ToolCall) -> ToolOutcome:
+    """How this host runs a tool of its own: the ``leave_note`` activity (the test's)."""
+    output = await workflow.execute_activity(
+        "leave_note", call.arguments, result_type=str, start_to_close_timeout=timedelta(seconds=10)
+    )
+    return ToolOutcome(ok=True, result={FRAMEWORK_OUTPUT: output})
 
 
 def scripted_task(calls: list[ProposedCall], profile: str) -> dict[str, Any]:
@@ -46,6 +58,7 @@ class ScriptedGovernedAgent:
                     await self._governor.propose(
                         call.tool,
                         call.arguments,
+                        run=run_own_tool if call.framework else None,
                         confidence=call.confidence,
                         rationale="scripted",
                     )

@@ -15,16 +15,14 @@ ROOT = Path(__file__).resolve().parents[3]
 # checks docs/extending.md (that folder is no package: its module cannot be imported from here).
 MARKED = re.compile(r"^ *<!-- (agent|quote): (\S+) -->\n( *)```\w*\n(.*?)^\3```", re.M | re.S)
 EXAMPLE = "examples/pydantic_ai_store/"
-SECTION = ROOT / "docs/frameworks-pydantic-ai.md"
-MERGED = ROOT / "docs/frameworks.md"
-"""The section as written, and the page the sections are merged into."""
+PAGE = ROOT / "docs/frameworks.md"
 
 
 def _quotes_this_example(page: Path) -> bool:
     return page.exists() and f": {EXAMPLE}" in page.read_text()
 
 
-PAGES = [page for page in (SECTION, MERGED) if _quotes_this_example(page)]
+PAGES = [page for page in (PAGE,) if _quotes_this_example(page)]
 
 
 def test_a_page_quotes_this_example() -> None:
