@@ -22,6 +22,7 @@ from handrail import HandrailPlugin, HandrailSettings
 from handrail.client.core import HandrailClient
 from handrail.contracts import TaskResult
 from handrail.testing import FunctionModel
+from handrail.testing.scripted_model import TextReply
 from handrail.tools import UndoContext, compensation
 from tests.governance.scripted_host import (
     HOST_WORKFLOW,
@@ -63,6 +64,13 @@ BIG_REFUND = ProposedCall(
     arguments={"order_id": 1001, "amount": "80.00", "reason": "damaged"},
     confidence=SURE,
 )
+
+
+class TextReplies:
+    """A model brain for the worker's ``decide``, which this host never calls."""
+
+    def __call__(self, request: dict[str, Any]) -> TextReply:
+        return TextReply("unused")
 
 
 class Notes:
@@ -109,7 +117,7 @@ async def host(client: Client, settings: HandrailSettings, tmp_path: Path) -> As
             *store_compensations(database),
             compensation(undoes="leave_note", name="drop_note")(notes.drop_note),
         ],
-        model=FunctionModel(lambda _body: {}),
+        model=FunctionModel(TextReplies()),  # never asked: the host decides alone
         profiles=[profiles],
         on_worker_stop=[database.aclose],
     )
@@ -128,10 +136,6 @@ def _client(client: Client, settings: HandrailSettings, tmp_path: Path) -> Handr
         update={"workflow": HOST_WORKFLOW, "profiles_dirs": [tmp_path / "profiles"]}
     )
     return HandrailClient(client, settings)
-
-
-def _decision(step: int, verdict: str) -> dict[str, Any]:
-    return {"reviewer": "alice", "step": step, "verdict": verdict}
 
 
 def _decision(step: int, verdict: str) -> dict[str, Any]:
