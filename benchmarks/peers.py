@@ -63,6 +63,8 @@ from temporalio.worker import Worker
 from benchmarks.billing import billable_actions, describe
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.history_growth import TaskRun, floor_task, handrail_task
+from benchmarks.peer_venvs import TOOL_ACTIVITY as VENV_TOOL_ACTIVITY
+from benchmarks.peer_venvs import PeerUnavailableError, VenvPeer, running_peer
 from examples.store.settings import store_db_path
 from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
 
@@ -201,10 +203,35 @@ async def _langgraph(bench: BenchEnv) -> AsyncIterator[PeerApp]:
         )
 
 
+STRANDS = VenvPeer(
+    name="strands",
+    requirements=(
+        "temporalio==1.35.0",
+        "temporalio-strands-agents==0.1.0",
+        "strands-agents[openai]==1.62.0",
+    ),
+    worker_module="benchmarks.peer_apps.strands_worker",
+    workflow="PeerStrands",
+)
+
+
+def _in_own_venv(peer: VenvPeer) -> Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]:
+    @asynccontextmanager
+    async def start(bench: BenchEnv) -> AsyncIterator[PeerApp]:
+        store_db = str(store_db_path(bench.settings(f"peer-{peer.name}")))
+        async with running_peer(bench, peer, store_db) as (client, task_queue):
+            yield PeerApp(
+                client, task_queue, peer.workflow, store_db, lambda n: n == VENV_TOOL_ACTIVITY
+            )
+
+    return start
+
+
 PEERS: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]] = {
     "pydantic-ai": _pydantic_ai,
     "openai-agents": _openai_agents,
     "langgraph": _langgraph,
+    "strands": _in_own_venv(STRANDS),
 }
 
 
@@ -452,6 +479,10 @@ async def run(bench: BenchEnv) -> list[Row]:
                 note = f"{NOT_INSTALLED} (no module {error.name or error})"
                 for steps in _steps(bench):
                     rows += _skipped(peer, steps, note)
+                continue
+            except PeerUnavailableError as error:
+                for steps in _steps(bench):
+                    rows += _skipped(peer, steps, f"not measured: {error}")
                 continue
             rows += await _measure(bench, peer, app, deadline, floor_actions)
     return rows
