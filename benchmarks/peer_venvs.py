@@ -57,6 +57,7 @@ class VenvPeer:
     requirements: tuple[str, ...]
     worker_module: str
     workflow: str
+    environment: tuple[tuple[str, str], ...] = ()  # set for the worker before it starts
 
     @property
     def venv(self) -> Path:
@@ -123,7 +124,7 @@ async def running_peer(
     python = await asyncio.to_thread(_ensure_venv, peer)
     task_queue = f"bench-peer-{peer.name}-{uuid.uuid4().hex[:6]}"
     tool_queue = f"{task_queue}-tool"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **dict(peer.environment), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     log = peer.venv / "worker.log"  # the subprocess's stderr, read back if it fails to start
     with log.open("wb") as errors:
         process = await asyncio.create_subprocess_exec(

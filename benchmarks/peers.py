@@ -215,6 +215,21 @@ STRANDS = VenvPeer(
 )
 
 
+GOOGLE_ADK = VenvPeer(
+    name="google-adk",
+    requirements=(
+        "temporalio==1.35.0",
+        "temporalio-google-adk==0.0.1",
+        "google-adk==2.13.0",
+        "litellm==1.110.2",
+    ),
+    worker_module="benchmarks.peer_apps.adk_worker",
+    workflow="PeerGoogleADK",
+    # LiteLLM fetches its model price list from the internet at import unless told not to.
+    environment=(("LITELLM_LOCAL_MODEL_COST_MAP", "True"),),
+)
+
+
 def _in_own_venv(peer: VenvPeer) -> Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]:
     @asynccontextmanager
     async def start(bench: BenchEnv) -> AsyncIterator[PeerApp]:
@@ -232,6 +247,7 @@ PEERS: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]] = {
     "openai-agents": _openai_agents,
     "langgraph": _langgraph,
     "strands": _in_own_venv(STRANDS),
+    "google-adk": _in_own_venv(GOOGLE_ADK),
 }
 
 
