@@ -1,16 +1,19 @@
-"""Peers on the same task: pydantic-ai's Temporal integration, Temporal's OpenAI Agents SDK and
-LangGraph integrations, each driving the same tool against the same scripted Chat Completions
-server.
+"""Peers on the same task: pydantic-ai's Temporal integration and Temporal's integrations of the
+OpenAI Agents SDK, LangGraph, Strands Agents and Google ADK, each driving the same tool against
+the same scripted Chat Completions server.
 
 Each peer runs as a real Temporal workflow on the benchmark's dev server, through its own client
-(each integration brings its own plugin and data converter) and its own worker in this process,
-on its own task queue. The model is the shared scripted server (``bench.model``): a run scripts
-N calls of ``lookup_price`` and then a text answer. The tool does Handrail's ``lookup_price``
+(each integration brings its own plugin and data converter) and its own worker, on its own task
+queue. The worker is in this process, except for Strands and Google ADK, whose pins conflict
+with the core's: each runs from a venv of its own, made on demand, as a subprocess
+(``benchmarks/peer_venvs.py``); ``peer_starters.py`` starts each. The model is the shared
+scripted server (``bench.model``): a run scripts N calls of ``lookup_price`` and then a text
+answer. The tool does Handrail's ``lookup_price``
 work (``benchmarks/peer_apps/common.py``). Per run we record wall time per step (total / N)
 and the run's history: the sum of ``event.ByteSize()`` over ``fetch_history()``, and its events.
 
 Steps: 10 in ``--quick``; 10, 100, 500 and 1,000 in a full run. Each run is bounded
-(``RUN_BOUND``) and the whole module too (``BUDGET``): a peer whose run fails (the server's 50 MiB
+(``RUN_BOUND``) and each peer too (``PEER_BUDGET``): a peer whose run fails (the server's 50 MiB
 history limit, a payload limit) gets a row saying where it died and why, with the numbers over
 the steps it completed; a run past the bound is terminated and says so (a peer that crawls). A
 larger run follows the same path to the same end, so once a peer has died or been cut off, its
@@ -21,8 +24,8 @@ shows the crawl: each peer re-sends the whole conversation through history at ev
 Metrics: ``"{peer} ms/step @{N}"`` (ms), ``"{peer} history bytes/step @{N}"`` (bytes) and
 ``"{peer} actions/step @{N}"`` (Temporal Cloud billable actions per step, counted from the run's
 history by ``benchmarks/billing.py``, with the floor's as the floor column), for the peers
-``pydantic-ai``, ``openai-agents`` and ``langgraph``, and for Handrail and the floor run here on
-the same task up to 100 steps.
+``pydantic-ai``, ``openai-agents``, ``langgraph``, ``strands`` and ``google-adk``, and for
+Handrail and the floor run here on the same task up to 100 steps.
 
 Versions (the ``bench`` extra; they coexist with openai 3.54 and temporalio 1.35, ``pip check``
 clean):
@@ -36,9 +39,15 @@ clean):
   ``temporalio.contrib.openai_agents`` only forwards to this standalone package.
 - ``temporalio-langgraph==0.1.0`` with ``langgraph==1.2.22`` (``peer_apps/langgraph_app.py``).
 
-Measured here (2 cores, shared): both peers end on the server's 50 MiB history limit, pydantic-ai
-after 237 steps (~18.9 KB of history per step at 10 steps, ~99 KB at 100) and the OpenAI Agents
-integration after 479 (~6.4 KB per step at 10, ~26 KB at 100); ms per step grows with the step.
+In venvs of their own (``STRANDS``, ``GOOGLE_ADK`` below), each with ``temporalio==1.35.0``:
+
+- ``temporalio-strands-agents==0.1.0`` (pins ``mcp < 2``) with ``strands-agents[openai]==1.62.0``
+  (``peer_apps/strands_worker.py``: Strands' own ``OpenAIModel``, not streaming).
+- ``temporalio-google-adk==0.0.1`` with ``google-adk==2.13.0`` (pins ``opentelemetry-sdk <=
+  1.44``) and ``litellm==1.110.2``, ADK's way to a Chat Completions endpoint
+  (``peer_apps/adk_worker.py``).
+
+Measured numbers and where each peer dies: docs/benchmarks.md.
 
 Only 127.0.0.1 is contacted: the dev server and the scripted model. The OpenAI Agents SDK's
 trace export (to api.openai.com) is switched off by emptying its trace processors.
@@ -50,45 +59,32 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from benchmarks.billing import billable_actions, describe
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.history_growth import TaskRun, floor_task, handrail_task
-from benchmarks.peer_venvs import TOOL_ACTIVITY as VENV_TOOL_ACTIVITY
-from benchmarks.peer_venvs import PeerUnavailableError, VenvPeer, running_peer
-from examples.store.settings import store_db_path
+
+# Re-exported: benchmarks/frameworks.py measures the same peers.
+from benchmarks.peer_starters import PEERS as PEERS
+from benchmarks.peer_starters import PeerApp as PeerApp
+from benchmarks.peer_venvs import PeerUnavailableError
 from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
 
 NOT_INSTALLED = "not installed: pip install -e '.[bench]'"
 QUICK_STEPS = (10,)
 FULL_STEPS = (10, 100, 500, 1000)
-# Seconds for one run (BUDGET still caps the module): on a busy 2-core machine the OpenAI Agents
+# Seconds for one run (PEER_BUDGET still caps the peer): on a busy 2-core machine the OpenAI Agents
 # integration needs ~3 minutes to reach the history limit in its 500-step run.
 RUN_BOUND = 240.0
-BUDGET = 360.0  # seconds for the whole module (full run)
+PEER_BUDGET = 150.0  # seconds for each peer in a full run (its runs share it)
 FULL_REPEATS = 3  # runs at 10 steps in a full run (median); one run above
 WARM_UP_STEPS = 2
 TAIL = 10
-
-
-@dataclass
-class PeerApp:
-    """A running peer: its client, task queue, workflow type and how to spot its tool calls."""
-
-    client: Client
-    task_queue: str
-    workflow: str
-    store_db: str
-    is_tool_activity: Callable[[str], bool]
 
 
 @dataclass
@@ -114,141 +110,6 @@ class Outcome:
     @property
     def actions_per_step(self) -> float:
         return self.actions / max(self.done, 1)
-
-
-@asynccontextmanager
-async def _pydantic_ai(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-    from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-
-    from benchmarks.peer_apps import pydantic_ai_app as app
-
-    app.bind_model(bench.model.base_url)
-    settings = bench.settings("peer-pydantic-ai")
-    client = await Client.connect(
-        bench.address, namespace=bench.client.namespace, plugins=[PydanticAIPlugin()]
-    )
-    async with Worker(
-        client, task_queue=settings.task_queue, workflows=[app.PydanticAIPeerWorkflow]
-    ):
-        yield PeerApp(
-            client,
-            settings.task_queue,
-            app.WORKFLOW,
-            str(store_db_path(settings)),
-            # pydantic-ai names tool activities agent__<agent>__toolset__<id>__call_tool.
-            lambda name: name.endswith("__call_tool"),
-        )
-
-
-@asynccontextmanager
-async def _openai_agents(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-    from agents import OpenAIProvider, set_trace_processors
-    from openai import AsyncOpenAI
-    from temporalio.contrib.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
-
-    from benchmarks.peer_apps import openai_agents_app as app
-
-    set_trace_processors([])  # no trace export to api.openai.com
-    settings = bench.settings("peer-openai-agents")
-    model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
-    plugin = OpenAIAgentsPlugin(
-        model_params=ModelActivityParameters(start_to_close_timeout=timedelta(seconds=60)),
-        model_provider=OpenAIProvider(openai_client=model, use_responses=False),
-    )
-    client = await Client.connect(bench.address, namespace=bench.client.namespace, plugins=[plugin])
-    tool = app.PriceTool(str(store_db_path(settings)))
-    try:
-        async with Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=[app.OpenAIAgentsPeerWorkflow],
-            activities=[tool.lookup_price],
-        ):
-            yield PeerApp(
-                client,
-                settings.task_queue,
-                app.WORKFLOW,
-                str(store_db_path(settings)),
-                lambda name: name == app.TOOL_ACTIVITY,
-            )
-    finally:
-        await model.close()
-
-
-@asynccontextmanager
-async def _langgraph(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-    from temporalio.langgraph import LangGraphPlugin
-
-    from benchmarks.peer_apps import langgraph_app as app
-
-    app.bind_model(bench.model.base_url)
-    settings = bench.settings("peer-langgraph")
-    plugin = LangGraphPlugin(graphs={app.GRAPH: app.build_graph()})
-    # The plugin brings no data converter; the workflow's input is a pydantic model.
-    client = await Client.connect(
-        bench.address,
-        namespace=bench.client.namespace,
-        plugins=[plugin],
-        data_converter=pydantic_data_converter,
-    )
-    async with Worker(
-        client, task_queue=settings.task_queue, workflows=[app.LangGraphPeerWorkflow]
-    ):
-        yield PeerApp(
-            client,
-            settings.task_queue,
-            app.WORKFLOW,
-            str(store_db_path(settings)),
-            lambda name: name == app.TOOL_ACTIVITY,
-        )
-
-
-STRANDS = VenvPeer(
-    name="strands",
-    requirements=(
-        "temporalio==1.35.0",
-        "temporalio-strands-agents==0.1.0",
-        "strands-agents[openai]==1.62.0",
-    ),
-    worker_module="benchmarks.peer_apps.strands_worker",
-    workflow="PeerStrands",
-)
-
-
-GOOGLE_ADK = VenvPeer(
-    name="google-adk",
-    requirements=(
-        "temporalio==1.35.0",
-        "temporalio-google-adk==0.0.1",
-        "google-adk==2.13.0",
-        "litellm==1.110.2",
-    ),
-    worker_module="benchmarks.peer_apps.adk_worker",
-    workflow="PeerGoogleADK",
-    # LiteLLM fetches its model price list from the internet at import unless told not to.
-    environment=(("LITELLM_LOCAL_MODEL_COST_MAP", "True"),),
-)
-
-
-def _in_own_venv(peer: VenvPeer) -> Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]:
-    @asynccontextmanager
-    async def start(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-        store_db = str(store_db_path(bench.settings(f"peer-{peer.name}")))
-        async with running_peer(bench, peer, store_db) as (client, task_queue):
-            yield PeerApp(
-                client, task_queue, peer.workflow, store_db, lambda n: n == VENV_TOOL_ACTIVITY
-            )
-
-    return start
-
-
-PEERS: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]] = {
-    "pydantic-ai": _pydantic_ai,
-    "openai-agents": _openai_agents,
-    "langgraph": _langgraph,
-    "strands": _in_own_venv(STRANDS),
-    "google-adk": _in_own_venv(GOOGLE_ADK),
-}
 
 
 def _script(steps: int) -> list[Reply]:
@@ -486,8 +347,8 @@ async def run(bench: BenchEnv) -> list[Row]:
     rows, floor_actions = await _neighbour_rows(bench)
     started = time.monotonic()
     for index, (peer, start) in enumerate(PEERS.items()):
-        # Each peer gets an equal share of what is left of the budget.
-        deadline = started + BUDGET * (index + 1) / len(PEERS)
+        # Each peer gets its share of the time; what one leaves unused goes to the next.
+        deadline = started + PEER_BUDGET * (index + 1)
         async with AsyncExitStack() as stack:
             try:
                 app = await stack.enter_async_context(start(bench))
