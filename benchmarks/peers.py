@@ -1,15 +1,19 @@
-"""Peers on the same task: pydantic-ai's Temporal integration and Temporal's OpenAI Agents SDK
-integration, each driving the same tool against the same scripted Chat Completions server.
+"""Peers on the same task: pydantic-ai's Temporal integration and Temporal's integrations of the
+OpenAI Agents SDK, LangGraph, Strands Agents and Google ADK, each driving the same tool against
+the same scripted Chat Completions server.
 
 Each peer runs as a real Temporal workflow on the benchmark's dev server, through its own client
-(each integration brings its own plugin and data converter) and its own worker in this process,
-on its own task queue. The model is the shared scripted server (``bench.model``): a run scripts
-N calls of ``lookup_price`` and then a text answer. The tool does Handrail's ``lookup_price``
+(each integration brings its own plugin and data converter) and its own worker, on its own task
+queue. The worker is in this process, except for Strands and Google ADK, whose pins conflict
+with the core's: each runs from a venv of its own, made on demand, as a subprocess
+(``benchmarks/peer_venvs.py``); ``peer_starters.py`` starts each. The model is the shared
+scripted server (``bench.model``): a run scripts N calls of ``lookup_price`` and then a text
+answer. The tool does Handrail's ``lookup_price``
 work (``benchmarks/peer_apps/common.py``). Per run we record wall time per step (total / N)
 and the run's history: the sum of ``event.ByteSize()`` over ``fetch_history()``, and its events.
 
 Steps: 10 in ``--quick``; 10, 100, 500 and 1,000 in a full run. Each run is bounded
-(``RUN_BOUND``) and the whole module too (``BUDGET``): a peer whose run fails (the server's 50 MiB
+(``RUN_BOUND``) and each peer too (``PEER_BUDGET``): a peer whose run fails (the server's 50 MiB
 history limit, a payload limit) gets a row saying where it died and why, with the numbers over
 the steps it completed; a run past the bound is terminated and says so (a peer that crawls). A
 larger run follows the same path to the same end, so once a peer has died or been cut off, its
@@ -17,9 +21,11 @@ larger N are not run; their rows say why and carry ``nan``. A note also gives th
 total size, and the ms per step of its last ten steps (from the history's timestamps), which
 shows the crawl: each peer re-sends the whole conversation through history at every step.
 
-Metrics: ``"{peer} ms/step @{N}"`` (ms) and ``"{peer} history bytes/step @{N}"`` (bytes), peers
-``pydantic-ai`` and ``openai-agents``, beside Handrail's and the floor's rows measured by the
-other modules at the same N.
+Metrics: ``"{peer} ms/step @{N}"`` (ms), ``"{peer} history bytes/step @{N}"`` (bytes) and
+``"{peer} actions/step @{N}"`` (Temporal Cloud billable actions per step, counted from the run's
+history by ``benchmarks/billing.py``, with the floor's as the floor column), for the peers
+``pydantic-ai``, ``openai-agents``, ``langgraph``, ``strands`` and ``google-adk``, and for
+Handrail and the floor run here on the same task up to 100 steps.
 
 Versions (the ``bench`` extra; they coexist with openai 3.54 and temporalio 1.35, ``pip check``
 clean):
@@ -31,10 +37,17 @@ clean):
 - ``temporalio-openai-agents==1.1.0`` with ``openai-agents==0.22.3`` (it pins ``<0.23``; the
   newest openai-agents, 0.24, cannot be used with it). In temporalio 1.35
   ``temporalio.contrib.openai_agents`` only forwards to this standalone package.
+- ``temporalio-langgraph==0.1.0`` with ``langgraph==1.2.22`` (``peer_apps/langgraph_app.py``).
 
-Measured here (2 cores, shared): both peers end on the server's 50 MiB history limit, pydantic-ai
-after 237 steps (~18.9 KB of history per step at 10 steps, ~99 KB at 100) and the OpenAI Agents
-integration after 479 (~6.4 KB per step at 10, ~26 KB at 100); ms per step grows with the step.
+In venvs of their own (``STRANDS``, ``GOOGLE_ADK`` below), each with ``temporalio==1.35.0``:
+
+- ``temporalio-strands-agents==0.1.0`` (pins ``mcp < 2``) with ``strands-agents[openai]==1.62.0``
+  (``peer_apps/strands_worker.py``: Strands' own ``OpenAIModel``, not streaming).
+- ``temporalio-google-adk==0.0.1`` with ``google-adk==2.13.0`` (pins ``opentelemetry-sdk <=
+  1.44``) and ``litellm==1.110.2``, ADK's way to a Chat Completions endpoint
+  (``peer_apps/adk_worker.py``).
+
+Measured numbers and where each peer dies: docs/benchmarks.md.
 
 Only 127.0.0.1 is contacted: the dev server and the scripted model. The OpenAI Agents SDK's
 trace export (to api.openai.com) is switched off by emptying its trace processors.
@@ -46,41 +59,32 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
+from benchmarks.billing import billable_actions, describe
 from benchmarks.harness import BenchEnv, Row
-from benchmarks.history_growth import handrail_task
-from examples.store.settings import store_db_path
+from benchmarks.history_growth import TaskRun, floor_task, handrail_task
+
+# Re-exported: benchmarks/frameworks.py measures the same peers.
+from benchmarks.peer_starters import PEERS as PEERS
+from benchmarks.peer_starters import PeerApp as PeerApp
+from benchmarks.peer_venvs import PeerUnavailableError
 from handrail.testing.scripted_model import Reply, Scenario, TextReply, ToolCallReply
 
 NOT_INSTALLED = "not installed: pip install -e '.[bench]'"
 QUICK_STEPS = (10,)
 FULL_STEPS = (10, 100, 500, 1000)
-# Seconds for one run (BUDGET still caps the module): on a busy 2-core machine the OpenAI Agents
+# Seconds for one run (PEER_BUDGET still caps the peer): on a busy 2-core machine the OpenAI Agents
 # integration needs ~3 minutes to reach the history limit in its 500-step run.
 RUN_BOUND = 240.0
-BUDGET = 360.0  # seconds for the whole module (full run)
+PEER_BUDGET = 150.0  # seconds for each peer in a full run (its runs share it)
 FULL_REPEATS = 3  # runs at 10 steps in a full run (median); one run above
 WARM_UP_STEPS = 2
 TAIL = 10
-
-
-@dataclass
-class PeerApp:
-    """A running peer: its client, task queue, workflow type and how to spot its tool calls."""
-
-    client: Client
-    task_queue: str
-    workflow: str
-    store_db: str
-    is_tool_activity: Callable[[str], bool]
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Outcome:
     tail_ms: float | None  # ms per step over the last TAIL steps, from the history's clock
     failure: str | None = None  # why the run ended early
     timed_out: bool = False
+    actions: int = 0  # Temporal Cloud billable actions in the run's history (billing.py)
 
     @property
     def ms_per_step(self) -> float:
@@ -102,70 +107,9 @@ class Outcome:
     def bytes_per_step(self) -> float:
         return self.history_bytes / max(self.done, 1)
 
-
-@asynccontextmanager
-async def _pydantic_ai(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-    from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-
-    from benchmarks.peer_apps import pydantic_ai_app as app
-
-    app.bind_model(bench.model.base_url)
-    settings = bench.settings("peer-pydantic-ai")
-    client = await Client.connect(
-        bench.address, namespace=bench.client.namespace, plugins=[PydanticAIPlugin()]
-    )
-    async with Worker(
-        client, task_queue=settings.task_queue, workflows=[app.PydanticAIPeerWorkflow]
-    ):
-        yield PeerApp(
-            client,
-            settings.task_queue,
-            app.WORKFLOW,
-            str(store_db_path(settings)),
-            # pydantic-ai names tool activities agent__<agent>__toolset__<id>__call_tool.
-            lambda name: name.endswith("__call_tool"),
-        )
-
-
-@asynccontextmanager
-async def _openai_agents(bench: BenchEnv) -> AsyncIterator[PeerApp]:
-    from agents import OpenAIProvider, set_trace_processors
-    from openai import AsyncOpenAI
-    from temporalio.contrib.openai_agents import ModelActivityParameters, OpenAIAgentsPlugin
-
-    from benchmarks.peer_apps import openai_agents_app as app
-
-    set_trace_processors([])  # no trace export to api.openai.com
-    settings = bench.settings("peer-openai-agents")
-    model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
-    plugin = OpenAIAgentsPlugin(
-        model_params=ModelActivityParameters(start_to_close_timeout=timedelta(seconds=60)),
-        model_provider=OpenAIProvider(openai_client=model, use_responses=False),
-    )
-    client = await Client.connect(bench.address, namespace=bench.client.namespace, plugins=[plugin])
-    tool = app.PriceTool(str(store_db_path(settings)))
-    try:
-        async with Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=[app.OpenAIAgentsPeerWorkflow],
-            activities=[tool.lookup_price],
-        ):
-            yield PeerApp(
-                client,
-                settings.task_queue,
-                app.WORKFLOW,
-                str(store_db_path(settings)),
-                lambda name: name == app.TOOL_ACTIVITY,
-            )
-    finally:
-        await model.close()
-
-
-PEERS: dict[str, Callable[[BenchEnv], AbstractAsyncContextManager[PeerApp]]] = {
-    "pydantic-ai": _pydantic_ai,
-    "openai-agents": _openai_agents,
-}
+    @property
+    def actions_per_step(self) -> float:
+        return self.actions / max(self.done, 1)
 
 
 def _script(steps: int) -> list[Reply]:
@@ -188,6 +132,7 @@ class _History:
     done: int  # tool activities completed
     tail_ms: float | None
     task_failure: str  # the last workflow task failure's message, if any
+    actions: int
 
 
 async def _history(app: PeerApp, handle: WorkflowHandle[object, str]) -> _History:
@@ -210,7 +155,9 @@ async def _history(app: PeerApp, handle: WorkflowHandle[object, str]) -> _Histor
     tail_ms = None
     if len(completed) > TAIL:
         tail_ms = 1000 * (completed[-1] - completed[-1 - TAIL]) / TAIL
-    return _History(size, len(history.events), len(completed), tail_ms, task_failure)
+    return _History(
+        size, len(history.events), len(completed), tail_ms, task_failure, billable_actions(history)
+    )
 
 
 async def run_once(bench: BenchEnv, app: PeerApp, steps: int, bound: float) -> Outcome:
@@ -246,14 +193,23 @@ async def run_once(bench: BenchEnv, app: PeerApp, steps: int, bound: float) -> O
     if failure is not None and found.task_failure:
         failure += f"; last workflow task failure: {found.task_failure}"
     return Outcome(
-        steps, found.done, seconds, found.size, found.events, found.tail_ms, failure, timed_out
+        steps,
+        found.done,
+        seconds,
+        found.size,
+        found.events,
+        found.tail_ms,
+        failure,
+        timed_out,
+        found.actions,
     )
 
 
-def _rows(peer: str, steps: int, outcomes: list[Outcome]) -> list[Row]:
+def _rows(peer: str, steps: int, outcomes: list[Outcome], floor_actions: float | None) -> list[Row]:
     last = outcomes[-1]
     ms = statistics.median(o.ms_per_step for o in outcomes)
     per_step = statistics.median(o.bytes_per_step for o in outcomes)
+    actions = statistics.median(o.actions_per_step for o in outcomes)
     size = f"{last.events:,} events, {last.history_bytes / 1024:,.0f} KiB"
     tail = f"; last {TAIL} steps {last.tail_ms:,.0f} ms/step" if last.tail_ms else ""
     if last.failure is None:
@@ -278,7 +234,18 @@ def _rows(peer: str, steps: int, outcomes: list[Outcome]) -> list[Row]:
             unit="bytes",
             note=note,
         ),
+        Row(
+            benchmark="peers",
+            metric=f"{peer} actions/step @{steps}",
+            value=actions,
+            unit="actions",
+            floor=floor_actions,
+            note=note,
+        ),
     ]
+
+
+METRICS = (("ms/step", "ms"), ("history bytes/step", "bytes"), ("actions/step", "actions"))
 
 
 def _skipped(peer: str, steps: int, why: str) -> list[Row]:
@@ -290,11 +257,13 @@ def _skipped(peer: str, steps: int, why: str) -> list[Row]:
             unit=unit,
             note=why,
         )
-        for metric, unit in (("ms/step", "ms"), ("history bytes/step", "bytes"))
+        for metric, unit in METRICS
     ]
 
 
-async def _measure(bench: BenchEnv, peer: str, app: PeerApp, deadline: float) -> list[Row]:
+async def _measure(
+    bench: BenchEnv, peer: str, app: PeerApp, deadline: float, floor_actions: dict[int, float]
+) -> list[Row]:
     rows: list[Row] = []
     await run_once(bench, app, WARM_UP_STEPS, RUN_BOUND)  # worker caches, imports, connections
     ended: str | None = None  # why larger runs are not worth running
@@ -315,7 +284,7 @@ async def _measure(bench: BenchEnv, peer: str, app: PeerApp, deadline: float) ->
             ended = "not run: out of the benchmark's time budget"
             rows += _skipped(peer, steps, ended)
             continue
-        rows += _rows(peer, steps, outcomes)
+        rows += _rows(peer, steps, outcomes, floor_actions.get(steps))
         last = outcomes[-1]
         # A larger run follows the same path to the same end: it would die (or be cut off) at
         # the same step, only later in the budget.
@@ -330,32 +299,56 @@ def _steps(bench: BenchEnv) -> tuple[int, ...]:
     return QUICK_STEPS if bench.quick else FULL_STEPS
 
 
-async def _handrail_rows(bench: BenchEnv) -> list[Row]:
-    """Handrail on the same task in the same run, so the peers' rows have a neighbour measured
-    under the same load (up to 100 steps: past that the peers die anyway)."""
+async def _neighbour_rows(bench: BenchEnv) -> tuple[list[Row], dict[int, float]]:
+    """Handrail and the floor on the same task in the same run, so the peers' rows have
+    neighbours measured under the same load (up to 100 steps: past that the peers die anyway).
+    Also the floor's actions per step by step count, the floor column of every actions row."""
     rows: list[Row] = []
+    floor_actions: dict[int, float] = {}
     for steps in (n for n in _steps(bench) if n <= 100):
         repeats = FULL_REPEATS if steps == 10 and not bench.quick else 1
         runs = [await handrail_task(bench, steps) for _ in range(repeats)]
-        size, events, _ = runs[0]
-        seconds = statistics.median(run[2] for run in runs)
-        median_of = f"median of {repeats} runs; " if repeats > 1 else ""
-        note = f"{median_of}{events} events"
-        rows.append(
-            Row("peers", f"handrail ms/step @{steps}", seconds * 1000 / steps, "ms", note=note)
-        )
-        rows.append(
-            Row("peers", f"handrail history bytes/step @{steps}", size / steps, "bytes", note=note)
-        )
-    return rows
+        floor = await floor_task(bench, steps)
+        floor_actions[steps] = floor.action_total / steps
+        rows += _neighbour(bench, "handrail", steps, runs, floor_actions[steps])
+        rows += _neighbour(bench, "floor", steps, [floor], None)
+    return rows, floor_actions
+
+
+def _neighbour(
+    bench: BenchEnv, name: str, steps: int, runs: list[TaskRun], floor_actions: float | None
+) -> list[Row]:
+    first = runs[0]
+    seconds = statistics.median(run.seconds for run in runs)
+    median_of = f"median of {len(runs)} runs; " if len(runs) > 1 else ""
+    note = f"{median_of}{first.events} events"
+    return [
+        Row("peers", f"{name} ms/step @{steps}", seconds * 1000 / steps, "ms", note=note),
+        Row(
+            "peers",
+            f"{name} history bytes/step @{steps}",
+            first.history_bytes / steps,
+            "bytes",
+            note=note,
+        ),
+        Row(
+            "peers",
+            f"{name} actions/step @{steps}",
+            first.action_total / steps,
+            "actions",
+            floor=floor_actions,
+            target="<= floor" if floor_actions is not None else "",
+            note=describe(first.actions),
+        ),
+    ]
 
 
 async def run(bench: BenchEnv) -> list[Row]:
-    rows: list[Row] = await _handrail_rows(bench)
+    rows, floor_actions = await _neighbour_rows(bench)
     started = time.monotonic()
     for index, (peer, start) in enumerate(PEERS.items()):
-        # Each peer gets an equal share of what is left of the budget.
-        deadline = started + BUDGET * (index + 1) / len(PEERS)
+        # Each peer gets its share of the time; what one leaves unused goes to the next.
+        deadline = started + PEER_BUDGET * (index + 1)
         async with AsyncExitStack() as stack:
             try:
                 app = await stack.enter_async_context(start(bench))
@@ -364,5 +357,9 @@ async def run(bench: BenchEnv) -> list[Row]:
                 for steps in _steps(bench):
                     rows += _skipped(peer, steps, note)
                 continue
-            rows += await _measure(bench, peer, app, deadline)
+            except PeerUnavailableError as error:
+                for steps in _steps(bench):
+                    rows += _skipped(peer, steps, f"not measured: {error}")
+                continue
+            rows += await _measure(bench, peer, app, deadline, floor_actions)
     return rows
