@@ -55,7 +55,9 @@ async def _handrail(bench: BenchEnv, tasks: int, workers: int) -> float:
     bench.model.route(marker, StoreClerk())
 
     async def one(index: int) -> None:
-        handle = await handrail.start_task({"goal": f"{QUESTION} (ticket {marker}-{index})"})
+        # The benchmark's settings host no app, so no default profile: name the store's.
+        goal = f"{QUESTION} (ticket {marker}-{index})"
+        handle = await handrail.start_task({"goal": goal, "profile": "store_support"})
         result = await handle.result()
         assert result.status == "answered", (handle.id, result.status)
         assert "24.00" in (result.answer or ""), result.answer
