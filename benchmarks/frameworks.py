@@ -8,7 +8,8 @@ model, its workflow hosting a ``Governor``, ``lookup_price`` proposed to it and 
 Handrail's tool (gate, journal, trace, ledger record). Both answer the same scripted model: N
 ``lookup_price`` calls, then a text answer.
 
-Rows: ``{framework} ms/step @N`` and ``{framework} history bytes/step @N``, the governed run as
+Rows: ``{framework} ms/step @N``, ``history bytes/step @N`` and ``actions/step @N`` (Temporal
+Cloud's billable actions, ``billing.py``), the governed run as
 the value and the framework alone as the floor, so the ratio is what governance costs. Steps:
 10 and 100 (median of 3 runs at 10); ``--quick``: 10, one run. Each run's worker is started
 before the clock starts.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from benchmarks.billing import billable_actions
 from benchmarks.harness import BenchEnv, Row
 from benchmarks.peers import NOT_INSTALLED, PEERS, RUN_BOUND, Outcome, PeerApp, run_once
 from handrail.contracts import AgentTask, TaskResult
@@ -105,7 +107,16 @@ async def _run_governed(bench: BenchEnv, app: GovernedApp, steps: int) -> Outcom
     size = sum(event.ByteSize() for event in history.events)
     done = sum(1 for step in result.steps if step.decision.tool == "lookup_price" and step.outcome)
     failure = None if result.status == "answered" else f"{result.status}: {result.error}"
-    return Outcome(steps, done, seconds, size, len(history.events), None, failure)
+    return Outcome(
+        steps,
+        done,
+        seconds,
+        size,
+        len(history.events),
+        None,
+        failure,
+        actions=billable_actions(history),
+    )
 
 
 def _rows(framework: str, steps: int, governed: list[Outcome], alone: list[Outcome]) -> list[Row]:
@@ -135,6 +146,14 @@ def _rows(framework: str, steps: int, governed: list[Outcome], alone: list[Outco
             median(governed, lambda o: o.bytes_per_step),
             "bytes",
             floor=median(alone, lambda o: o.bytes_per_step),
+            note=note,
+        ),
+        Row(
+            "frameworks",
+            f"{framework} actions/step @{steps}",
+            median(governed, lambda o: o.actions_per_step),
+            "actions",
+            floor=median(alone, lambda o: o.actions_per_step),
             note=note,
         ),
     ]
