@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx2
 from temporalio.client import Client
@@ -27,6 +28,7 @@ from handrail import HandrailSettings
 from handrail.client.core import HandrailClient
 from handrail.http import create_app, running_server, token_hash
 from handrail.http.auth import COOKIE_NAME
+from handrail.testing.histories import keep_history
 from handrail.testing.scripted_model import (
     Scenario,
     ScriptedModelServer,
@@ -35,6 +37,9 @@ from handrail.testing.scripted_model import (
 )
 
 ALICE_TOKEN = "hrt_test_alice_token"
+
+# Replayed in CI by tests/governance/test_governed_replay.py.
+SAVED_HISTORIES = Path(__file__).resolve().parents[3] / "tests" / "histories" / "governed"
 
 
 @asynccontextmanager
@@ -84,6 +89,7 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
             await handrail.review(handle.id, {"reviewer": "alice", "step": 2, "verdict": "approve"})
             result = await handle.result()
             history = await handle.fetch_history()
+            await keep_history(handle, SAVED_HISTORIES, "openai_agents_approved")
     assert result.status == "answered", result
     assert result.answer == "Refunded 80.00 on order 1001."
     assert len(rows(settings, "refunds")) == 1

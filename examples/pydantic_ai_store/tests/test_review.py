@@ -27,6 +27,7 @@ from handrail.client.core import HandrailClient
 from handrail.contracts import AgentTask, TaskResult
 from handrail.http import create_app, token_hash
 from handrail.settings import HandrailSettings
+from handrail.testing.histories import keep_history
 from handrail.testing.scripted_model import (
     Scenario,
     ScriptedModelServer,
@@ -69,6 +70,10 @@ def _inbox(handrail: HandrailClient, settings: HandrailSettings) -> httpx2.Async
     )
 
 
+# Replayed in CI by tests/governance/test_governed_replay.py.
+SAVED_HISTORIES = Path(__file__).resolve().parents[3] / "tests" / "histories" / "governed"
+
+
 async def test_a_large_refund_waits_for_a_person_then_runs_once(
     client: Client,
     settings: HandrailSettings,
@@ -96,6 +101,7 @@ async def test_a_large_refund_waits_for_a_person_then_runs_once(
         assert decided.status_code == 200, decided.text
         await approve_answer(handrail, handle.id)
         result = await handle.result()
+        await keep_history(handle, SAVED_HISTORIES, "pydantic_ai_approved")
     assert result.status == "answered", result
     assert result.steps[0].review is not None
     assert result.steps[0].review.reviewer == "alice"
