@@ -2,11 +2,12 @@
 py-spy profile written with ``--format raw`` (collapsed stacks, ``frame;frame;... count``), as
 ``BENCH_PROFILE_DIR`` writes them (``benchmarks.worker_subprocess``).
 
-Two lists, each as a share of all samples: *inclusive* (samples with the function anywhere on
-the stack: where the time goes, callees included) and *self* (samples where it is the innermost
-frame). A frame is ``function (file)``, its line dropped, so one function is one entry however
-many lines of it were sampled. ``--match`` keeps only the frames whose text contains ``TEXT``
-(``handrail``, ``sandbox``) in the inclusive list.
+Two lists, each as a share of the busy samples (a thread waiting in ``select`` or an idle
+executor thread waiting for work is not busy, though py-spy samples it): *inclusive* (samples
+with the function anywhere on the stack: where the time goes, callees included) and *self*
+(samples where it is the innermost frame). A frame is ``function (file)``, its line dropped,
+so one function is one entry however many lines of it were sampled. ``--match`` keeps only
+the frames whose text contains ``TEXT`` (``handrail``, ``sandbox``) in the inclusive list.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from pathlib import Path
 
 _LINE = re.compile(r":\d+\)$")
 _SITE = re.compile(r"\((?:.*/site-packages/|.*/lib/python3\.\d+/|/work/wt/[^/]+/)")
+# Innermost frames of a thread that waits: the event loop's select, an executor's idle thread.
+IDLE = {
+    "EpollSelector.select (selectors.py)",
+    "_worker (concurrent/futures/thread.py)",
+    "Condition.wait (threading.py)",
+}
 
 
 def _frame(text: str) -> str:
@@ -27,7 +34,7 @@ def _frame(text: str) -> str:
 
 
 def read(path: Path) -> tuple[Counter[str], Counter[str], int]:
-    """Inclusive and self sample counts per frame, and the number of samples."""
+    """Inclusive and self sample counts per frame, and the number of busy samples."""
     inclusive: Counter[str] = Counter()
     innermost: Counter[str] = Counter()
     total = 0
@@ -37,7 +44,7 @@ def read(path: Path) -> tuple[Counter[str], Counter[str], int]:
             continue
         count = int(count_text)
         frames = [_frame(f) for f in stack.split(";") if f.strip()]
-        if not frames:
+        if not frames or frames[-1] in IDLE:
             continue
         total += count
         for frame in set(frames):
@@ -48,7 +55,7 @@ def read(path: Path) -> tuple[Counter[str], Counter[str], int]:
 
 def render(path: Path, top: int, match: str) -> str:
     inclusive, innermost, total = read(path)
-    lines = [f"{path}: {total:,} samples"]
+    lines = [f"{path}: {total:,} busy samples"]
     picked = [(f, n) for f, n in inclusive.most_common() if match in f][:top]
     lines.append(f"inclusive{f' (frames with {match!r})' if match else ''}:")
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in picked]
