@@ -119,9 +119,9 @@ async def subprocess_worker(
             async with _profiled(process.pid, label):
                 try:
                     yield process
-                finally:
+                finally:  # the worker first: py-spy writes its profile as its target exits
                     await _stop(process)
-        finally:
+        finally:  # a worker that never got ready (or raised before the profile began)
             await _stop(process)
 
 
