@@ -7,16 +7,20 @@ threshold of events per run (2,000, as ``tests/workflows/test_long_task.py``), t
 too, so that each run's history stays the same size and the per-step figures compare like with like.
 
 Slow (about 15 minutes in full on 2 cores): not in the default list, ``--only long_task`` runs it.
+Every ``BENCH_PROGRESS_SECONDS`` it prints which chain runs, its runs so far and the running
+run's events, and this process's RSS (the workers run in it); stopped (``benchmarks.progress``),
+it reports the chains it finished and how far the running one got.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import psutil  # type: ignore[import-untyped]  # no stubs in the bench extra
 import psycopg
 from openai import AsyncOpenAI
 from pydantic import SecretStr
@@ -26,6 +30,7 @@ from temporalio.client import Client
 from benchmarks.floor import FloorActivities, floor_worker
 from benchmarks.floor_workflow import FLOOR_WORKFLOW, FloorResult, FloorTask
 from benchmarks.harness import BenchEnv, Row, run_lookups
+from benchmarks.progress import progress_lines
 from examples.store.settings import store_db_path
 from handrail.testing.postgres import fresh_database, libpq_url, throwaway_postgres
 from handrail.testing.scripted_model import Scenario, ToolCallReply
@@ -58,6 +63,36 @@ class Chain:
         return max(_size(run) for run in self.runs)
 
 
+@dataclass
+class Progress:
+    """Which chain runs now (its label and task queue) and the chains finished so far."""
+
+    running: str = ""
+    queue: str = ""
+    began: float = field(default_factory=time.monotonic)
+    done: dict[str, Chain] = field(default_factory=dict)
+
+    def next(self, label: str, queue: str) -> None:
+        self.running, self.queue, self.began = label, queue, time.monotonic()
+
+
+def _describe(client: Client, progress: Progress) -> Callable[[], Awaitable[str]]:
+    async def describe() -> str:
+        rss = psutil.Process().memory_info().rss / 2**20
+        where = f"{progress.running} chain, {time.monotonic() - progress.began:,.0f} s"
+        if not progress.queue:
+            return f"{where}; RSS {rss:,.0f} MiB (workers in this process)"
+        runs = [r async for r in client.list_workflows(f"TaskQueue = '{progress.queue}'")]
+        running = [r for r in runs if r.status is not None and r.status.name == "RUNNING"]
+        events = ""
+        if running:
+            described = await client.get_workflow_handle(running[0].id).describe()
+            events = f", running run at {described.history_length:,} events"
+        return f"{where}: {len(runs)} runs so far{events}; RSS {rss:,.0f} MiB (workers here)"
+
+    return describe
+
+
 def _size(events: Sequence[HistoryEvent]) -> int:
     return sum(event.ByteSize() for event in events)
 
@@ -75,19 +110,23 @@ async def _chain(client: Client, workflow_id: str) -> list[list[HistoryEvent]]:
         run_id = started.continued_execution_run_id
 
 
-async def _handrail(bench: BenchEnv, steps: int, threshold: int, state_url: str | None) -> Chain:
+async def _handrail(
+    bench: BenchEnv, steps: int, threshold: int, state_url: str | None, progress: Progress
+) -> Chain:
     changes: dict[str, object] = {"continue_as_new_after_events": threshold}
     if state_url is not None:
         changes["state_url"] = SecretStr(state_url)
     settings = bench.settings("long", **changes)
+    progress.next("SQLite" if state_url is None else "PostgreSQL", settings.task_queue)
     run = await run_lookups(bench, settings, steps)
     assert run.result.earlier_steps + len(run.result.steps) == steps + 1
     runs = await _chain(bench.client, run.handle.id)
     return Chain(run.seconds, runs, len(run.result.model_dump_json()))
 
 
-async def _floor(bench: BenchEnv, steps: int, threshold: int) -> Chain:
+async def _floor(bench: BenchEnv, steps: int, threshold: int, progress: Progress) -> Chain:
     settings = bench.settings("long-floor")
+    progress.next("floor", settings.task_queue)
     model = AsyncOpenAI(base_url=bench.model.base_url, api_key="bench", max_retries=0)
     marker = f"floor-{uuid.uuid4().hex[:10]}"
     bench.model.route(marker, Scenario([ToolCallReply("lookup_price", {"product": "Headlamp"})]))
@@ -165,18 +204,47 @@ def _rows(steps: int, threshold: int, backend: str, chain: Chain, floor: Chain) 
     ]
 
 
+def _so_far(steps: int, threshold: int, progress: Progress) -> list[Row]:
+    """What a stopped run measured: each Handrail chain finished beside the floor's, and how
+    far the running chain got."""
+    rows: list[Row] = []
+    floor = progress.done.get("floor")
+    for backend in ("SQLite", "PostgreSQL"):
+        chain = progress.done.get(backend)
+        if chain is not None and floor is not None:
+            rows += _rows(steps, threshold, backend, chain, floor)
+    finished = ", ".join(f"{k} in {v.seconds:,.0f} s" for k, v in progress.done.items())
+    rows.append(
+        Row(
+            "long task",
+            "how far it got",
+            len(progress.done),
+            "chains",
+            note=f"finished: {finished or 'none'}; stopped during the {progress.running} chain, "
+            f"{time.monotonic() - progress.began:,.0f} s into it",
+        )
+    )
+    return rows
+
+
 async def run(bench: BenchEnv) -> list[Row]:
     steps = QUICK_STEPS if bench.quick else STEPS
     threshold = QUICK_THRESHOLD if bench.quick else THRESHOLD
-    with ExitStack() as stack:
-        # The cluster first: a machine without PostgreSQL fails here, before a long floor run.
-        server = stack.enter_context(throwaway_postgres())
-        database = stack.enter_context(fresh_database(server, prefix="handrail_bench_"))
-        floor = await _floor(bench, steps, threshold)
-        on_sqlite = await _handrail(bench, steps, threshold, None)
-        before = _transactions(database)
-        on_postgres = await _handrail(bench, steps, threshold, database)
-        committed = _transactions(database) - before
+    progress = Progress()
+    bench.so_far = lambda: _so_far(steps, threshold, progress)
+    async with progress_lines("long task", _describe(bench.client, progress)):
+        with ExitStack() as stack:
+            # The cluster first: a machine without PostgreSQL fails here, before a long floor run.
+            progress.next("PostgreSQL set-up", "")
+            server = stack.enter_context(throwaway_postgres())
+            database = stack.enter_context(fresh_database(server, prefix="handrail_bench_"))
+            floor = progress.done["floor"] = await _floor(bench, steps, threshold, progress)
+            on_sqlite = await _handrail(bench, steps, threshold, None, progress)
+            progress.done["SQLite"] = on_sqlite
+            before = _transactions(database)
+            on_postgres = await _handrail(bench, steps, threshold, database, progress)
+            progress.done["PostgreSQL"] = on_postgres
+            committed = _transactions(database) - before
     rows = [
         *_rows(steps, threshold, "SQLite", on_sqlite, floor),
         *_rows(steps, threshold, "PostgreSQL", on_postgres, floor),

@@ -25,22 +25,25 @@ Both workers run with bytecode caching on (``PYTHONPYCACHEPREFIX`` in the scratc
 installed worker would: with ``PYTHONDONTWRITEBYTECODE=1`` (set on these machines) the workflow
 sandbox compiles ``workflows/agent.py`` from source for every new workflow instance and every
 replay, about 7% of the worker's CPU in this benchmark.
+
+Every ``BENCH_PROGRESS_SECONDS`` (10) each side prints how far it is (start calls returned, tasks
+paused, approvals returned, tasks finished; the worker's RSS now and its peak); stopped
+(``benchmarks.progress``), it reports each figure reached so far and how far each side got.
+``BENCH_PROFILE_DIR`` profiles each worker subprocess with py-spy
+(``benchmarks.worker_subprocess``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sqlite3
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the bench extra
 from temporalio.client import Client
 
 from benchmarks.floor_review import (
@@ -49,106 +52,51 @@ from benchmarks.floor_review import (
     FloorReviewTask,
 )
 from benchmarks.harness import BenchEnv, Row
+from benchmarks.progress import progress_lines
 from benchmarks.review_latency import APPROVE, REFUND, REPLIES, bounded_gather, room_for_refunds
+from benchmarks.worker_subprocess import RssSampler, subprocess_worker, worker_env
 from examples.store.settings import store_db_path
 from handrail.client.core import HandrailClient
 from handrail.testing.scripted_model import Scenario
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK_TASKS, FULL_TASKS = 30, 1500
 CACHE = 1000  # the SDK's default max_cached_workflows, which both workers keep
 IN_FLIGHT = 50  # starts and approvals sent at once
-SAMPLE_SECONDS = 0.2
 POLL_SECONDS = 0.25
 RSS_TARGET_MIB = 300
 _WAIT_LIMIT = 1800.0  # seconds, for any one phase
+NAN = math.nan
 
 
 @dataclass
 class Measured:
-    started: float  # s until every start call returned
-    paused: float  # s until every task is paused (from the first start)
-    peak_rss: float  # MiB, the worker's peak over the whole run
-    paused_rss: float  # MiB, the worker's RSS once every task is paused
-    approved: float  # s from the first approval until every task finished
-    finished: int  # tasks finished as they should
-    lost: int
+    """One side's run (Handrail or the floor), filled in as it goes: a figure not reached yet
+    is NaN, so a stopped run still says what it measured and how far it got."""
 
-
-class RssSampler:
-    """The peak resident set size of one process, sampled every ``SAMPLE_SECONDS``."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self.peak = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def now(self) -> float:
-        rss: int = self._process.memory_info().rss
-        self.peak = max(self.peak, rss)
-        return rss / 2**20
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self.now()
-            except psutil.NoSuchProcess:
-                return
-            await asyncio.sleep(SAMPLE_SECONDS)
-
-    def __enter__(self) -> RssSampler:
-        self._task = asyncio.create_task(self._loop())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    side: str
+    count: int
+    started: float = NAN  # s until every start call returned
+    paused: float = NAN  # s until every task is paused (from the first start)
+    paused_rss: float = NAN  # MiB, the worker's RSS once every task is paused
+    approved: float = NAN  # s from the first approval until every task finished
+    finished: int = 0  # tasks finished as they should
+    lost: float = NAN
+    start_calls: int = 0  # start calls returned so far
+    approvals: int = 0  # approvals returned so far
+    counts: dict[str, int] = field(default_factory=dict)  # visibility counts last seen
+    sampler: RssSampler | None = None
 
     @property
-    def peak_mib(self) -> float:
-        return self.peak / 2**20
+    def peak_rss(self) -> float:
+        """MiB, the worker's peak over the run so far."""
+        return self.sampler.peak_mib if self.sampler is not None and self.sampler.peak else NAN
 
-
-@asynccontextmanager
-async def subprocess_worker(
-    module: str, env: dict[str, str], log: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m module`` with ``env``, once it prints ``ready``; terminated on exit."""
-    with log.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            module,
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
+    def how_far(self) -> str:
+        paused, done = self.counts.get("paused", 0), self.counts.get("done", 0)
+        return (
+            f"started {self.start_calls:,}/{self.count:,}, paused {paused:,}, "
+            f"approved {self.approvals:,}, finished {done:,}"
         )
-        try:
-            assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-            if line.strip() != b"ready":
-                raise RuntimeError(f"{module} did not start: {_tail(log)}")
-            yield process
-        finally:
-            if process.returncode is None:
-                process.terminate()
-                await process.wait()
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
-
-
-def _worker_env(bench: BenchEnv) -> dict[str, str]:
-    """This process's environment without Handrail's and OpenAI's settings, with bytecode on."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("HANDRAIL_", "OPENAI_")) and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env["PYTHONPYCACHEPREFIX"] = str(bench.scratch / "pycache")
-    return env
 
 
 async def _count(client: Client, query: str) -> int:
@@ -163,44 +111,68 @@ async def _until_count(client: Client, query: str, count: int) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
+def _progress(client: Client, queue: str, measured: Measured) -> Callable[[], Awaitable[str]]:
+    """One progress line: the counts (two visibility queries) and the worker's RSS."""
+    on_queue = f"TaskQueue = '{queue}'"
+
+    async def describe() -> str:
+        measured.counts["paused"] = await _count(client, f"{on_queue} AND AwaitingReview = true")
+        measured.counts["done"] = await _count(
+            client, f"{on_queue} AND ExecutionStatus != 'Running'"
+        )
+        rss = measured.sampler.now() if measured.sampler is not None else NAN
+        return f"{measured.how_far()}; worker RSS {rss:,.0f} MiB (peak {measured.peak_rss:,.0f})"
+
+    return describe
+
+
 async def _scale(
     client: Client,
-    sampler: RssSampler,
+    measured: Measured,
     queue: str,
-    count: int,
     start: Callable[[int], Awaitable[str]],
     approve: Callable[[str], Awaitable[object]],
     finished_query: str,
-) -> Measured:
+) -> None:
     on_queue = f"TaskQueue = '{queue}'"
-    began = time.monotonic()
-    ids = await bounded_gather(start, count, IN_FLIGHT)
-    started = time.monotonic() - began
-    await _until_count(client, f"{on_queue} AND AwaitingReview = true", count)
-    paused = time.monotonic() - began
-    paused_rss = sampler.now()
+    count = measured.count
 
-    async def one(task_id: str) -> str:
-        await approve(task_id)
+    async def one_start(index: int) -> str:
+        task_id = await start(index)
+        measured.start_calls += 1
         return task_id
 
-    began = time.monotonic()
-    await bounded_gather(lambda i: one(ids[i]), count, IN_FLIGHT)
-    await _until_count(client, f"{on_queue} AND ExecutionStatus != 'Running'", count)
-    approved = time.monotonic() - began
-    finished = await _count(client, f"{on_queue} AND {finished_query}")
-    return Measured(
-        started, paused, sampler.peak_mib, paused_rss, approved, finished, count - finished
-    )
+    async def one_approval(task_id: str) -> str:
+        await approve(task_id)
+        measured.approvals += 1
+        return task_id
+
+    async with progress_lines(measured.side, _progress(client, queue, measured)):
+        began = time.monotonic()
+        ids = await bounded_gather(one_start, count, IN_FLIGHT)
+        measured.started = time.monotonic() - began
+        await _until_count(client, f"{on_queue} AND AwaitingReview = true", count)
+        measured.paused = time.monotonic() - began
+        assert measured.sampler is not None
+        measured.paused_rss = measured.sampler.now()
+        print(f"   [{measured.side}] all {count:,} paused in {measured.paused:,.0f} s", flush=True)
+
+        began = time.monotonic()
+        await bounded_gather(lambda i: one_approval(ids[i]), count, IN_FLIGHT)
+        await _until_count(client, f"{on_queue} AND ExecutionStatus != 'Running'", count)
+        measured.approved = time.monotonic() - began
+    measured.finished = await _count(client, f"{on_queue} AND {finished_query}")
+    measured.lost = count - measured.finished
 
 
-async def _handrail(bench: BenchEnv, count: int) -> Measured:
+async def _handrail(bench: BenchEnv, measured: Measured) -> None:
+    count = measured.count
     settings = bench.settings("paused")
     room_for_refunds(store_db_path(settings), count + 10)
     marker = f"pscale-{uuid.uuid4().hex[:8]}"
     bench.model.route(marker, Scenario(REPLIES))
     handrail = HandrailClient(bench.client, settings)
-    env = _worker_env(bench) | {
+    env = worker_env(bench.scratch / "pycache") | {
         "HANDRAIL_TEMPORAL_ADDRESS": bench.address,
         "HANDRAIL_TASK_QUEUE": settings.task_queue,
         "HANDRAIL_DATA_DIR": str(settings.data_dir),
@@ -224,13 +196,12 @@ async def _handrail(bench: BenchEnv, count: int) -> Measured:
 
     try:
         log = settings.data_dir / "worker.log"
-        async with subprocess_worker("tests.crash_worker", env, log) as process:
-            with RssSampler(process.pid) as sampler:
-                measured = await _scale(
+        async with subprocess_worker("tests.crash_worker", env, log, "handrail") as process:
+            with RssSampler(process.pid) as measured.sampler:
+                await _scale(
                     bench.client,
-                    sampler,
+                    measured,
                     settings.task_queue,
-                    count,
                     start,
                     approve,
                     "ExecutionStatus = 'Completed' AND HandrailStatus = 'answered'",
@@ -240,14 +211,14 @@ async def _handrail(bench: BenchEnv, count: int) -> Measured:
     with sqlite3.connect(store_db_path(settings)) as db:
         refunds = db.execute("SELECT COUNT(DISTINCT task_id) FROM refunds").fetchone()[0]
     measured.lost = max(measured.lost, count - refunds)
-    return measured
 
 
-async def _floor(bench: BenchEnv, count: int) -> Measured:
+async def _floor(bench: BenchEnv, measured: Measured) -> None:
+    count = measured.count
     settings = bench.settings("paused-floor")
     marker = f"pscalef-{uuid.uuid4().hex[:8]}"
     bench.model.route(marker, Scenario([REFUND]))
-    env = _worker_env(bench) | {
+    env = worker_env(bench.scratch / "pycache") | {
         "FLOOR_ADDRESS": bench.address,
         "FLOOR_TASK_QUEUE": settings.task_queue,
         "FLOOR_STORE": str(store_db_path(settings)),
@@ -270,13 +241,12 @@ async def _floor(bench: BenchEnv, count: int) -> Measured:
 
     try:
         log = settings.data_dir / "floor-worker.log"
-        async with subprocess_worker("benchmarks.floor_review", env, log) as process:
-            with RssSampler(process.pid) as sampler:
-                measured = await _scale(
+        async with subprocess_worker("benchmarks.floor_review", env, log, "floor") as process:
+            with RssSampler(process.pid) as measured.sampler:
+                await _scale(
                     bench.client,
-                    sampler,
+                    measured,
                     settings.task_queue,
-                    count,
                     start,
                     approve,
                     "ExecutionStatus = 'Completed'",
@@ -286,26 +256,16 @@ async def _floor(bench: BenchEnv, count: int) -> Measured:
     with sqlite3.connect(store_db_path(settings)) as db:
         writes = db.execute("SELECT COUNT(DISTINCT marker) FROM floor_effects").fetchone()[0]
     measured.lost = max(measured.lost, count - writes)
-    return measured
 
 
-async def run(bench: BenchEnv) -> list[Row]:
-    count = int(os.environ.get("BENCH_PAUSED_TASKS", QUICK_TASKS if bench.quick else FULL_TASKS))
-    floor = await _floor(bench, count)
-    mine = await _handrail(bench, count)
-    bench.model.requests.clear()  # thousands of request bodies nobody reads after this
-    name = "paused scale"
+def _rows(mine: Measured, floor: Measured, *, stopped: bool = False) -> list[Row]:
+    """The table's rows; for a stopped run, each figure reached so far (NaN where not) and
+    how far each side got."""
+    name, count = "paused scale", mine.count
     note = f"{count:,} tasks, {IN_FLIGHT} starts/approvals in flight"
-    return [
+    rows = [
         Row(name, "start: all start calls returned", mine.started, "s", floor.started, note=note),
-        Row(
-            name,
-            "start rate",
-            count / mine.started,
-            "tasks/s",
-            count / floor.started,
-            note=note,
-        ),
+        Row(name, "start rate", count / mine.started, "tasks/s", count / floor.started, note=note),
         Row(name, "start: all paused for review", mine.paused, "s", floor.paused, note=note),
         Row(
             name,
@@ -336,3 +296,26 @@ async def run(bench: BenchEnv) -> list[Row]:
             note=f"{mine.finished:,} of {count:,} answered, refund rows counted in the store",
         ),
     ]
+    if stopped:
+        rows.append(
+            Row(
+                name,
+                "how far it got",
+                mine.start_calls + mine.approvals,
+                "calls",
+                floor.start_calls + floor.approvals,
+                note=f"start and approval calls returned; Handrail: {mine.how_far()}; "
+                f"floor: {floor.how_far()}",
+            )
+        )
+    return rows
+
+
+async def run(bench: BenchEnv) -> list[Row]:
+    count = int(os.environ.get("BENCH_PAUSED_TASKS", QUICK_TASKS if bench.quick else FULL_TASKS))
+    floor, mine = Measured("floor", count), Measured("handrail", count)
+    bench.so_far = lambda: _rows(mine, floor, stopped=True)
+    await _floor(bench, floor)
+    await _handrail(bench, mine)
+    bench.model.requests.clear()  # thousands of request bodies nobody reads after this
+    return _rows(mine, floor)

@@ -33,7 +33,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultPayloadConverter
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import Replayer, WorkflowReplayResult
+from temporalio.worker import Replayer, WorkflowReplayResult, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from handrail.activities.ledger import RunRecorder
 from handrail.activities.llm import LlmActivities
@@ -67,6 +68,14 @@ log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "handrail.HandrailPlugin"
 
+# The workflow's own module, passed through the sandbox as every module it imports already is
+# (loop, governor, review desk: ``imports_passed_through`` in workflows/agent.py). Left to the
+# sandbox, each new workflow instance (every start, and every replay after an eviction from the
+# cache) executes workflows/agent.py again and keeps its own copy of the module's classes for as
+# long as it is cached: ~4% of a loaded worker's CPU and a share of each cached task's memory
+# (docs/benchmarks.md, paused scale). Passing it through changes no command a workflow emits.
+PASSED_THROUGH_WORKFLOW_MODULES = ("handrail.workflows.agent",)
+
 
 def with_pydantic(existing: DataConverter | None) -> DataConverter:
     """The caller's data converter (its codec and failure converter kept) with pydantic
@@ -76,6 +85,17 @@ def with_pydantic(existing: DataConverter | None) -> DataConverter:
     if base.payload_converter_class is DefaultPayloadConverter:
         return dataclasses.replace(base, payload_converter_class=PydanticPayloadConverter)
     return base
+
+
+def pass_workflow_modules_through(existing: WorkflowRunner | None) -> WorkflowRunner:
+    """The worker's sandbox (the SDK's default when none is set) with Handrail's workflow module
+    passed through; a runner that is no sandbox (a team's own) as it is."""
+    if existing is None:
+        existing = SandboxedWorkflowRunner()
+    if not isinstance(existing, SandboxedWorkflowRunner):
+        return existing
+    restrictions = existing.restrictions.with_passthrough_modules(*PASSED_THROUGH_WORKFLOW_MODULES)
+    return dataclasses.replace(existing, restrictions=restrictions)
 
 
 def profile_problems(catalog: ProfileCatalog, registry: ToolRegistry) -> list[str]:
@@ -241,6 +261,7 @@ class HandrailPlugin(SimplePlugin):
             data_converter=with_pydantic,
             activities=activities,
             workflows=[AgentWorkflow],
+            workflow_runner=pass_workflow_modules_through,
             interceptors=telemetry.worker_interceptors(),
             run_context=self._worker_resources,
         )
