@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
 
     from handrail.contracts import Profile, ToolBinding, ToolCall, ToolOutcome
     from handrail.governance import FRAMEWORK_OUTPUT, Governor
-    from handrail.tools.spec import CONFIDENCE_FIELD, RATIONALE_FIELD, function_schema
+    from handrail.tools.spec import decision_fields, function_schema
 
 __all__ = ["governed"]
 
@@ -175,10 +175,7 @@ def _split(raw: str) -> tuple[dict[str, Any] | None, str, float | None]:
         return None, "", None
     if not isinstance(arguments, dict):
         return None, "", None
-    rationale = arguments.pop(RATIONALE_FIELD, "")
-    confidence = arguments.pop(CONFIDENCE_FIELD, None)
-    sure = float(confidence) if isinstance(confidence, int | float) else None
-    return arguments, str(rationale or ""), sure
+    return decision_fields(arguments)
 
 
 def _malformed(tool: str, raw: str) -> str:

@@ -44,7 +44,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from handrail.contracts import ToolCall, ToolOutcome
     from handrail.governance import FRAMEWORK_OUTPUT, Governor
-    from handrail.tools.spec import CONFIDENCE_FIELD, RATIONALE_FIELD, function_schema
+    from handrail.tools.spec import (
+        CONFIDENCE_FIELD,
+        RATIONALE_FIELD,
+        decision_fields,
+        function_schema,
+    )
 
 __all__ = ["GovernedToolset", "HandrailGovernance", "HandrailTools"]
 
@@ -80,18 +85,6 @@ def _with_decision_fields(tool_def: ToolDefinition) -> ToolDefinition:
         # Handrail's schema is not strict-mode JSON schema (optional fields, bounds).
         strict=None,
     )
-
-
-def _decision(arguments: dict[str, Any]) -> tuple[dict[str, Any], str, float | None]:
-    """The tool's own arguments, and the rationale and confidence the model stated beside them."""
-    own = dict(arguments)
-    rationale = own.pop(RATIONALE_FIELD, "")
-    confidence = own.pop(CONFIDENCE_FIELD, None)
-    try:
-        sure = None if confidence is None else float(confidence)
-    except (TypeError, ValueError):
-        sure = None  # not a number: the policy treats the call as stating no confidence
-    return own, str(rationale or ""), sure
 
 
 @dataclass(frozen=True)
@@ -210,7 +203,7 @@ class GovernedToolset(WrapperToolset[AgentDepsT]):
         tool: ToolsetTool[AgentDepsT],
     ) -> Any:
         governor = _governor()
-        arguments, rationale, confidence = _decision(tool_args)
+        arguments, rationale, confidence = decision_fields(tool_args)
         binding = governor.loaded_profile().binding(name)
         original = self._framework_tools.get(name)
         if binding is None or not binding.framework or original is None:

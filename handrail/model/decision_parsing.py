@@ -17,7 +17,8 @@ from openai.types.chat import ChatCompletion
 
 from handrail.contracts import Decision
 from handrail.names import ESCALATE_TOOL, FINAL_ANSWER_TOOL
-from handrail.tools import CONFIDENCE_FIELD, RATIONALE_FIELD, ToolSpec, function_schema
+from handrail.tools import ToolSpec, function_schema
+from handrail.tools.spec import decision_fields
 
 FINAL_ANSWER = FINAL_ANSWER_TOOL
 ESCALATE = ESCALATE_TOOL
@@ -39,14 +40,6 @@ Message = dict[str, Any]
 
 CONTENT_FILTERED = "the provider's content filter stopped the reply"
 CUT_OFF = "the reply was cut off at the token limit (finish_reason length)"
-
-
-def read_confidence(value: object) -> float | None:
-    """The stated confidence if it is a number in [0, 1]; anything else counts as missing."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
 
 
 def logprob_confidence(choice: object) -> float | None:
@@ -141,9 +134,7 @@ def _decide_call(
         return Decision(
             kind="invalid", problem=f"the arguments of {name} must be a JSON object", **common
         )
-    rationale = arguments.pop(RATIONALE_FIELD, "")
-    common["rationale"] = rationale if isinstance(rationale, str) else str(rationale)
-    common["confidence"] = read_confidence(arguments.pop(CONFIDENCE_FIELD, None))
+    arguments, common["rationale"], common["confidence"] = decision_fields(arguments)
 
     if name in (FINAL_ANSWER, ESCALATE):
         field = "answer" if name == FINAL_ANSWER else "reason"

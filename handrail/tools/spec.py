@@ -10,6 +10,7 @@ only ever receives arguments that passed the tool's own schema.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -34,6 +35,25 @@ _DECISION_FIELDS: dict[str, Any] = {
         "description": "How sure you are that this step is right, from 0 to 1.",
     },
 }
+
+
+def read_confidence(value: object) -> float | None:
+    """The stated confidence if it is a number in [0, 1]; anything else (a string, a bool,
+    out of range, not finite) counts as missing: the policy then treats the call as unsure."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
+
+
+def decision_fields(arguments: dict[str, Any]) -> tuple[dict[str, Any], str, float | None]:
+    """A tool call's own arguments, and the rationale and confidence the model stated beside
+    them (the fields every tool is offered with), read by one rule wherever a call comes from:
+    Handrail's loop and every framework adapter."""
+    own = dict(arguments)
+    rationale = own.pop(RATIONALE_FIELD, "")
+    confidence = read_confidence(own.pop(CONFIDENCE_FIELD, None))
+    return own, rationale if isinstance(rationale, str) else str(rationale), confidence
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,7 +9,8 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from examples.store.tools import STORE_TOOL_SPECS as STORE_TOOLS
-from handrail.model.decision_parsing import parse_completion, read_confidence
+from handrail.model.decision_parsing import parse_completion
+from handrail.tools.spec import decision_fields, read_confidence
 
 TOOLS = {tool.name: tool for tool in STORE_TOOLS}
 
@@ -183,3 +184,28 @@ def test_a_complete_tool_call_is_used_whatever_the_finish_reason() -> None:
         message = {"role": "assistant", "content": None, "tool_calls": [call]}
         decision, _ = parse_completion(_completion(message, finish_reason), TOOLS)
         assert (decision.kind, decision.arguments) == ("tool_call", {"product": "Headlamp"})
+
+
+@pytest.mark.parametrize(
+    ("stated", "read"),
+    [
+        (0.9, 0.9),
+        (1, 1.0),
+        (True, None),
+        ("0.99", None),
+        (5, None),
+        (float("nan"), None),
+        (None, None),
+    ],
+)
+def test_a_framework_calls_confidence_is_read_by_the_loops_rule(
+    stated: object, read: object
+) -> None:
+    """Both framework adapters take the decision fields off a call with ``decision_fields``: a
+    hostile model's ``"confidence": true`` or ``"0.99"`` is no confidence there either."""
+    arguments = {"order_id": 1, "rationale": "owed", "confidence": stated}
+    own, rationale, confidence = decision_fields(arguments)
+    assert own == {"order_id": 1}
+    assert rationale == "owed"
+    assert confidence == read
+    assert arguments["confidence"] is stated  # the caller's dict is left as it was
