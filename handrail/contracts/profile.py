@@ -215,16 +215,11 @@ class ToolBinding(_Contract):
         description="The tool's declared heartbeat timeout (None: the workflow's default for a "
         "tool longer than the default timeout, else none).",
     )
-    description: str = Field(
-        default="",
-        description="What the tool does, as the model is told (a framework adapter offers the "
-        "tool to its agent with it).",
-    )
+    description: str = Field(default="", description="What the model is told the tool does.")
     framework: bool = Field(
         default=False,
-        description="Defined and run by the agent's framework (the profile's `framework_tools`), "
-        "not by a Handrail activity: the governor gates, reviews and records it and runs it "
-        "through the adapter.",
+        description="Defined and run by the agent's framework (`framework_tools`), not by a "
+        "Handrail activity: the governor gates, reviews and records it; the adapter runs it.",
     )
 
 
@@ -350,6 +345,5 @@ class LoadProfileRequest(_Contract):
     name: str
     describe_tools: bool = Field(
         default=False,
-        description="Fill each declared tool's `description` (a framework adapter offers the "
-        "tools to its agent; Handrail's own loop has the worker describe them to the model).",
+        description="Fill each declared tool's `description` (for a framework adapter's agent).",
     )
