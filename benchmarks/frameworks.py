@@ -134,29 +134,21 @@ def _rows(framework: str, steps: int, governed: list[Outcome], alone: list[Outco
     return [
         Row(
             "frameworks",
-            f"{framework} ms/step @{steps}",
-            median(governed, lambda o: o.ms_per_step),
-            "ms",
-            floor=median(alone, lambda o: o.ms_per_step),
+            f"{framework} {metric} @{steps}",
+            median(governed, per_step),
+            unit,
+            floor=median(alone, per_step),
             note=note,
-        ),
-        Row(
-            "frameworks",
-            f"{framework} history bytes/step @{steps}",
-            median(governed, lambda o: o.bytes_per_step),
-            "bytes",
-            floor=median(alone, lambda o: o.bytes_per_step),
-            note=note,
-        ),
-        Row(
-            "frameworks",
-            f"{framework} actions/step @{steps}",
-            median(governed, lambda o: o.actions_per_step),
-            "actions",
-            floor=median(alone, lambda o: o.actions_per_step),
-            note=note,
-        ),
+        )
+        for metric, unit, per_step in _PER_STEP
     ]
+
+
+_PER_STEP: tuple[tuple[str, str, Callable[[Outcome], float]], ...] = (
+    ("ms/step", "ms", lambda o: o.ms_per_step),
+    ("history bytes/step", "bytes", lambda o: o.bytes_per_step),
+    ("actions/step", "actions", lambda o: o.actions_per_step),
+)
 
 
 async def _measure(
