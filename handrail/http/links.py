@@ -15,6 +15,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from handrail.errors import HandrailError
 from handrail.http.errors import ApiError, as_api_error, decision_timeout
@@ -118,7 +119,22 @@ async def show_link(token: Token, gateway: Shared) -> Response:
         claims = verify_link(_keys(gateway), token)
     except LinkError as error:
         return _refused(error)
+    if await _used(gateway, claims):
+        # Said at once, with no confirm button that could only be refused: 200, a page that
+        # shows, as opening any genuine link does.
+        used = str(used_already(claims))
+        return _private(page("link.html", claims=None, card=None, error=used, done=""))
     return await _confirmation(gateway, claims)
+
+
+async def _used(gateway: Gateway, claims: LinkClaims) -> bool:
+    """Whether the link decided already; False when the state database cannot say now (the
+    page then shows as before, and pressing it is refused if it was used: ``consume``
+    arbitrates)."""
+    try:
+        return await UsedLinks(gateway.state).is_used(claims.link_id)
+    except (HandrailError, SQLAlchemyError):
+        return False
 
 
 @router.post("/{token}")

@@ -126,3 +126,8 @@ async def test_a_used_link_says_so_after_its_task_ended(api: Api) -> None:
     assert again.status_code == 409
     assert "used already" in again.text
     assert "Confirm: approve" not in again.text
+    # Opened again, the link says so at once, with no button that could only be refused.
+    opened = await api.http.get(f"/links/{token}")
+    assert opened.status_code == 200
+    assert "used already" in opened.text
+    assert "Confirm: approve" not in opened.text
