@@ -19,15 +19,10 @@ polling and exits when its stdin closes.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
-import sys
-import threading
-from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from google.adk import Agent  # type: ignore[import-not-found, import-untyped, unused-ignore]
@@ -46,26 +41,17 @@ with workflow.unsafe.imports_passed_through():
         activity_as_tool,
     )
 
+    from benchmarks.peer_apps.venv_peer import (
+        INSTRUCTIONS,
+        TOOL_QUEUE_SUFFIX,
+        PeerTask,
+        lookup_price,
+        parse_args,
+        serve,
+    )
+
 WORKFLOW = "PeerGoogleADK"
 MODEL = "openai/bench-model"  # LiteLLM's provider prefix: Chat Completions at OPENAI_BASE_URL
-# The same words as benchmarks/peer_apps/common.py, which this venv cannot import.
-INSTRUCTIONS = "You are an online store's support agent. Use the tools to answer."
-TOOL_QUEUE_SUFFIX = "-tool"  # benchmarks/peer_venvs.py serves lookup_price there
-
-
-@dataclass
-class PeerTask:
-    """benchmarks/peer_apps/common.py's ``PeerTask``, as the JSON it arrives as."""
-
-    prompt: str
-    steps: int
-    store_db: str
-
-
-@activity.defn(name="lookup_price")
-async def lookup_price(product: str) -> str:
-    """Look up a product's current price and currency by its name."""
-    raise NotImplementedError("served by the benchmark's process")
 
 
 @workflow.defn(name=WORKFLOW)
@@ -94,32 +80,9 @@ class AdkPeerWorkflow:
         return answer
 
 
-def _exit_when_stdin_closes() -> None:
-    sys.stdin.read()
-    os._exit(0)  # the benchmark is gone: nothing to clean up that the server does not
-
-
-async def _main(args: argparse.Namespace) -> None:
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    if args.tool_queue != args.task_queue + TOOL_QUEUE_SUFFIX:
-        raise SystemExit(f"the tool queue must be the task queue + {TOOL_QUEUE_SUFFIX!r}")
-    client = await Client.connect(
-        args.address, namespace=args.namespace, plugins=[GoogleAdkPlugin()]
-    )
-    async with Worker(client, task_queue=args.task_queue, workflows=[AdkPeerWorkflow]):
-        print("ready", flush=True)
-        await asyncio.Event().wait()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    for option in ("address", "namespace", "task-queue", "tool-queue", "tool-activity"):
-        parser.add_argument(f"--{option}", required=True)
-    parser.add_argument("--model-url", required=True)
-    parsed = parser.parse_args()
+    parsed = parse_args()
+    # LiteLLM's openai/ provider reads the endpoint from the environment.
     os.environ["OPENAI_BASE_URL"] = parsed.model_url
     os.environ["OPENAI_API_KEY"] = "bench"
-    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    asyncio.run(_main(parsed))
+    serve(parsed, AdkPeerWorkflow, [GoogleAdkPlugin()])

@@ -17,15 +17,9 @@ when its stdin closes.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import sys
-import threading
-from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from strands.models.openai import OpenAIModel  # type: ignore[import-not-found, unused-ignore]
@@ -37,27 +31,17 @@ with workflow.unsafe.imports_passed_through():
         activity_as_tool,
     )
 
+    from benchmarks.peer_apps.venv_peer import (
+        INSTRUCTIONS,
+        TOOL_QUEUE_SUFFIX,
+        PeerTask,
+        lookup_price,
+        parse_args,
+        serve,
+    )
+
 WORKFLOW = "PeerStrands"
 MODEL = "bench"
-# The same words as benchmarks/peer_apps/common.py, which this venv cannot import.
-INSTRUCTIONS = "You are an online store's support agent. Use the tools to answer."
-TOOL_ACTIVITY = "lookup_price"  # the tool's name too; benchmarks/peer_venvs.py serves it on...
-TOOL_QUEUE_SUFFIX = "-tool"  # ...the workflow's own task queue with this suffix
-
-
-@dataclass
-class PeerTask:
-    """benchmarks/peer_apps/common.py's ``PeerTask``, as the JSON it arrives as."""
-
-    prompt: str
-    steps: int
-    store_db: str
-
-
-@activity.defn(name=TOOL_ACTIVITY)
-async def lookup_price(product: str) -> str:
-    """Look up a product's current price and currency by its name."""
-    raise NotImplementedError("served by the benchmark's process")
 
 
 @workflow.defn(name=WORKFLOW)
@@ -80,36 +64,17 @@ class StrandsPeerWorkflow:
         return str(result)
 
 
-def _exit_when_stdin_closes() -> None:
-    sys.stdin.read()
-    os._exit(0)  # the benchmark is gone: nothing to clean up that the server does not
-
-
-async def _main(args: argparse.Namespace) -> None:
-    from temporalio.client import Client
-    from temporalio.worker import Worker
-
-    if args.tool_queue != args.task_queue + TOOL_QUEUE_SUFFIX:
-        raise SystemExit(f"the tool queue must be the task queue + {TOOL_QUEUE_SUFFIX!r}")
-
+def _plugin(model_url: str) -> StrandsPlugin:
     def model() -> OpenAIModel:
         return OpenAIModel(
-            client_args={"base_url": args.model_url, "api_key": "bench", "max_retries": 0},
+            client_args={"base_url": model_url, "api_key": "bench", "max_retries": 0},
             model_id="bench-model",
             stream=False,
         )
 
-    plugin = StrandsPlugin(models={MODEL: model})
-    client = await Client.connect(args.address, namespace=args.namespace, plugins=[plugin])
-    async with Worker(client, task_queue=args.task_queue, workflows=[StrandsPeerWorkflow]):
-        print("ready", flush=True)
-        await asyncio.Event().wait()
+    return StrandsPlugin(models={MODEL: model})
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    for option in ("address", "namespace", "task-queue", "tool-queue", "tool-activity"):
-        parser.add_argument(f"--{option}", required=True)
-    parser.add_argument("--model-url", required=True)
-    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    asyncio.run(_main(parser.parse_args()))
+    parsed = parse_args()
+    serve(parsed, StrandsPeerWorkflow, [_plugin(parsed.model_url)])
